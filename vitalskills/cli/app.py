@@ -1,0 +1,61 @@
+"""The typer app and what every command shares: consoles, `--skills`, the error boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from vitalskills.errors import UsageError, VitalskillsError
+
+app = typer.Typer(
+    name="vitalskills",
+    help="Compose, check and run precise contact-rich robot skills (ViTaL).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+SkillsDirs = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--skills",
+        help="Extra skill library directory (repeatable); searched before the defaults.",
+    ),
+]
+
+
+@contextmanager
+def user_errors(exit_code: int = 1) -> Iterator[None]:
+    """Print a user's mistake as a diagnostic (no traceback) and exit non-zero.
+
+    Usage errors always exit 2; other project errors exit `exit_code`.
+    """
+    try:
+        yield
+    except UsageError as error:
+        err_console.print(error.render(), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except VitalskillsError as error:
+        err_console.print(error.render(), markup=False, highlight=False)
+        raise typer.Exit(exit_code) from None
+
+
+@app.callback()
+def _root() -> None:
+    """Compose, check and run precise contact-rich robot skills (ViTaL)."""
+
+
+@app.command()
+def version() -> None:
+    """Print the installed vitalskills version."""
+    from importlib.metadata import version as package_version
+
+    console.print(f"vitalskills {package_version('vitalskills')}")

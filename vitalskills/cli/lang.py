@@ -1,0 +1,3 @@
+"""`vitalskills` commands for lang."""
+
+from vitalskills.cli.app import app  # noqa: F401

@@ -1,0 +1,3 @@
+"""`vitalskills` commands for perception."""
+
+from vitalskills.cli.app import app  # noqa: F401

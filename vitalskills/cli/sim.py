@@ -1,0 +1,3 @@
+"""`vitalskills` commands for sim."""
+
+from vitalskills.cli.app import app  # noqa: F401

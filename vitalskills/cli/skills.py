@@ -1,0 +1,3 @@
+"""`vitalskills` commands for skills."""
+
+from vitalskills.cli.app import app  # noqa: F401

@@ -1,0 +1,67 @@
+"""The project's error type: every mistake a user can cause is one of these.
+
+The CLI catches `VitalskillsError` at the command boundary and prints `render()`
+without a traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a source file (1-based line and column), with an optional end."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int | None = None
+    end_column: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class VitalskillsError(Exception):
+    """An error a user can cause and fix: says what, where and what to do.
+
+    Args:
+        message: what went wrong, lowercase, no final period.
+        location: where in a source file, when the error has one.
+        hint: a concrete fix, shown as `help: ...`.
+        code: a stable diagnostic code (e.g. `E101`), for docs and tests.
+    """
+
+    code: str = "E000"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        hint: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.hint = hint
+        if code is not None:
+            self.code = code
+
+    def render(self) -> str:
+        """Render as `FILE:LINE:COL: error: MESSAGE` plus source excerpt and hint."""
+        from vitalskills.lang.diagnostics import render_error
+
+        return render_error(self)
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        return f"{where}{self.message}"
+
+
+class UsageError(VitalskillsError):
+    """A command was called wrongly (bad option value, missing file); exits 2."""
+
+    code = "E001"
