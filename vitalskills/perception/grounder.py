@@ -20,8 +20,9 @@ class LocateResult:
 
     `point` is in the frame named by `frame` (always the robot base frame for results
     handed to the executor). `privileged` is true when the result came from simulator
-    ground truth rather than from perception. `timings` maps a stage name (detector,
-    sam, geometry, ...) to seconds.
+    ground truth rather than from perception. `placeholder` is true when no grounding
+    happened at all (the dry run's declared point). `timings` maps a stage name
+    (detector, sam, geometry, ...) to seconds.
     """
 
     query: str
@@ -33,6 +34,7 @@ class LocateResult:
     point: np.ndarray | None = None
     frame: str = "base"
     privileged: bool = False
+    placeholder: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
 
