@@ -1,0 +1,174 @@
+"""Motion leaves: `reach` and `move` servo the end effector with bounded delta actions.
+
+Each tick observes `ee_pose`, and either finishes (within tolerance), gives up (step
+limit), or sends one 7-D action (robot.py's convention: deltas in the ee frame) whose
+translation is at most `MotionLimits.max_step`. Orientation is held.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vitalskills.lang.ir import Span
+from vitalskills.runtime.leaves import fmt_point
+from vitalskills.runtime.nodes import Node, Status
+from vitalskills.runtime.robot import Observation, SafetyStop
+
+if TYPE_CHECKING:
+    from vitalskills.runtime.context import ExecutionContext
+
+
+def quat_to_matrix(quat_wxyz: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a (w, x, y, z) quaternion (normalised first)."""
+    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64) / np.linalg.norm(quat_wxyz)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def ee_pose(observation: Observation) -> tuple[np.ndarray, np.ndarray]:
+    """Position (base frame) and rotation matrix of the end effector."""
+    pose = np.asarray(observation["ee_pose"], dtype=np.float64).reshape(-1)
+    return pose[:3], quat_to_matrix(pose[3:7])
+
+
+def resolve_target(ctx: ExecutionContext, name: str | None) -> tuple[np.ndarray | None, str]:
+    """Look a located name up on the blackboard: its base-frame point, or why there is none.
+
+    `None` means the latest located object.
+    """
+    key = name if name is not None else ctx.blackboard.latest
+    if key is None:
+        return None, "nothing has been located yet"
+    result = ctx.blackboard.results.get(key)
+    if result is None:
+        return None, f"`{key}` has not been located yet"
+    if not result.found or result.point is None:
+        return None, f"`{key}` was not found"
+    return np.asarray(result.point, dtype=np.float64)[:3], key
+
+
+class Servo:
+    """One bounded servo toward a fixed base-frame point, one action per `step`."""
+
+    def __init__(self, target: np.ndarray, start: np.ndarray, ctx: ExecutionContext) -> None:
+        self.target = target
+        self.steps = 0
+        limits = ctx.limits
+        self.limit = math.ceil(float(np.linalg.norm(target - start)) / limits.max_step)
+        self.limit += limits.slack_steps
+
+    def step(self, ctx: ExecutionContext) -> tuple[bool | None, float]:
+        """Act once toward the target: (True, d) arrived, (False, d) gave up, (None, d) moving."""
+        position, rotation = ee_pose(ctx.robot.observe())
+        delta = self.target - position
+        distance = float(np.linalg.norm(delta))
+        if distance <= ctx.limits.tolerance:
+            return True, distance
+        if self.steps >= self.limit:
+            return False, distance
+        if distance > ctx.limits.max_step:
+            delta *= ctx.limits.max_step / distance
+        action = np.zeros(7, dtype=np.float32)
+        action[:3] = rotation.T @ delta
+        action[6] = ctx.gripper_command
+        ctx.robot.act(action)
+        self.steps += 1
+        return None, distance
+
+
+class ServoMotion(Node):
+    """A leaf that drives the end effector to one point chosen on entry."""
+
+    moves_robot = True
+
+    def __init__(self, label: str, *, span: Span | None = None) -> None:
+        super().__init__(label, span=span)
+        self.servo: Servo | None = None
+        self.blocked = ""
+
+    def goal(self, ctx: ExecutionContext, position: np.ndarray, rotation: np.ndarray) -> str:
+        """Set `self.servo`'s target from the current pose, or return why there is none."""
+        raise NotImplementedError
+
+    def initialise(self, ctx: ExecutionContext) -> None:
+        position, rotation = ee_pose(ctx.robot.observe())
+        self.servo = None
+        self.blocked = self.goal(ctx, position, rotation)
+
+    def update(self, ctx: ExecutionContext) -> Status:
+        if self.servo is None:
+            return self.failure(self.blocked)
+        try:
+            arrived, distance = self.servo.step(ctx)
+        except SafetyStop as stop:
+            return self.failure(f"safety stop: {stop.message}")
+        self.values["steps"] = self.servo.steps
+        self.values["distance"] = distance
+        if arrived:
+            return self.success(
+                f"arrived at {fmt_point(self.servo.target)} within {distance * 1000:.1f} mm "
+                f"after {self.servo.steps} step{'' if self.servo.steps == 1 else 's'}"
+            )
+        if arrived is False:
+            return self.failure(
+                f"still {distance * 1000:.1f} mm from {fmt_point(self.servo.target)} "
+                f"after {self.servo.steps} step{'' if self.servo.steps == 1 else 's'}"
+            )
+        return self.running(f"{distance * 1000:.0f} mm to go")
+
+
+class Reach(ServoMotion):
+    """Move the end effector to a located target (or a point param) plus an offset."""
+
+    kind = "reach"
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        name: str | None = None,
+        point: np.ndarray | None = None,
+        offset: np.ndarray | None = None,
+        span: Span | None = None,
+    ) -> None:
+        super().__init__(label, span=span)
+        self.name = name
+        self.point = point
+        self.offset = np.zeros(3) if offset is None else np.asarray(offset, dtype=np.float64)
+
+    def goal(self, ctx: ExecutionContext, position: np.ndarray, rotation: np.ndarray) -> str:
+        point, why = (self.point, "") if self.point is not None else resolve_target(ctx, self.name)
+        if point is None:
+            return f"cannot reach: {why}"
+        target = point + self.offset
+        self.values["target"] = target
+        self.servo = Servo(target, position, ctx)
+        return ""
+
+
+class Move(ServoMotion):
+    """Move the end effector by a displacement in the base or the end-effector frame."""
+
+    kind = "move"
+
+    def __init__(
+        self, label: str, delta: np.ndarray, frame: str = "base", *, span: Span | None = None
+    ) -> None:
+        super().__init__(label, span=span)
+        self.delta = np.asarray(delta, dtype=np.float64)
+        self.frame = frame
+
+    def goal(self, ctx: ExecutionContext, position: np.ndarray, rotation: np.ndarray) -> str:
+        delta = rotation @ self.delta if self.frame == "ee" else self.delta
+        target = position + delta
+        self.values["target"] = target
+        self.servo = Servo(target, position, ctx)
+        return ""

@@ -1,0 +1,158 @@
+"""`run skill`: reach the target at the skill's approach offset, then roll its policy out.
+
+One attempt = approach (a bounded servo) + rollout (one policy action per tick) until
+the robot reports `success`, the policy's own `succeeded(obs)` says so, the attempt's
+timeout expires, or `max_steps` runs out. A failed attempt stops the robot and starts
+over from the approach, `retries` more times. A safety stop ends the node at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vitalskills.lang.ir import Span
+from vitalskills.runtime.leaves import fmt_point
+from vitalskills.runtime.motion import Servo, ee_pose, resolve_target
+from vitalskills.runtime.nodes import Node, Status
+from vitalskills.runtime.policy import Policy, SkillSpec
+from vitalskills.runtime.robot import Observation, SafetyStop
+
+if TYPE_CHECKING:
+    from vitalskills.runtime.context import ExecutionContext
+
+
+def policy_view(observation: Observation) -> Observation:
+    """What a policy may see: privileged simulator data and the success flag removed."""
+    return {
+        key: value
+        for key, value in observation.items()
+        if not key.startswith("privileged/") and key != "success"
+    }
+
+
+class RunSkill(Node):
+    """Run one learned skill at a located target, with retries and a per-attempt timeout."""
+
+    kind = "run_skill"
+    moves_robot = True
+
+    def __init__(
+        self,
+        label: str,
+        skill: SkillSpec,
+        *,
+        at: str | None = None,
+        retries: int = 0,
+        timeout: float | None = None,
+        span: Span | None = None,
+    ) -> None:
+        super().__init__(label, span=span)
+        self.skill = skill
+        self.at = at
+        self.attempts = 1 + max(0, retries)
+        self.timeout = timeout
+        self.policy: Policy | None = None
+        self.attempt = 0
+        self.attempt_started = 0.0
+        self.servo: Servo | None = None
+        self.steps = 0
+        self.blocked = ""
+
+    def prepare(self, ctx: ExecutionContext) -> None:
+        self.policy = ctx.policies.load(self.skill)
+
+    def initialise(self, ctx: ExecutionContext) -> None:
+        if self.policy is None:
+            self.prepare(ctx)
+        self.attempt = 0
+        self.values["total_steps"] = 0
+        self._begin_attempt(ctx)
+
+    def _begin_attempt(self, ctx: ExecutionContext) -> None:
+        assert self.policy is not None
+        self.attempt += 1
+        self.attempt_started = ctx.clock.now()
+        self.steps = 0
+        self.servo = None
+        point, why = resolve_target(ctx, self.at)
+        if point is None:
+            self.blocked = f"cannot run `{self.skill.name}`: {why}"
+            return
+        target = point + np.asarray(self.skill.approach_offset, dtype=np.float64)
+        position, _ = ee_pose(ctx.robot.observe())
+        self.servo = Servo(target, position, ctx)
+        self.policy.reset()
+        self.values.update(
+            attempts=self.attempt, steps=0, phase="approach", target=point, approach=target
+        )
+
+    def _attempt_failed(self, ctx: ExecutionContext, why: str) -> Status:
+        ctx.robot.stop()
+        if self.attempt >= self.attempts:
+            return self.failure(
+                f"`{self.skill.name}` failed all {self.attempts} attempts; last: {why}"
+                if self.attempts > 1
+                else why
+            )
+        self.running(f"attempt {self.attempt} of {self.attempts} failed ({why}); retrying")
+        ctx.emit("node_progress", self)
+        self._begin_attempt(ctx)
+        return Status.RUNNING
+
+    def update(self, ctx: ExecutionContext) -> Status:
+        if self.servo is None:
+            return self.failure(self.blocked)
+        try:
+            return self._step(ctx)
+        except SafetyStop as stop:
+            return self.failure(f"safety stop during attempt {self.attempt}: {stop.message}")
+
+    def _step(self, ctx: ExecutionContext) -> Status:
+        assert self.servo is not None and self.policy is not None
+        name = self.skill.name
+        if self.timeout is not None and ctx.clock.now() - self.attempt_started >= self.timeout:
+            return self._attempt_failed(ctx, f"timed out after {self.timeout:g} s")
+        if self.values.get("phase") != "policy":
+            arrived, distance = self.servo.step(ctx)
+            if arrived is None:
+                self.values["phase"] = "approach"
+                return self.running(
+                    f"approaching {fmt_point(self.servo.target)}, {distance * 1000:.0f} mm to go"
+                )
+            if arrived is False:
+                return self._attempt_failed(
+                    ctx, f"could not reach the approach pose ({distance * 1000:.1f} mm away)"
+                )
+            self.values["phase"] = "policy"
+        observation = ctx.robot.observe()
+        judged = "success" in observation
+        if judged and bool(np.asarray(observation["success"]).reshape(-1)[0]):
+            return self._finish(f"`{name}` succeeded after {self.steps} policy steps", True)
+        succeeded = getattr(self.policy, "succeeded", None)
+        if succeeded is not None and succeeded(policy_view(observation)):
+            return self._finish(f"`{name}` reports success after {self.steps} policy steps", True)
+        if self.steps >= self.skill.max_steps:
+            if judged:
+                return self._attempt_failed(ctx, f"no success within {self.steps} policy steps")
+            return self._finish(
+                f"`{name}` ran all {self.steps} steps; nothing reports success, "
+                "so the outcome is not verified",
+                False,
+            )
+        action = np.asarray(self.policy.act(policy_view(observation)), dtype=np.float32)
+        ctx.robot.act(action)
+        self.steps += 1
+        self.values["steps"] = self.steps
+        self.values["total_steps"] += 1
+        return self.running(
+            f"policy step {self.steps} of at most {self.skill.max_steps}"
+            f" (attempt {self.attempt} of {self.attempts})"
+        )
+
+    def _finish(self, reason: str, verified: bool) -> Status:
+        self.values["verified"] = verified
+        if self.attempts > 1:
+            reason += f" (attempt {self.attempt} of {self.attempts})"
+        return self.success(reason)
