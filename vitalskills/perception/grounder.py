@@ -6,6 +6,9 @@ act on the `LocateResult` it returns.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +39,24 @@ class LocateResult:
     privileged: bool = False
     placeholder: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    detail: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """Return a JSON-ready dict; the mask is summarised by its pixel count."""
+        return {
+            "query": self.query,
+            "grounder": self.grounder,
+            "found": self.found,
+            "score": self.score,
+            "box": list(self.box) if self.box is not None else None,
+            "point": self.point.tolist() if self.point is not None else None,
+            "frame": self.frame,
+            "privileged": self.privileged,
+            "placeholder": self.placeholder,
+            "mask_pixels": int(self.mask.sum()) if self.mask is not None else None,
+            "timings": self.timings,
+            "detail": self.detail,
+        }
 
 
 @runtime_checkable
@@ -45,3 +66,21 @@ class Grounder(Protocol):
     name: str
 
     def locate(self, frame: SceneFrame, query: str) -> LocateResult: ...
+
+
+@contextmanager
+def stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the enclosed block to `timings[name]` (seconds)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Return the (x0, y0, x1, y1) pixel bounding box of a bool mask, or None if empty."""
+    v, u = np.nonzero(mask)
+    if u.size == 0:
+        return None
+    return (float(u.min()), float(v.min()), float(u.max()), float(v.max()))

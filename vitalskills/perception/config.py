@@ -1,0 +1,208 @@
+"""Grounder configuration and the registry: `make_grounder(name, config)` builds one by name.
+
+The user config file (`$VITALSKILLS_CONFIG`, else `$XDG_CONFIG_HOME/vitalskills/
+config.yaml`, else `~/.config/vitalskills/config.yaml`) may hold a `grounders:` section
+mapping names to options, each with a `backend`, and a `default_grounder:`. The backend
+names (`owlv2-sam`, `vlm-point`, `sim`) are also grounder names with default options, so
+`locate "mug" using sim` works with no config at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vitalskills.perception.detector import DEFAULT_DETECTOR
+from vitalskills.perception.errors import BadConfig, PerceptionError, UnknownGrounder
+from vitalskills.perception.grounder import Grounder
+
+DEFAULT_PROMPT = "Point at the {query}."
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    erode_px: int = Field(2, ge=0, description="mask erosion before taking the depth median")
+
+
+class SimOptions(_Options):
+    """The simulator oracle: no models, privileged segmentation."""
+
+    backend: Literal["sim"] = "sim"
+
+
+class OwlSamOptions(_Options):
+    """Open-vocabulary detector + SAM."""
+
+    backend: Literal["owlv2-sam"] = "owlv2-sam"
+    detector: str = Field(
+        DEFAULT_DETECTOR, description="local model directory or Hugging Face id in the cache"
+    )
+    sam_checkpoint: Path | None = Field(None, description="official sam_vit_*.pth file")
+    sam_type: str | None = Field(None, description="vit_b/vit_l/vit_h; default from file name")
+    threshold: float = Field(0.1, ge=0.0, le=1.0, description="minimum detector score")
+    device: str = "cpu"
+
+
+class VlmPointOptions(_Options):
+    """A pointing VLM (Molmo-style) + depth, with optional SAM for a mask."""
+
+    backend: Literal["vlm-point"] = "vlm-point"
+    model: str = Field("allenai/Molmo-7B-D-0924", description="local directory or cached id")
+    prompt: str = Field(DEFAULT_PROMPT, description="prompt template; {query} is replaced")
+    point_units: Literal["pixels", "percent", "unit", "permille"] = Field(
+        "pixels", description="unit of bare coordinates (Molmo's point tags are always percent)"
+    )
+    max_new_tokens: int = Field(64, gt=0)
+    sam_checkpoint: Path | None = None
+    sam_type: str | None = None
+    window_px: int = Field(3, ge=0, description="depth median window around the point")
+    trust_remote_code: bool = Field(
+        False, description="allow the model's own code (original Molmo)"
+    )
+    device: str = "cpu"
+
+
+GrounderOptions = Annotated[
+    SimOptions | OwlSamOptions | VlmPointOptions, Field(discriminator="backend")
+]
+
+
+class PerceptionConfig(BaseModel):
+    """The perception part of the user config file."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    default_grounder: str = "owlv2-sam"
+    grounders: dict[str, GrounderOptions] = Field(default_factory=dict)
+
+
+BACKEND_OPTIONS: dict[str, type[_Options]] = {
+    "sim": SimOptions,
+    "owlv2-sam": OwlSamOptions,
+    "vlm-point": VlmPointOptions,
+}
+
+
+def config_path() -> Path:
+    """Return where the user config file is looked for."""
+    if env := os.environ.get("VITALSKILLS_CONFIG"):
+        return Path(env).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "vitalskills" / "config.yaml"
+
+
+def _validation_message(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"`{where}`: {first['msg']} (got {first.get('input')!r})"
+
+
+def load_config(path: Path | None = None) -> PerceptionConfig:
+    """Read the grounders section of the user config file; no file means defaults."""
+    path = path or config_path()
+    if not path.is_file():
+        return PerceptionConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise BadConfig(f"config file `{path}` is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise BadConfig(
+            f"config file `{path}` must be a mapping", hint="start it with `grounders:`"
+        )
+    try:
+        return PerceptionConfig.model_validate(data)
+    except ValidationError as error:
+        raise BadConfig(
+            f"config file `{path}`: {_validation_message(error)}",
+            hint="see docs/perception.md for the grounders section",
+        ) from None
+
+
+def grounder_options(
+    name: str, config: PerceptionConfig, overrides: dict[str, Any] | None = None
+) -> _Options:
+    """Return the validated options of grounder `name`, with `overrides` applied."""
+    if name in config.grounders:
+        options = config.grounders[name]
+    elif name in BACKEND_OPTIONS:
+        options = BACKEND_OPTIONS[name]()
+    else:
+        known = sorted({*config.grounders, *BACKEND_OPTIONS})
+        raise UnknownGrounder(
+            f"unknown grounder `{name}`",
+            hint=f"known grounders: {', '.join(known)}; add others under `grounders:` in "
+            f"{config_path()}",
+        )
+    if not overrides:
+        return options
+    try:
+        return type(options).model_validate({**options.model_dump(), **overrides})
+    except ValidationError as error:
+        raise BadConfig(f"grounder `{name}`: {_validation_message(error)}") from None
+
+
+def _build_sim(name: str, options: SimOptions) -> Grounder:
+    from vitalskills.perception.sim_grounder import SimGrounder
+
+    return SimGrounder(name=name, erode_px=options.erode_px)
+
+
+def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
+    from vitalskills.perception.detector import ZeroShotDetector
+    from vitalskills.perception.owl_sam import OwlSamGrounder
+    from vitalskills.perception.sam import SAM_DOWNLOAD_HINT, SamMasker, load_sam
+
+    if options.sam_checkpoint is None:
+        raise PerceptionError(
+            f"grounder `{name}` needs a SAM checkpoint and none is configured",
+            hint=SAM_DOWNLOAD_HINT,
+        )
+    sam = load_sam(options.sam_checkpoint, options.sam_type, options.device)
+    return OwlSamGrounder(
+        ZeroShotDetector(options.detector, options.device),
+        SamMasker(sam),
+        name=name,
+        threshold=options.threshold,
+        erode_px=options.erode_px,
+    )
+
+
+def _build_vlm_point(name: str, options: VlmPointOptions) -> Grounder:
+    from vitalskills.perception.vlm_point import VlmPointGrounder
+
+    return VlmPointGrounder.from_options(name, options)
+
+
+BUILDERS: dict[str, Callable[[str, Any], Grounder]] = {
+    "sim": _build_sim,
+    "owlv2-sam": _build_owl_sam,
+    "vlm-point": _build_vlm_point,
+}
+
+_CACHE: dict[tuple[str, str], Grounder] = {}
+
+
+def make_grounder(
+    name: str | None = None,
+    config: PerceptionConfig | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Grounder:
+    """Build (or reuse) the grounder called `name`; None means the configured default.
+
+    Models load once per process and set of options: a task with several `locate`
+    steps does not reload them.
+    """
+    config = config if config is not None else load_config()
+    name = name or config.default_grounder
+    options = grounder_options(name, config, overrides)
+    key = (name, options.model_dump_json())
+    if key not in _CACHE:
+        _CACHE[key] = BUILDERS[options.backend](name, options)
+    return _CACHE[key]

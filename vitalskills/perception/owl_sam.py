@@ -1,0 +1,83 @@
+"""`owlv2-sam`: an open-vocabulary detector proposes a box, SAM cuts the mask, depth gives 3D.
+
+This is the reaching half of ViTaL with real perception models: the detector handles
+the open vocabulary, SAM turns a loose box into an object mask, and the mask-depth
+geometry gives a point that holes and edges do not drag off the object.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vitalskills.perception.detector import ZeroShotDetector
+from vitalskills.perception.geometry import check_camera, check_frame, mask_point
+from vitalskills.perception.grounder import LocateResult, stage
+from vitalskills.perception.sam import SamMasker
+from vitalskills.runtime.robot import SceneFrame
+
+#: SAM may leak past the box; keep mask pixels within this margin of it.
+BOX_MARGIN_PX = 4
+
+
+def clip_to_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Return `mask` with everything outside `box` (plus a small margin) cleared."""
+    x0, y0, x1, y1 = box
+    h, w = mask.shape
+    keep = np.zeros_like(mask, dtype=bool)
+    keep[
+        max(int(y0) - BOX_MARGIN_PX, 0) : min(int(np.ceil(y1)) + BOX_MARGIN_PX + 1, h),
+        max(int(x0) - BOX_MARGIN_PX, 0) : min(int(np.ceil(x1)) + BOX_MARGIN_PX + 1, w),
+    ] = True
+    return mask & keep
+
+
+class OwlSamGrounder:
+    """Detector (OWLv2, OWL-ViT or Grounding DINO) -> best box -> SAM mask -> 3D point."""
+
+    def __init__(
+        self,
+        detector: ZeroShotDetector,
+        sam: SamMasker,
+        *,
+        name: str = "owlv2-sam",
+        threshold: float = 0.1,
+        erode_px: int = 2,
+    ) -> None:
+        self.name = name
+        self.detector = detector
+        self.sam = sam
+        self.threshold = threshold
+        self.erode_px = erode_px
+
+    def locate(self, frame: SceneFrame, query: str) -> LocateResult:
+        """Return the best detection's 3D point in the base frame, or why there is none."""
+        check_frame(frame.rgb, frame.depth)
+        check_camera(frame.intrinsics, frame.extrinsics)
+        timings: dict[str, float] = {}
+        result = LocateResult(query=query, grounder=self.name, found=False, timings=timings)
+        with stage(timings, "detector"):
+            detection = self.detector.detect(frame.rgb, query)
+        if detection is None:
+            result.detail = "the detector proposed no box"
+            return result
+        result.box, result.score = detection.box, detection.score
+        if detection.score < self.threshold:
+            result.detail = (
+                f"best box scores {detection.score:.3f}, below threshold {self.threshold}"
+            )
+            return result
+        with stage(timings, "sam"):
+            mask, _ = self.sam.mask(frame.rgb, detection.box)
+        with stage(timings, "geometry"):
+            result.mask = clip_to_box(mask, detection.box)
+            point = mask_point(
+                result.mask, frame.depth, frame.intrinsics, frame.extrinsics, erode_px=self.erode_px
+            )
+        if point is None:
+            result.detail = "the object's mask has no valid depth readings"
+            return result
+        result.found, result.point = True, point
+        result.detail = (
+            f"box scored {detection.score:.3f}; point from {int(result.mask.sum())} mask pixels"
+        )
+        return result

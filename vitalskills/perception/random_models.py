@@ -1,0 +1,99 @@
+"""Randomly initialised detectors and SAM saved exactly like real checkpoints.
+
+Model weights cannot be downloaded here, so tests and the latency benchmark build
+models from configs, save them in the real formats (`save_pretrained` directories with
+a processor; SAM state-dict `.pth` files) and load them through the same code paths
+as real weights. Their outputs are meaningless; their shapes and compute are real.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import (
+    CLIPTokenizer,
+    Owlv2Config,
+    Owlv2ForObjectDetection,
+    Owlv2ImageProcessor,
+    Owlv2Processor,
+    OwlViTConfig,
+    OwlViTForObjectDetection,
+    OwlViTImageProcessor,
+    OwlViTProcessor,
+)
+
+from vitalskills.perception.sam import build_sam
+
+Size = Literal["tiny", "base"]
+
+
+def byte_level_clip_tokenizer(max_length: int = 16) -> CLIPTokenizer:
+    """Return a CLIP tokenizer whose vocabulary is just the 256 byte symbols (no merges).
+
+    Every string tokenizes (one token per character), which is all a random model needs.
+    As in OWL's real tokenizer, id 0 is the pad symbol `!` and the special tokens come
+    last: OWL treats a query whose first id is 0 as padding.
+    """
+    symbols = [chr(c) for c in range(33, 127)] + [chr(c) for c in range(161, 173)]
+    symbols += [chr(c) for c in range(174, 256)] + [chr(256 + n) for n in range(68)]
+    vocab: dict[str, int] = {}
+    for symbol in symbols:
+        vocab[symbol] = len(vocab)
+        vocab[symbol + "</w>"] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], pad_token="!", model_max_length=max_length)
+
+
+def _dims(size: Size) -> tuple[dict, dict, int]:
+    if size == "base":  # OWLv2-base-patch16 / OWL-ViT-base-patch32 as published
+        return {}, {}, 512
+    text = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
+    return text, vision, 32
+
+
+def save_random_detector(
+    directory: Path, kind: Literal["owlv2", "owlvit"] = "owlv2", size: Size = "tiny", seed: int = 0
+) -> Path:
+    """Save a random OWLv2 or OWL-ViT detector with its processor; return the directory."""
+    torch.manual_seed(seed)
+    text, vision, projection = _dims(size)
+    tokenizer = byte_level_clip_tokenizer()
+    text.update(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=16,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=0,
+    )
+    if kind == "owlv2":
+        image = 960 if size == "base" else 64
+        vision.update(image_size=image, patch_size=16)
+        config = Owlv2Config(text_config=text, vision_config=vision, projection_dim=projection)
+        model = Owlv2ForObjectDetection(config)
+        images = Owlv2ImageProcessor(size={"height": image, "width": image})
+        processor = Owlv2Processor(image_processor=images, tokenizer=tokenizer)
+    else:
+        image = 768 if size == "base" else 64
+        vision.update(image_size=image, patch_size=32)
+        config = OwlViTConfig(text_config=text, vision_config=vision, projection_dim=projection)
+        model = OwlViTForObjectDetection(config)
+        images = OwlViTImageProcessor(
+            size={"height": image, "width": image}, crop_size={"height": image, "width": image}
+        )
+        processor = OwlViTProcessor(image_processor=images, tokenizer=tokenizer)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def save_random_sam(path: Path, sam_type: str = "vit_tiny", seed: int = 0) -> Path:
+    """Save a random SAM of `sam_type` as a state-dict `.pth`, like the official files."""
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(build_sam(sam_type).state_dict(), path)
+    return path
