@@ -69,7 +69,7 @@ class ZeroShotDetector:
     """Find the highest-scoring box for a text query with a zero-shot detection model."""
 
     def __init__(self, model: str = DEFAULT_DETECTOR, device: str = "cpu") -> None:
-        self.processor = load_pretrained(model, "detector processor", AutoProcessor)
+        self.processor = load_pretrained(model, "detector", AutoProcessor)
         self.model = load_pretrained(model, "detector", AutoModelForZeroShotObjectDetection)
         self.model_type = self.model.config.model_type
         if self.model_type not in SUPPORTED:

@@ -8,6 +8,7 @@ can never run code. `vit_tiny` is a test-only size built by the same builder.
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def load_sam(checkpoint: Path | str, sam_type: str | None = None, device: str = 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-    except (RuntimeError, EOFError, KeyError) as error:
+    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as error:
         raise PerceptionError(
             f"SAM checkpoint `{path}` does not load as model type `{kind}`: "
             f"{str(error).splitlines()[0]}",

@@ -1,0 +1,66 @@
+"""Tiny random models saved in the real formats, and a synthetic RGB-D scene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vitalskills.perception.geometry import intrinsics_matrix
+from vitalskills.perception.random_models import save_random_detector, save_random_sam
+from vitalskills.runtime.robot import SceneFrame
+
+
+@pytest.fixture(scope="session")
+def owlv2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_random_detector(tmp_path_factory.mktemp("models") / "owlv2-tiny", "owlv2")
+
+
+@pytest.fixture(scope="session")
+def owlvit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_random_detector(tmp_path_factory.mktemp("models") / "owlvit-tiny", "owlvit")
+
+
+@pytest.fixture(scope="session")
+def sam_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Named like the official files so the model type is read from the name.
+    return save_random_sam(tmp_path_factory.mktemp("models") / "sam_vit_tiny_test.pth")
+
+
+def table_scene(height: float = 0.8) -> tuple[SceneFrame, np.ndarray]:
+    """A camera looking straight down at a table with one grey box on it.
+
+    Returns the frame and the true centre of the box's top face in the base frame.
+    """
+    h, w = 120, 160
+    k = intrinsics_matrix(150.0, 150.0, 79.5, 59.5)
+    ext = np.eye(4)
+    ext[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    ext[:3, 3] = [0.5, 0.0, height]
+    depth = np.full((h, w), height, dtype=np.float32)
+    rgb = np.full((h, w, 3), (200, 180, 150), dtype=np.uint8)
+    top = 0.05  # the box is 5 cm tall: its top face is 5 cm nearer the camera
+    box = (slice(40, 81), slice(60, 101))  # rows 40..80, cols 60..100, centre (80, 60)
+    depth[box] = height - top
+    rgb[box] = (60, 60, 70)
+    mask = np.zeros((h, w), bool)
+    mask[box] = True
+    depth[::17, ::13] = 0.0  # sensor holes everywhere
+    centre_cam = np.array([(80 - 79.5) / 150.0, (60 - 59.5) / 150.0, 1.0]) * (height - top)
+    centre_base = ext[:3, :3] @ centre_cam + ext[:3, 3]
+    frame = SceneFrame(
+        rgb=rgb,
+        depth=depth,
+        intrinsics=k,
+        extrinsics=ext,
+        segmentation={"grey_box": mask, "table": ~mask},
+        objects={"grey_box": centre_base},
+        labels={"grey_box": ["grey box", "box"], "table": ["table"]},
+    )
+    return frame, centre_base
+
+
+@pytest.fixture()
+def scene() -> tuple[SceneFrame, np.ndarray]:
+    return table_scene()
