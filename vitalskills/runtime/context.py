@@ -46,14 +46,15 @@ class ManualClock:
     """Virtual time that only moves when slept: deterministic tests and instant dry runs."""
 
     def __init__(self, start: float = 0.0) -> None:
-        self.t = start
+        # Whole nanoseconds, so that ten 0.1 s ticks make exactly 1 s.
+        self.ns = round(start * 1e9)
 
     def now(self) -> float:
-        return self.t
+        return self.ns / 1e9
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
-            self.t += seconds
+            self.ns += round(seconds * 1e9)
 
 
 class GrounderNotAvailable(VitalskillsError):
