@@ -50,6 +50,9 @@ class IRNode(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     span: Span | None = Field(default=None, exclude=True, repr=False)
+    #: Spans of individual fields (e.g. a skill's name), so diagnostics can point at the
+    #: smallest piece of source that shows the problem. Excluded from JSON like `span`.
+    field_spans: dict[str, Span] = Field(default_factory=dict, exclude=True, repr=False)
 
 
 # ---------------------------------------------------------------- values

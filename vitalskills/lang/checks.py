@@ -1,0 +1,341 @@
+"""Static checks over the IR, shared by both surfaces: each returns located diagnostics.
+
+One walk in document order tracks which names `locate` has defined so far, so a name
+used before its `locate` is told apart from a name nothing defines. Skills are looked
+up in the library; their sensors are compared with the robot's when one is given.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from vitalskills.errors import Location, VitalskillsError
+from vitalskills.lang import ir
+from vitalskills.lang.errors import (
+    HeaderError,
+    LangError,
+    MissingSensorError,
+    NoTargetError,
+    ReferenceKindError,
+    UndefinedReferenceError,
+    UnitError,
+    UsedBeforeLocateError,
+    ValueRangeError,
+)
+from vitalskills.runtime.robot import RobotCapabilities
+from vitalskills.skills.library import SkillLibrary
+from vitalskills.skills.manifest import SkillManifest
+
+
+def _where(node: ir.IRNode, field: str | None = None) -> Location | None:
+    span = node.field_spans.get(field) if field else None
+    span = span or node.span
+    return span.location() if span else None
+
+
+def _children(statement: ir.IRNode) -> Iterator[list]:
+    for field in ("then", "body", "orelse"):
+        value = getattr(statement, field, None)
+        if isinstance(value, list):
+            yield value
+
+
+def located_names(body: list) -> set[str]:
+    """Return every name any `locate ... as NAME` in `body` (at any depth) defines."""
+    names: set[str] = set()
+    for statement in body:
+        if isinstance(statement, ir.Locate) and statement.name:
+            names.add(statement.name)
+        for child in _children(statement):
+            names |= located_names(child)
+    return names
+
+
+class _Checker:
+    def __init__(
+        self, task: ir.Task, library: SkillLibrary | None, robot: RobotCapabilities | None
+    ) -> None:
+        self.task = task
+        self.library = library
+        self.robot = robot
+        self.errors: list[VitalskillsError] = []
+        self.params = {param.name: param for param in task.params}
+        self.all_located = located_names(task.body)
+        self.defined: set[str] = set()
+        self.any_locate = False
+
+    def error(self, error: VitalskillsError) -> None:
+        self.errors.append(error)
+
+    # ------------------------------------------------------------ values
+
+    def unit(self, value: ir.Quantity | ir.Vector, want: ir.UnitKind, what: str) -> None:
+        if value.dimension != want:
+            examples = {
+                "time": "`ms` or `s`",
+                "length": "`mm`, `cm` or `m`",
+                "angle": "`deg` or `rad`",
+            }
+            self.error(
+                UnitError(
+                    f"{what} needs a {want}, but `{value.unit}` is a {value.dimension} unit",
+                    location=_where(value),
+                    hint=f"use {examples[want]}",
+                )
+            )
+
+    def positive_time(self, value: ir.Quantity, what: str) -> None:
+        self.unit(value, "time", what)
+        if value.dimension == "time" and value.value <= 0:
+            self.error(
+                ValueRangeError(
+                    f"{what} must be positive",
+                    location=_where(value),
+                    hint="use a duration above zero",
+                )
+            )
+
+    def count(self, node: ir.IRNode, value: int, what: str, minimum: int) -> None:
+        if value < minimum:
+            self.error(
+                ValueRangeError(
+                    f"{what} must be at least {minimum}, got {value}",
+                    location=_where(node, "times"),
+                )
+            )
+
+    # ------------------------------------------------------------ names
+
+    def located(self, ref: ir.Ref, what: str) -> None:
+        name = ref.name
+        if name in self.params:
+            self.error(
+                ReferenceKindError(
+                    f"{what} needs a located name, but `{name}` is a param",
+                    location=_where(ref),
+                    hint=f"locate it first: `locate {name} as {name}_target`",
+                )
+            )
+        elif name in self.defined:
+            return
+        elif name in self.all_located:
+            self.error(
+                UsedBeforeLocateError(
+                    f"`{name}` is used before any `locate` defines it",
+                    location=_where(ref),
+                    hint=f"move the `locate ... as {name}` step above this line",
+                )
+            )
+        else:
+            self.undefined(name, _where(ref))
+
+    def undefined(self, name: str, where: Location | None) -> None:
+        choices = sorted(self.all_located | set(self.params))
+        close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+        self.error(
+            UndefinedReferenceError(
+                f"undefined name `{name}`",
+                location=where,
+                hint=f"did you mean `{close[0]}`?"
+                if close
+                else f'define it with `locate "..." as {name}`',
+            )
+        )
+
+    # ------------------------------------------------------------ statements
+
+    def task_level(self) -> None:
+        seen: dict[str, ir.Param] = {}
+        for param in self.task.params:
+            if param.name in seen:
+                self.error(
+                    HeaderError(
+                        f"param `{param.name}` is declared twice",
+                        location=_where(param, "name"),
+                        hint="keep one declaration",
+                    )
+                )
+            seen[param.name] = param
+            if param.name in self.all_located:
+                self.error(
+                    ReferenceKindError(
+                        f"`{param.name}` is both a param and a located name",
+                        location=_where(param, "name"),
+                        hint="rename one of them",
+                    )
+                )
+
+    def body(self, statements: list) -> None:
+        for statement in statements:
+            getattr(self, statement.kind)(statement)
+
+    def locate(self, node: ir.Locate) -> None:
+        if isinstance(node.query, ir.Ref):
+            name = node.query.name
+            param = self.params.get(name)
+            if param is None:
+                if name in self.all_located:
+                    self.error(
+                        ReferenceKindError(
+                            f"`locate` needs text or a text param, but `{name}` is a located name",
+                            location=_where(node.query),
+                            hint='write the query in double quotes, e.g. `locate "power strip"`',
+                        )
+                    )
+                else:
+                    self.undefined(name, _where(node.query))
+            elif not isinstance(param.default, ir.Text):
+                self.error(
+                    ReferenceKindError(
+                        f"`locate` needs text, but param `{name}` is a {param.default.kind}",
+                        location=_where(node.query),
+                        hint=f'declare it as text: `param {name} = "..."`',
+                    )
+                )
+        if node.min_score is not None and not 0.0 <= node.min_score <= 1.0:
+            self.error(
+                ValueRangeError(
+                    f"`min_score` must be between 0 and 1, got {node.min_score:g}",
+                    location=_where(node, "min_score"),
+                )
+            )
+        if node.name:
+            self.defined.add(node.name)
+        self.any_locate = True
+
+    def reach(self, node: ir.Reach) -> None:
+        self.located(node.target, "`reach`")
+        if node.offset is not None:
+            self.unit(node.offset, "length", "`offset`")
+
+    def move(self, node: ir.Move) -> None:
+        self.unit(node.delta, "length", "`move`")
+
+    def run_skill(self, node: ir.RunSkill) -> None:
+        if node.at is not None:
+            self.located(node.at, "`run skill ... at`")
+        elif not self.any_locate:
+            self.error(
+                NoTargetError(
+                    f"`run skill {node.skill}` has no target: no `locate` comes before it",
+                    location=_where(node, "skill"),
+                    hint="add a `locate` step above it, or `at NAME`",
+                )
+            )
+        if node.retries < 0:
+            self.error(
+                ValueRangeError(
+                    f"`retries` must be 0 or more, got {node.retries}",
+                    location=_where(node, "retries"),
+                )
+            )
+        if node.timeout is not None:
+            self.positive_time(node.timeout, "`timeout`")
+        manifest = self.skill(node)
+        if manifest is not None and self.robot is not None:
+            self.sensors(node, manifest)
+
+    def skill(self, node: ir.RunSkill) -> SkillManifest | None:
+        if self.library is None:
+            return None
+        try:
+            return self.library.get(node.skill, node.version)
+        except LangError as error:
+            field = "version" if error.code in ("E201", "E202") else "skill"
+            self.error(error.at(_where(node, field)))
+        return None
+
+    def sensors(self, node: ir.RunSkill, manifest: SkillManifest) -> None:
+        robot = self.robot
+        assert robot is not None
+        where = _where(node, "skill")
+        has = ", ".join(robot.sensors) or "no sensors"
+        for sensor in manifest.sensors:
+            if sensor not in robot.sensors:
+                self.error(
+                    MissingSensorError(
+                        f"skill `{manifest.name}` needs sensor `{sensor}`, "
+                        f"which robot `{robot.name}` lacks",
+                        location=where,
+                        hint=f"robot `{robot.name}` has: {has}",
+                    )
+                )
+        tactile = manifest.observation.tactile_dim
+        if tactile and robot.tactile_dim not in (None, tactile) and "tactile" in robot.sensors:
+            self.error(
+                MissingSensorError(
+                    f"skill `{manifest.name}` needs {tactile} tactile values, "
+                    f"robot `{robot.name}` gives {robot.tactile_dim}",
+                    location=where,
+                )
+            )
+        if manifest.action.dim != robot.action_dim:
+            self.error(
+                MissingSensorError(
+                    f"skill `{manifest.name}` acts in {manifest.action.dim} dimensions, "
+                    f"robot `{robot.name}` takes {robot.action_dim}",
+                    location=where,
+                )
+            )
+
+    def gripper(self, node: ir.Gripper) -> None:
+        return None
+
+    def wait(self, node: ir.Wait) -> None:
+        self.unit(node.duration, "time", "`wait`")
+        if node.duration.dimension == "time" and node.duration.value < 0:
+            self.error(
+                ValueRangeError("`wait` must not be negative", location=_where(node.duration))
+            )
+
+    def fail(self, node: ir.Fail) -> None:
+        return None
+
+    def if_found(self, node: ir.IfFound) -> None:
+        self.located(
+            ir.Ref(name=node.name, span=node.field_spans.get("name") or node.span), "`if found`"
+        )
+        self.body(node.then)
+        self.body(node.orelse)
+
+    def try_(self, node: ir.Try) -> None:
+        self.body(node.body)
+        self.body(node.orelse)
+
+    def retry(self, node: ir.Retry) -> None:
+        self.count(node, node.times, "`retry`", 1)
+        self.body(node.body)
+
+    def repeat(self, node: ir.Repeat) -> None:
+        self.count(node, node.times, "`repeat`", 1)
+        self.body(node.body)
+
+    def timeout(self, node: ir.Timeout) -> None:
+        self.positive_time(node.duration, "`timeout`")
+        self.body(node.body)
+
+    def include(self, node: ir.Include) -> None:
+        self.body(node.body)
+
+
+setattr(_Checker, "try", _Checker.try_)
+
+
+def check_task(
+    task: ir.Task,
+    *,
+    library: SkillLibrary | None,
+    robot: RobotCapabilities | None = None,
+) -> list[VitalskillsError]:
+    """Return every problem in `task` in document order (empty when it is fine).
+
+    Args:
+        task: a parsed task, includes resolved.
+        library: skills to resolve `run skill` against; None skips skill checks.
+        robot: the robot to run on; None skips sensor checks.
+    """
+    checker = _Checker(task, library, robot)
+    checker.task_level()
+    checker.body(task.body)
+    return checker.errors

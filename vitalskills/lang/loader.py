@@ -1,0 +1,152 @@
+"""Read a task file of either surface into the IR, with its includes spliced in.
+
+This is the only place that touches the disk for task files: it decodes bytes (binary
+and non-UTF-8 input are located errors), picks the surface by suffix, and resolves
+`include` relative to the including file, reporting missing files and cycles.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from vitalskills.errors import Location
+from vitalskills.lang import ir
+from vitalskills.lang.errors import (
+    EmptyFileError,
+    EncodingError,
+    IncludeCycleError,
+    IncludeNotFoundError,
+    IncludeParamsError,
+    TaskFileNotFoundError,
+)
+from vitalskills.lang.text import parse_text
+from vitalskills.lang.yaml_surface import parse_yaml
+
+TEXT_SUFFIXES = (".vtl",)
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def surface_of(path: Path) -> str:
+    """Return `vtl` or `yaml` from a file's suffix, or raise a usage error."""
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return "vtl"
+    if suffix in YAML_SUFFIXES:
+        return "yaml"
+    raise TaskFileNotFoundError(
+        f"`{path}` is not a task file", hint="task files end in .vtl, .yaml or .yml"
+    )
+
+
+def decode(data: bytes, file: str) -> str:
+    """Decode UTF-8 (a BOM is dropped); binary or invalid bytes are located errors."""
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise EncodingError(
+            "file is binary, not a task file",
+            location=Location(file, line, 1),
+            hint="task files are UTF-8 text (.vtl) or YAML (.yaml)",
+        )
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        before = data[: error.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        column = len(before.rsplit("\n", 1)[-1]) + 1
+        raise EncodingError(
+            f"file is not valid UTF-8 (byte 0x{data[error.start]:02x})",
+            location=Location(file, line, column, line, column + 1),
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def parse_source(source: str, file: str, surface: str) -> ir.Task:
+    """Parse one file's text with the given surface; includes are left unresolved."""
+    task = parse_text(source, file) if surface == "vtl" else parse_yaml(source, file)
+    if not task.body:
+        hint = (
+            'add a statement, e.g. `locate "power strip"`'
+            if surface == "vtl"
+            else "add `steps:` with at least one step"
+        )
+        raise EmptyFileError(
+            "file has no statements", location=Location(file, 1, 1, 1, 2), hint=hint
+        )
+    return task
+
+
+def _read(path: Path, file: str) -> ir.Task:
+    surface = surface_of(path)
+    return parse_source(decode(path.read_bytes(), file), file, surface)
+
+
+def _resolve(task: ir.Task, base: Path, stack: Sequence[Path]) -> None:
+    for statement in task.body:
+        _resolve_statement(statement, base, stack)
+
+
+def _resolve_statement(statement: ir.IRNode, base: Path, stack: Sequence[Path]) -> None:
+    if isinstance(statement, ir.Include):
+        _splice(statement, base, stack)
+        return
+    for field in ("body", "then", "orelse"):
+        for child in getattr(statement, field, ()) or ():
+            _resolve_statement(child, base, stack)
+
+
+def _splice(include: ir.Include, base: Path, stack: Sequence[Path]) -> None:
+    where = (include.field_spans.get("path") or include.span or _nowhere()).location()
+    target = base / include.path
+    shown = os.path.normpath(str(target))
+    if not target.is_file():
+        raise IncludeNotFoundError(
+            f"included file `{include.path}` does not exist (looked for `{shown}`)",
+            location=where,
+            hint="include paths are relative to the including file",
+        )
+    real = target.resolve()
+    if real in stack:
+        chain = " -> ".join(p.name for p in [*stack[stack.index(real) :], real])
+        raise IncludeCycleError(
+            f"include cycle: {chain}",
+            location=where,
+            hint="remove one of these includes",
+        )
+    included = _read(target, shown)
+    if included.params:
+        first = included.params[0]
+        raise IncludeParamsError(
+            f"included file declares param `{first.name}`",
+            location=(first.span or _nowhere()).location(),
+            hint="declare params in the top-level task; included files may use them",
+        )
+    _resolve(included, target.parent, [*stack, real])
+    include.body = included.body
+
+
+def _nowhere() -> ir.Span:
+    return ir.Span(file="<unknown>", line=1, column=1, end_line=1, end_column=2)
+
+
+def resolve_includes(task: ir.Task, file: Path) -> ir.Task:
+    """Splice every `include` of `task` (read from `file`) in place and return it."""
+    _resolve(task, file.parent, [file.resolve()])
+    return task
+
+
+def parse_file(path: Path) -> ir.Task:
+    """Read a `.vtl` or `.yaml`/`.yml` task file, includes resolved, without checks.
+
+    Raises:
+        TaskFileNotFoundError: the path does not exist or is not a task file (exit 2).
+        LangError: a located syntax, encoding, YAML or include error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TaskFileNotFoundError(
+            f"task file `{path}` does not exist", hint="check the path and try again"
+        )
+    task = _read(path, str(path))
+    return resolve_includes(task, path)

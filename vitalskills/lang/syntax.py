@@ -1,0 +1,268 @@
+"""Turn lark's "unexpected token" into a labelled, located syntax error.
+
+Two layers, as in lark's `error_reporting_lalr.py`: a few rules that read the error
+token and the expected set (unknown statement, two statements on one line, missing or
+extra braces, unterminated strings), then a table of small malformed examples matched
+by parser state (`SYNTAX_EXAMPLES`; tests check every example yields its label).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from vitalskills.errors import Location
+from vitalskills.lang.errors import TaskSyntaxError
+
+STATEMENTS = (
+    "locate", "reach", "move", "run", "gripper", "wait", "fail",
+    "if", "try", "retry", "timeout", "repeat", "include",
+)  # fmt: skip
+TOP_LEVEL = ("task", "param", *STATEMENTS)
+RUN_OPTIONS = ("at", "retries", "timeout")
+LOCATE_OPTIONS = ("as", "min_score", "using")
+_END_OF_STATEMENT = {"_SEP", "$END", "RBRACE"}
+
+
+@dataclass(frozen=True)
+class SyntaxLabel:
+    """What a class of malformed input means: a code, a message and a fix."""
+
+    code: str
+    message: str
+    hint: str | None = None
+
+
+def _label(code: str, message: str, hint: str, *examples: str) -> tuple[SyntaxLabel, list[str]]:
+    return (SyntaxLabel(code, message, hint), list(examples))
+
+
+SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
+    _label(
+        "E150", "`as` needs a name", 'write `as NAME`, e.g. `locate "plug" as plug`',
+        'locate "x" as\n', 'locate "x" as 3\n', 'locate "x" as "y"\n',
+    ),
+    _label(
+        "E151", "`locate` needs a query", 'write `locate "power strip"` or `locate PARAM`',
+        "locate\n", "locate 3\n", "locate {\n}\n",
+    ),
+    _label(
+        "E152", "`run` must be followed by `skill NAME`", "write `run skill NAME`",
+        "run plug_insert\n", "run\n", 'run "plug_insert"\n',
+    ),
+    _label(
+        "E153", "`run skill` needs a skill name", "write `run skill NAME`",
+        "run skill\n", "run skill 3\n", 'run skill "plug_insert"\n',
+    ),
+    _label(
+        "E154", "missing unit after the number", "add a unit: mm, cm, m, ms, s, deg or rad",
+        "wait 30\n", "timeout 30 {\n}\n", "run skill a timeout 3\n", "wait 30 {\n",
+    ),
+    _label(
+        "E155", "missing duration", "write a number and a unit, e.g. `500 ms`",
+        "wait\n", "wait ms\n", "timeout {\n}\n", "run skill a timeout\n", 'wait "1 s"\n',
+    ),
+    _label(
+        "E156", "missing `{` to open the block", "write the block as `{ ... }`",
+        "try\n", "retry 3\n", "repeat 2 gripper open\n", "if found x\n", "timeout 3 s\n",
+        "try {\n} else\n", "try { gripper open } else gripper close\n",
+    ),
+    _label(
+        "E157", "`else` must follow `}` on the same line", "write `} else {`",
+        "try {\n}\nelse {\n}\n", "else {\n}\n",
+    ),
+    _label(
+        "E158", "`param` needs `NAME = value`", 'write e.g. `param target = "power strip"`',
+        "param x\n", "param x =\n", "param = 3\n", "param\n", "param x = y\n", "param x 3\n",
+    ),
+    _label(
+        "E159", "malformed vector", "write a vector as `[x, y, z] mm`",
+        "move [0, 0 0] mm\n", "move [0, 0, 0\n", "move [0, 0, 0]\n", "move [0, 0,] mm\n",
+        "reach x offset [0, 0, 0]\n", "move [a, 0, 0] mm\n", "move [\n", "move [0 0\n",
+    ),
+    _label(
+        "E160", "`move` needs a vector", "write e.g. `move [0, 0, 100] mm in base`",
+        "move\n", "move 3 mm\n", "move x\n", "reach x offset\n", "reach x offset 3\n",
+    ),
+    _label(
+        "E161", "`reach` needs a located name", "write e.g. `reach strip`",
+        "reach\n", 'reach "x"\n', "reach 3\n", "run skill a at\n", 'run skill a at "x"\n',
+    ),
+    _label(
+        "E162", "`gripper` needs `open` or `close`", "write `gripper open` or `gripper close`",
+        "gripper\n", "gripper 1\n", 'gripper "open"\n',
+    ),
+    _label(
+        "E163", "`fail` needs a message in double quotes", 'write e.g. `fail "no plug"`',
+        "fail\n", "fail oops\n", "fail 3\n",
+    ),
+    _label(
+        "E164", "`include` needs a file path in double quotes",
+        'write e.g. `include "common/home.vtl"`',
+        "include\n", "include common\n", "include 3\n",
+    ),
+    _label(
+        "E165", "missing count", "write a whole number, e.g. `retry 3 { ... }`",
+        "retry {\n}\n", "repeat {\n}\n", "retry x {\n}\n", "repeat x {\n}\n",
+        "run skill a retries\n", "run skill a retries x\n", 'locate "x" min_score\n',
+    ),
+    _label(
+        "E166", "`if` must be followed by `found NAME`", "write `if found NAME { ... }`",
+        "if strip {\n}\n", "if found {\n}\n", "if\n", 'if found "x" {\n}\n',
+    ),
+    _label(
+        "E167", "`task` needs a name", 'write e.g. `task plug_in_socket "Plug it in"`',
+        "task\n", 'task "x"\n', "task 3\n",
+    ),
+    _label(
+        "E168", "`task` description must be in double quotes",
+        'write e.g. `task plug_in_socket "Plug it in"`',
+        "task x y\n", "task x 3\n",
+    ),
+]  # fmt: skip
+
+
+def _location(file: str, line: int, column: int, width: int = 1) -> Location:
+    return Location(file, line, column, line, column + max(width, 1))
+
+
+def _unclosed_brace(source: str) -> tuple[int, int] | None:
+    """Return (line, column) of the first `{` never closed, skipping strings and comments."""
+    stack: list[tuple[int, int]] = []
+    line, column, in_string, in_comment, escaped = 1, 0, False, False, False
+    for char in source:
+        column += 1
+        if char == "\n":
+            line, column, in_string, in_comment = line + 1, 0, False, False
+        elif in_comment:
+            continue
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "#":
+            in_comment = True
+        elif char == "{":
+            stack.append((line, column))
+        elif char == "}" and stack:
+            stack.pop()
+    return stack[0] if stack else None
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...]) -> str | None:
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean `{match[0]}`?" if match else None
+
+
+def _describe(token: str) -> str:
+    if token.startswith("\n") or token.startswith("\r") or token == "":
+        return "end of line"
+    if token.startswith(";"):
+        return "`;`"
+    return f"`{token}`"
+
+
+def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxError | None:
+    token = error.token
+    kind = token.type
+    expected = set(error.expected)
+    at_end = kind == "$END"
+    if at_end:
+        line, column = token.end_line or token.line, token.end_column or token.column
+    else:
+        line, column = token.line, token.column
+    here = _location(file, line, column, len(str(token)) if not at_end else 1)
+    if at_end or "RBRACE" in expected:
+        unclosed = _unclosed_brace(source)
+        if unclosed and (at_end or kind == "$END"):
+            return TaskSyntaxError(
+                "missing closing brace",
+                location=_location(file, *unclosed),
+                hint="add `}` to close the block opened here",
+                code="E101",
+            )
+    if (
+        kind == "RBRACE"
+        and "RBRACE" not in expected
+        and _unclosed_brace(source[: token.start_pos]) is None
+    ):
+        return TaskSyntaxError(
+            "unexpected closing brace: no block is open",
+            location=here,
+            hint="remove this `}` or open a block with `{`",
+            code="E104",
+        )
+    word = str(token)
+    if kind == "NAME" and "LOCATE" in expected:
+        return TaskSyntaxError(
+            f"unknown statement `{word}`",
+            location=here,
+            hint=_did_you_mean(word, TOP_LEVEL if "TASK" in expected else STATEMENTS),
+            code="E105",
+        )
+    if kind == "NAME" and "RETRIES" in expected:
+        return TaskSyntaxError(
+            f"unknown option `{word}` for `run skill`",
+            location=here,
+            hint=_did_you_mean(word, RUN_OPTIONS) or "options are `at`, `retries` and `timeout`",
+            code="E109",
+        )
+    if kind == "NAME" and "MIN_SCORE" in expected:
+        return TaskSyntaxError(
+            f"unknown option `{word}` for `locate`",
+            location=here,
+            hint=_did_you_mean(word, LOCATE_OPTIONS) or "options are `as`, `min_score` and `using`",
+            code="E109",
+        )
+    if expected and expected <= _END_OF_STATEMENT and kind not in _END_OF_STATEMENT:
+        return TaskSyntaxError(
+            f"expected the end of the statement, found {_describe(word)}",
+            location=here,
+            hint="put each statement on its own line or separate statements with `;`",
+            code="E102",
+        )
+    return None
+
+
+def describe_syntax_error(error: UnexpectedInput, source: str, file: str) -> TaskSyntaxError:
+    """Return the labelled, located error for a lark parse failure."""
+    from vitalskills.lang.text import parser
+
+    if isinstance(error, UnexpectedCharacters):
+        char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+        where = _location(file, error.line, error.column)
+        if char == '"':
+            return TaskSyntaxError(
+                "unterminated string",
+                location=where,
+                hint='close the string with `"` on the same line',
+                code="E103",
+            )
+        shown = char if char.isprintable() else repr(char)
+        return TaskSyntaxError(f"unexpected character `{shown}`", location=where, code="E100")
+    if isinstance(error, UnexpectedToken):
+        ruled = _token_rules(error, source, file)
+        if ruled is not None:
+            return ruled
+        label = error.match_examples(parser().parse, SYNTAX_EXAMPLES, use_accepts=True)
+        token = error.token
+        at_end = token.type == "$END"
+        line = (token.end_line if at_end else token.line) or 1
+        column = (token.end_column if at_end else token.column) or 1
+        where = _location(file, line, column, 1 if at_end else len(str(token)))
+        if label is not None:
+            return TaskSyntaxError(label.message, location=where, hint=label.hint, code=label.code)
+        found = "end of file" if at_end else _describe(str(token))
+        return TaskSyntaxError(f"unexpected {found}", location=where, code="E100")
+    if isinstance(error, UnexpectedEOF):
+        return TaskSyntaxError(
+            "unexpected end of file", location=_location(file, 1, 1), code="E100"
+        )
+    return TaskSyntaxError("syntax error", location=_location(file, 1, 1), code="E100")
