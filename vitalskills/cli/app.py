@@ -41,10 +41,10 @@ def user_errors(exit_code: int = 1) -> Iterator[None]:
     try:
         yield
     except UsageError as error:
-        err_console.print(error.render(), markup=False, highlight=False)
+        err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except VitalskillsError as error:
-        err_console.print(error.render(), markup=False, highlight=False)
+        err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(exit_code) from None
 
 
