@@ -1,3 +1,118 @@
-"""`vitalskills` commands for lang."""
+"""`vitalskills check`, `compile` and `fmt`: the task language on the command line."""
 
-from vitalskills.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from vitalskills.cli.app import SkillsDirs, app, console, err_console, user_errors
+from vitalskills.errors import UsageError
+
+Files = Annotated[list[Path], typer.Argument(help="Task files (.vtl, .yaml or .yml).")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a param: NAME=VALUE (repeatable)."),
+]
+RobotCaps = Annotated[
+    Path | None,
+    typer.Option(
+        "--robot-caps",
+        help="YAML/JSON file of the robot's capabilities; skills' sensors are checked against it.",
+    ),
+]
+
+
+def _compile(file: Path, skills: list[Path] | None, set_: list[str] | None, robot: Path | None):
+    from vitalskills.lang import compile_task, parse_override
+    from vitalskills.lang.robotcaps import load_capabilities
+    from vitalskills.skills import default_library
+
+    overrides = dict(parse_override(item) for item in set_ or [])
+    caps = load_capabilities(robot) if robot else None
+    return compile_task(
+        file, library=default_library(skills or []), robot=caps, overrides=overrides
+    )
+
+
+@app.command()
+def check(
+    files: Files,
+    skills: SkillsDirs = None,
+    set_: Overrides = None,
+    robot_caps: RobotCaps = None,
+) -> None:
+    """Check task files: exit 0 when all are fine, 1 when any has errors, 2 on misuse."""
+    from vitalskills.lang import CheckFailed
+
+    failed = False
+    with user_errors(exit_code=1):
+        for file in files:
+            try:
+                _compile(file, skills, set_, robot_caps)
+            except CheckFailed as error:
+                err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
+                failed = True
+            else:
+                console.print(f"{file}: ok", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("compile")
+def compile_(
+    file: Annotated[Path, typer.Argument(help="Task file (.vtl, .yaml or .yml).")],
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print the checked IR as JSON (docs/language.md).")
+    ] = False,
+    skills: SkillsDirs = None,
+    set_: Overrides = None,
+    robot_caps: RobotCaps = None,
+) -> None:
+    """Parse and check a task file; print the checked IR (`--json`) or a summary."""
+    with user_errors(exit_code=1):
+        task = _compile(file, skills, set_, robot_caps)
+    if json_:
+        typer.echo(task.model_dump_json(indent=2))
+    else:
+        console.print(
+            f"{file}: task `{task.name}`, {len(task.params)} params, "
+            f"{len(task.body)} top-level statements: ok",
+            markup=False,
+            highlight=False,
+        )
+
+
+@app.command()
+def fmt(
+    files: Files,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Surface to print: vtl or yaml (default: the file's own)."),
+    ] = None,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Write the result to FILE (or beside it, with the new suffix, for --to).",
+        ),
+    ] = False,
+    skills: SkillsDirs = None,
+) -> None:
+    """Print task files in canonical form, or convert between .vtl and YAML losslessly."""
+    from vitalskills.lang import format_task, parse_file
+    from vitalskills.lang.loader import surface_of
+
+    with user_errors(exit_code=1):
+        if to not in (None, "vtl", "yaml"):
+            raise UsageError(f"`--to {to}` is not a surface", hint="use `--to vtl` or `--to yaml`")
+        for file in files:
+            surface: Literal["vtl", "yaml"] = to or surface_of(file)  # type: ignore[assignment]
+            text = format_task(parse_file(file, includes=False), surface)
+            if not write:
+                typer.echo(text, nl=False)
+                continue
+            target = file if surface_of(file) == surface else file.with_suffix(f".{surface}")
+            target.write_text(text, encoding="utf-8")
+            err_console.print(f"wrote {target}", markup=False, highlight=False)

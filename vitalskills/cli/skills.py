@@ -1,3 +1,71 @@
-"""`vitalskills` commands for skills."""
+"""`vitalskills skills list|show`: the skill library on the command line."""
 
-from vitalskills.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+import yaml
+from rich.table import Table
+
+from vitalskills.cli.app import SkillsDirs, app, console, user_errors
+
+skills_app = typer.Typer(
+    name="skills", help="List and inspect installed skills.", no_args_is_help=True
+)
+app.add_typer(skills_app)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@skills_app.command("list")
+def list_(skills: SkillsDirs = None, json_: JsonFlag = False) -> None:
+    """List every installed skill: name, version, sensors, trained or not, source path."""
+    from vitalskills.skills import default_library
+
+    with user_errors(exit_code=1):
+        manifests = default_library(skills or []).list()
+    if json_:
+        rows = [
+            {
+                "name": m.name,
+                "version": m.version,
+                "sensors": m.sensors,
+                "trained": m.trained,
+                "path": str(m.root),
+            }
+            for m in manifests
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "version", "sensors", "trained", "source")
+    for m in manifests:
+        table.add_row(
+            m.name, m.version, ", ".join(m.sensors), "yes" if m.trained else "no", str(m.root)
+        )
+    console.print(table)
+    if not manifests:
+        console.print("no skills installed; add a library with --skills DIR")
+
+
+@skills_app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Skill name, optionally NAME@CONSTRAINT.")],
+    skills: SkillsDirs = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Show one skill's manifest (the newest version matching an optional `@constraint`)."""
+    from vitalskills.skills import default_library
+
+    skill, _, constraint = name.partition("@")
+    with user_errors(exit_code=1):
+        manifest = default_library(skills or []).get(skill, constraint or None)
+    data = manifest.model_dump(mode="json")
+    if json_:
+        typer.echo(json.dumps({**data, "path": str(manifest.root)}, indent=2))
+        return
+    console.print(f"# {manifest.root}", markup=False, highlight=False)
+    if not manifest.trained:
+        console.print("# untrained: this skill lists no weights yet", markup=False)
+    typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)

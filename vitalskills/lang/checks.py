@@ -338,4 +338,13 @@ def check_task(
     checker = _Checker(task, library, robot)
     checker.task_level()
     checker.body(task.body)
-    return checker.errors
+    files: dict[str, int] = {}
+    for error in checker.errors:
+        files.setdefault(error.location.file if error.location else "", len(files))
+    return sorted(checker.errors, key=lambda e: _order(e, files))
+
+
+def _order(error: VitalskillsError, files: dict[str, int]) -> tuple[int, int, int]:
+    """Sort by file (in order of first appearance), then line and column."""
+    loc = error.location
+    return (files[loc.file], loc.line, loc.column) if loc else (files[""], 0, 0)

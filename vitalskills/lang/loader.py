@@ -136,8 +136,13 @@ def resolve_includes(task: ir.Task, file: Path) -> ir.Task:
     return task
 
 
-def parse_file(path: Path) -> ir.Task:
+def parse_file(path: Path, *, includes: bool = True) -> ir.Task:
     """Read a `.vtl` or `.yaml`/`.yml` task file, includes resolved, without checks.
+
+    Args:
+        path: the task file.
+        includes: resolve `include` statements (False leaves their bodies empty, which
+            is all `fmt` needs).
 
     Raises:
         TaskFileNotFoundError: the path does not exist or is not a task file (exit 2).
@@ -149,4 +154,4 @@ def parse_file(path: Path) -> ir.Task:
             f"task file `{path}` does not exist", hint="check the path and try again"
         )
     task = _read(path, str(path))
-    return resolve_includes(task, path)
+    return resolve_includes(task, path) if includes else task
