@@ -168,6 +168,7 @@ def test_includes_are_inlined_and_ids_are_preorder(rt):
         "kind": "gripper",
         "label": "gripper open",
         "line": None,
+        "file": None,
     }
 
 

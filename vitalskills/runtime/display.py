@@ -7,9 +7,10 @@ It is only an event subscriber; it keeps its own copy of each node's state, buil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -34,11 +35,22 @@ class NodeView:
     parent: int | None
     label: str
     line: int | None
+    file: str | None = None
     status: str = "idle"
     reason: str = ""
     started: float | None = None
     elapsed: float | None = None
     children: list[int] = field(default_factory=list)
+    main_file: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The source line, prefixed with the file name when it is an included file."""
+        if self.line is None:
+            return ""
+        if self.file and self.main_file and Path(self.file).name != Path(self.main_file).name:
+            return f"{Path(self.file).name}:{self.line}"
+        return str(self.line)
 
 
 class LiveDisplay:
@@ -73,8 +85,16 @@ class LiveDisplay:
 
     def _start(self, event: Event) -> None:
         self.task = str(event.values.get("task", ""))
+        main = event.values.get("file")
         for row in event.values.get("nodes", []):
-            self.nodes[row["id"]] = NodeView(row["id"], row["parent"], row["label"], row["line"])
+            self.nodes[row["id"]] = NodeView(
+                row["id"],
+                row["parent"],
+                row["label"],
+                row["line"],
+                file=row.get("file"),
+                main_file=str(main) if main else None,
+            )
         for view in self.nodes.values():
             if view.parent is not None:
                 self.nodes[view.parent].children.append(view.id)
@@ -96,7 +116,7 @@ class LiveDisplay:
             line.append(f"{icon} ", style=style)
             line.append(f"{'  ' * self._depth(view)}{view.label}")
             line.append(f"  {view.reason}", style="dim")
-            self.console.print(line)
+            self.console.print(line, soft_wrap=True)
 
     def _finish(self, event: Event) -> None:
         if self.live is not None:
@@ -109,6 +129,7 @@ class LiveDisplay:
             "ticks": event.values.get("ticks"),
         }
         self.console.print(self.summary())
+        self.console.print(self.outcome(), soft_wrap=True)
 
     def _depth(self, view: NodeView) -> int:
         depth = 0
@@ -147,8 +168,8 @@ class LiveDisplay:
                 stack.append((branch.add(self._line(child)), child))
         return root
 
-    def summary(self) -> Group:
-        """The final table: one row per step that ran, then the task's outcome."""
+    def summary(self) -> Table:
+        """The final table: one row per step that ran."""
         table = Table(title=f"task {self.task}", title_justify="left")
         for column in ("line", "step", "status", "time", "reason"):
             table.add_column(column, overflow="fold")
@@ -157,18 +178,22 @@ class LiveDisplay:
                 continue
             icon, style = STYLES.get(view.status, ("?", ""))
             table.add_row(
-                str(view.line or ""),
+                view.where,
                 "  " * self._depth(view) + view.label,
                 Text(f"{icon} {view.status}", style=style),
                 self._elapsed(view),
                 view.reason,
             )
+        return table
+
+    def outcome(self) -> Text:
+        """One line: the task's status, time, ticks and reason."""
         status = str(self.final.get("status", ""))
         icon, style = STYLES.get(status, ("?", ""))
-        outcome = Text(f"{icon} task {self.task}: {status.upper()}", style=f"bold {style}")
-        outcome.append(
+        text = Text(f"{icon} task {self.task}: {status.upper()}", style=f"bold {style}")
+        text.append(
             f" in {self.final.get('elapsed') or 0:.2f} s, {self.final.get('ticks')} ticks: "
             f"{self.final.get('reason')}",
             style="",
         )
-        return Group(table, outcome)
+        return text

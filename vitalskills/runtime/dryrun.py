@@ -8,7 +8,7 @@ plan is well formed and how it flows; it says nothing about whether it would wor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -25,6 +25,8 @@ from vitalskills.runtime.robot import (
 
 #: Where the dry-run grounder says every object is, base frame, metres.
 PLACEHOLDER_POINT = (0.5, 0.0, 0.05)
+#: AnySkin's 5 magnetometers x 3 axes, the tactile layout the skills are trained on.
+TACTILE_DIM = 15
 #: Start pose: 30 cm above the table, gripper pointing down (180 deg about x), wxyz.
 HOME_POSE = (0.4, 0.0, 0.3, 0.0, 1.0, 0.0, 0.0)
 
@@ -86,8 +88,8 @@ class DryRunRobot:
         return RobotCapabilities(
             name="dry-run",
             sensors=["wrist_rgb", "tactile", "ee_pose", "gripper", "scene_rgbd"],
-            cameras=[CameraSpec(name="wrist_rgb", width=64, height=64)],
-            tactile_dim=16,
+            cameras=[CameraSpec(name="wrist_rgb", width=128, height=128)],
+            tactile_dim=TACTILE_DIM,
             control_hz=self.control_hz,
         )
 
@@ -101,8 +103,8 @@ class DryRunRobot:
     def observe(self) -> Observation:
         pose = np.concatenate([self.position, matrix_to_quat(self.rotation)])
         return {
-            "wrist_rgb": np.zeros((64, 64, 3), dtype=np.uint8),
-            "tactile": np.zeros(16, dtype=np.float32),
+            "wrist_rgb": np.zeros((128, 128, 3), dtype=np.uint8),
+            "tactile": np.zeros(TACTILE_DIM, dtype=np.float32),
             "ee_pose": pose.astype(np.float32),
             "gripper": np.array([self.gripper], dtype=np.float32),
         }
@@ -220,3 +222,22 @@ class DryRunPolicyProvider:
     def load(self, manifest: SkillSpec) -> DryRunPolicy:
         self.loaded.append(manifest.name)
         return DryRunPolicy(min(self.steps, manifest.max_steps))
+
+
+class EveryName(Mapping[str, DryRunGrounder]):
+    """Answer every grounder name a task asks for with the same dry-run grounder."""
+
+    def __init__(self, grounder: DryRunGrounder) -> None:
+        self.grounder = grounder
+
+    def __getitem__(self, name: str) -> DryRunGrounder:
+        return self.grounder
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([self.grounder.name])
+
+    def __len__(self) -> int:
+        return 1

@@ -48,7 +48,7 @@ class Plan:
         return list(self.root.walk())
 
     def describe(self) -> list[dict[str, object]]:
-        """The plan's shape for `task_started`: id, parent, kind, label, line per node."""
+        """The plan's shape for `task_started`: id, parent, kind, label, line, file per node."""
         return [
             {
                 "id": node.id,
@@ -56,6 +56,7 @@ class Plan:
                 "kind": node.kind,
                 "label": node.label,
                 "line": node.span.line if node.span else None,
+                "file": node.span.file if node.span else None,
             }
             for node in self.root.walk()
         ]
