@@ -142,6 +142,13 @@ def grounder_options(
         )
     if not overrides:
         return options
+    foreign = sorted(set(overrides) - set(type(options).model_fields))
+    if foreign:
+        raise BadConfig(
+            f"option `{foreign[0]}` does not apply to grounder `{name}` "
+            f"(backend `{options.backend}`)",
+            hint=f"its options are: {', '.join(sorted(type(options).model_fields))}",
+        )
     try:
         return type(options).model_validate({**options.model_dump(), **overrides})
     except ValidationError as error:

@@ -85,6 +85,12 @@ def save_random_detector(
             size={"height": image, "width": image}, crop_size={"height": image, "width": image}
         )
         processor = OwlViTProcessor(image_processor=images, tokenizer=tokenizer)
+    # Random shift/scale heads saturate every score at 0 or 1; start them neutral so
+    # scores are sigmoid(cosine similarity), spread around 0.5 like a real model's.
+    with torch.no_grad():
+        for head in (model.class_head.logit_shift, model.class_head.logit_scale):
+            head.weight.zero_()
+            head.bias.zero_()
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
