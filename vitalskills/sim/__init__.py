@@ -1,1 +1,60 @@
-"""vitalskills.sim."""
+"""The MuJoCo simulator: the four ViTaL tasks, their sensors, conditions and experts.
+
+    env = make_env("plug_in_socket", "scene", seed=3)      # a gymnasium.Env
+    robot = SimRobot("usb_insert")                          # behind the Robot interface
+
+The environments are also registered with gymnasium as `vitalskills/PlugInSocket-v0`,
+`vitalskills/UsbInsert-v0`, `vitalskills/CardSwipe-v0` and `vitalskills/KeyInLock-v0`.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from vitalskills.sim.env import VitalEnv
+from vitalskills.sim.expert import expert_policy
+from vitalskills.sim.robot import SimRobot
+from vitalskills.sim.tasks import CONDITIONS, TASKS, SimError, TaskSpec
+
+__all__ = [
+    "CONDITIONS",
+    "TASKS",
+    "SimError",
+    "SimRobot",
+    "TaskSpec",
+    "VitalEnv",
+    "expert_policy",
+    "make_env",
+]
+
+
+def make_env(
+    task: str,
+    condition: str = "canonical",
+    *,
+    seed: int | None = None,
+    distractors: int | None = None,
+    image_size: int = 128,
+    render_wrist: bool = True,
+    **options: object,
+) -> VitalEnv:
+    """Create the environment of `task` in `condition` (see `VitalEnv` for options)."""
+    return VitalEnv(
+        task,
+        condition,
+        seed=seed,
+        distractors=distractors,
+        image_size=image_size,
+        render_wrist=render_wrist,
+        **options,
+    )
+
+
+for _spec in TASKS.values():
+    if _spec.gym_id not in gym.registry:
+        gym.register(
+            id=_spec.gym_id,
+            entry_point="vitalskills.sim.env:VitalEnv",
+            kwargs={"task": _spec.name},
+            max_episode_steps=None,
+        )

@@ -1,0 +1,438 @@
+"""`VitalEnv`: one ViTaL task as a gymnasium environment.
+
+Control runs at 10 Hz: each `step` moves the mocap target by the action (a delta in the
+end-effector frame, clamped per step and kept within `LEASH` of where the gripper
+really is, so a blocked gripper pushes with a bounded force), then integrates
+`SUBSTEPS` physics steps of 2 ms.
+
+Reward (dense, for residual RL): with d the distance (m) from the end effector to its
+goal pose's position and a the angle (rad) to the goal orientation, the potential is
+phi = -(d / 0.01 + a / 0.1); each step earns phi_t - phi_{t-1} (one unit per
+centimetre of progress), plus `SUCCESS_BONUS` on the step that succeeds, which also
+ends the episode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from vitalskills.sim.geometry import (
+    axis_angle_to_mat,
+    mat_to_axis_angle,
+    mat_to_quat,
+    pose_matrix,
+    quat_to_mat,
+    yaw_mat,
+)
+from vitalskills.sim.randomize import (
+    COLOURS,
+    Layout,
+    check_distractors,
+    check_start,
+    sample_layout,
+)
+from vitalskills.sim.scene import FINGER_TRAVEL, MAX_DISTRACTORS, build_mjcf
+from vitalskills.sim.tactile import TactileSkin
+from vitalskills.sim.tasks import check_condition, get_task, measure_insertion
+
+CONTROL_HZ = 10.0
+SUBSTEPS = 50
+MAX_TRANSLATION = 0.01
+MAX_ROTATION = 0.1
+LEASH = 0.012
+SUCCESS_BONUS = 10.0
+#: The end effector point is kept inside this box (m, base frame).
+WORKSPACE = np.array([[0.15, 0.9], [-0.5, 0.5], [0.0, 0.45]])
+#: Pointing down: the end-effector frame's z axis along the world's -z.
+DOWN = np.diag([1.0, -1.0, -1.0])
+ACTION_LOW = np.array([-MAX_TRANSLATION] * 3 + [-MAX_ROTATION] * 3 + [-1.0], dtype=np.float32)
+ACTION_HIGH = -ACTION_LOW
+#: Segmentation labels of `privileged/wrist_mask`.
+MASK_LABELS = {"background": 0, "target": 1, "gripper": 2, "held": 3}
+SHAPE_TYPES = {
+    "box": mujoco.mjtGeom.mjGEOM_BOX,
+    "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+    "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
+}
+
+
+class VitalEnv(gym.Env):
+    """A ViTaL task: wrist RGB + tactile + proprioception in, 7-D EE deltas out.
+
+    Args:
+        task: one of `TASKS`.
+        condition: `canonical`, `spatial` or `scene`.
+        seed: seeds the first `reset` (later resets continue the generator).
+        distractors: distractors per episode (default: 2 to 5 in `scene`, else 0).
+        image_size: side of the square wrist image.
+        render_wrist: render `wrist_rgb` (off: the key is absent, stepping is faster).
+        render_mode: `rgb_array` makes `render()` return the scene camera image.
+        start: `approach` (around the task's approach point) or `home`.
+        max_steps: steps before truncation (default 150 from `approach`, 300 `home`).
+        privileged: add `privileged/wrist_mask` (uint8, `MASK_LABELS`) to observations.
+        scene_size: (height, width) of the scene camera.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        task: str,
+        condition: str = "canonical",
+        *,
+        seed: int | None = None,
+        distractors: int | None = None,
+        image_size: int = 128,
+        render_wrist: bool = True,
+        render_mode: str | None = None,
+        start: str = "approach",
+        max_steps: int | None = None,
+        privileged: bool = False,
+        scene_size: tuple[int, int] = (240, 320),
+    ) -> None:
+        self.task = get_task(task)
+        self.condition = check_condition(condition)
+        self.distractors = check_distractors(distractors)
+        self.start = check_start(start)
+        self.image_size = int(image_size)
+        self.render_wrist = render_wrist
+        self.render_mode = render_mode
+        self.privileged = privileged
+        self.scene_size = scene_size
+        self.max_steps = max_steps or (150 if start == "approach" else 300)
+        self._seed = seed
+        self.model = mujoco.MjModel.from_xml_string(build_mjcf(self.task))
+        self.data = mujoco.MjData(self.model)
+        self._ids()
+        self._base = {
+            "cam_pos": self.model.cam_pos.copy(),
+            "cam_quat": self.model.cam_quat.copy(),
+            "light_pos": self.model.light_pos.copy(),
+            "light_diffuse": self.model.light_diffuse.copy(),
+        }
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self.action_space = gym.spaces.Box(ACTION_LOW, ACTION_HIGH, dtype=np.float32)
+        spaces: dict[str, gym.Space] = {
+            "tactile": gym.spaces.Box(-np.inf, np.inf, (15,), np.float32),
+            "ee_pose": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32),
+            "gripper": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
+            "success": gym.spaces.Box(0, 1, (1,), bool),
+        }
+        if render_wrist:
+            size = (self.image_size, self.image_size, 3)
+            spaces["wrist_rgb"] = gym.spaces.Box(0, 255, size, np.uint8)
+        if privileged:
+            size = (self.image_size, self.image_size)
+            spaces["privileged/wrist_mask"] = gym.spaces.Box(0, 3, size, np.uint8)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self.layout: Layout | None = None
+
+    def _ids(self) -> None:
+        m = self.model
+        body = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)  # noqa: E731
+        self._gripper = body("gripper")
+        self._held = body("held")
+        self._target = body("target")
+        self._mocap = m.body_mocapid[body("ee_target")]
+        self._distractor_bodies = [body(f"distractor_{i}") for i in range(MAX_DISTRACTORS)]
+        self._grasp = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, "grasp")
+        self._table = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "table")
+        self._wall = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "wall")
+        self._scene_cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "scene")
+        self._wrist_cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "wrist")
+        self._held_dofs = m.jnt_dofadr[m.body_jntadr[self._held]] + np.arange(6)
+        self._held_qpos = m.jnt_qposadr[m.body_jntadr[self._held]]
+        self._gripper_qpos = m.jnt_qposadr[m.body_jntadr[self._gripper]]
+        self._finger_qpos = [
+            m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"finger_{s}")]
+            for s in ("left", "right")
+        ]
+        groups = {"target": [self._target], "held": [self._held]}
+        groups["gripper"] = [
+            b for b in range(m.nbody) if m.body_rootid[b] == self._gripper and b != self._held
+        ]
+        self._geom_label = np.zeros(m.ngeom, dtype=np.uint8)
+        for name, bodies in groups.items():
+            self._geom_label[np.isin(m.geom_bodyid, bodies)] = MASK_LABELS[name]
+
+    # ----------------------------------------------------------------- episode set-up
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode; the same seed gives the same episode."""
+        if seed is None and self._seed is not None:
+            seed, self._seed = self._seed, None
+        super().reset(seed=seed)
+        self.layout = sample_layout(
+            self.task, self.condition, self.np_random, self.distractors, self.start
+        )
+        self._apply_layout(self.layout)
+        self._skin = TactileSkin(self.np_random)
+        self._steps = 0
+        self._swipe_start: float | None = None
+        self._swipe_travel = 0.0
+        self._succeeded = False
+        self._released = False
+        self._gripper_cmd = 1.0
+        obs = self._observe()
+        self._potential = self._goal_potential()
+        return obs, self._info()
+
+    def _apply_layout(self, layout: Layout) -> None:
+        m, d = self.model, self.data
+        m.body_pos[self._target] = layout.target_pos
+        m.body_quat[self._target] = mat_to_quat(yaw_mat(layout.target_yaw))
+        for body in self._distractor_bodies:
+            m.body_pos[body] = [0.0, 0.0, -2.0]
+        for item in layout.distractors:
+            body = self._distractor_bodies[item.slot]
+            m.body_pos[body] = item.pos
+            m.body_quat[body] = mat_to_quat(yaw_mat(item.yaw))
+            geoms = np.flatnonzero(m.geom_bodyid == body)
+            rgb = COLOURS[item.colour]
+            if item.decoy:
+                m.geom_rgba[geoms, :3] = rgb
+                continue
+            m.geom_type[geoms] = SHAPE_TYPES[item.shape]
+            m.geom_size[geoms] = item.size
+            m.geom_pos[geoms] = [0.0, 0.0, item.size[2] if item.shape != "sphere" else item.size[0]]
+            m.geom_rgba[geoms, :3] = rgb
+        for geom, surface, texture, rgb in (
+            (self._table, "table", layout.table_texture, layout.table_rgb),
+            (self._wall, "wall", layout.wall_texture, layout.wall_rgb),
+        ):
+            mat = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_MATERIAL, f"{surface}_{texture}")
+            m.geom_matid[geom] = mat
+            m.mat_rgba[mat, :3] = rgb
+            m.geom_rgba[geom, :3] = rgb
+        m.light_pos[:] = self._base["light_pos"] + layout.light_shift
+        m.light_diffuse[:] = np.clip(self._base["light_diffuse"] * layout.light_scale, 0, 1)
+        m.cam_pos[:] = self._base["cam_pos"]
+        m.cam_quat[:] = self._base["cam_quat"]
+        m.cam_pos[self._scene_cam] += layout.camera_shift
+        tilt = axis_angle_to_mat(layout.camera_tilt)
+        base = quat_to_mat(self._base["cam_quat"][self._scene_cam])
+        m.cam_quat[self._scene_cam] = mat_to_quat(tilt @ base)
+        m.cam_pos[self._wrist_cam] += layout.wrist_shift
+
+        mujoco.mj_resetData(m, d)
+        rot = yaw_mat(layout.start_yaw) @ DOWN
+        quat = mat_to_quat(rot)
+        d.qpos[self._gripper_qpos : self._gripper_qpos + 3] = layout.start_pos
+        d.qpos[self._gripper_qpos + 3 : self._gripper_qpos + 7] = quat
+        held_pos = layout.start_pos + rot @ np.array([0.0, 0.0, self.task.grip_height])
+        d.qpos[self._held_qpos : self._held_qpos + 3] = held_pos
+        d.qpos[self._held_qpos + 3 : self._held_qpos + 7] = mat_to_quat(rot @ DOWN)
+        d.mocap_pos[self._mocap] = layout.start_pos
+        d.mocap_quat[self._mocap] = quat
+        d.eq_active[self._grasp] = 1
+        d.ctrl[:] = 0.0
+        mujoco.mj_forward(m, d)
+
+    # ------------------------------------------------------------------------ stepping
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply one 7-D action for 0.1 s of simulated time."""
+        applied = np.clip(np.asarray(action, dtype=np.float32).reshape(7), ACTION_LOW, ACTION_HIGH)
+        d = self.data
+        rot = quat_to_mat(d.mocap_quat[self._mocap])
+        target_pos = d.mocap_pos[self._mocap] + rot @ applied[:3]
+        target_rot = rot @ axis_angle_to_mat(applied[3:6])
+        ee_pos, ee_rot = self.ee_pose_matrix()[:3, 3], self.ee_pose_matrix()[:3, :3]
+        offset = target_pos - ee_pos
+        if np.linalg.norm(offset) > LEASH:
+            target_pos = ee_pos + offset * LEASH / np.linalg.norm(offset)
+        turn = mat_to_axis_angle(ee_rot.T @ target_rot)
+        if np.linalg.norm(turn) > 3 * MAX_ROTATION:
+            target_rot = ee_rot @ axis_angle_to_mat(turn * 3 * MAX_ROTATION / np.linalg.norm(turn))
+        d.mocap_pos[self._mocap] = np.clip(target_pos, WORKSPACE[:, 0], WORKSPACE[:, 1])
+        d.mocap_quat[self._mocap] = mat_to_quat(target_rot)
+        self._set_gripper(float(applied[6]))
+        mujoco.mj_step(self.model, d, nstep=SUBSTEPS)
+        self._steps += 1
+        obs = self._observe()
+        success = bool(obs["success"][0])
+        potential = self._goal_potential()
+        reward = potential - self._potential + (SUCCESS_BONUS if success else 0.0)
+        self._potential = potential
+        truncated = self._steps >= self.max_steps and not success
+        info = self._info()
+        info["applied_action"] = applied
+        return obs, float(reward), success, truncated, info
+
+    def _set_gripper(self, command: float) -> None:
+        """Close (+1) or open (-1) the fingers; opening past half lets go of the object."""
+        self._gripper_cmd = command
+        opening = FINGER_TRAVEL * (1.0 - command) / 2.0
+        self.data.ctrl[:] = opening
+        if command < 0.0 and not self._released:
+            self._released = True
+            self.data.eq_active[self._grasp] = 0
+
+    def hold(self) -> None:
+        """Freeze the motion target where the gripper is now (a protective stop)."""
+        pose = self.ee_pose_matrix()
+        self.data.mocap_pos[self._mocap] = pose[:3, 3]
+        self.data.mocap_quat[self._mocap] = mat_to_quat(pose[:3, :3])
+
+    # ----------------------------------------------------------------------- sensing
+    def ee_pose_matrix(self) -> np.ndarray:
+        """Return the end effector's 4x4 pose in the base frame."""
+        d = self.data
+        return pose_matrix(d.xpos[self._gripper].copy(), d.xmat[self._gripper].reshape(3, 3).copy())
+
+    def target_matrix(self) -> np.ndarray:
+        """Return the target frame's 4x4 pose in the base frame."""
+        d = self.data
+        return pose_matrix(d.xpos[self._target].copy(), d.xmat[self._target].reshape(3, 3).copy())
+
+    def held_matrix(self) -> np.ndarray:
+        """Return the held object's 4x4 pose (tip frame) in the base frame."""
+        d = self.data
+        return pose_matrix(d.xpos[self._held].copy(), d.xmat[self._held].reshape(3, 3).copy())
+
+    def goal_matrix(self) -> np.ndarray:
+        """Return the end-effector pose (base frame) that puts the tip at the goal depth."""
+        tip = self.task.goal_tip() + np.array([0.0, 0.0, self.task.grip_height])
+        return self.target_matrix() @ pose_matrix(tip, DOWN)
+
+    def grasp_wrench(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the force and torque the held object puts on the fingertips (EE frame).
+
+        Read from the grasp weld's constraint force (what the fingers apply to the
+        object), negated, with the torque taken about the grasp point.
+        """
+        d = self.data
+        if not d.eq_active[self._grasp]:
+            return np.zeros(3), np.zeros(3)
+        rows = np.flatnonzero(
+            (d.efc_type == mujoco.mjtConstraint.mjCNSTR_EQUALITY) & (d.efc_id == self._grasp)
+        )
+        jac = d.efc_J.reshape(d.nefc, self.model.nv)[rows][:, self._held_dofs]
+        generalized = jac.T @ d.efc_force[rows]
+        held = self.held_matrix()
+        force_w = generalized[:3]
+        torque_w = held[:3, :3] @ generalized[3:]
+        ee = self.ee_pose_matrix()
+        torque_w = torque_w + np.cross(held[:3, 3] - ee[:3, 3], force_w)
+        return -(ee[:3, :3].T @ force_w), -(ee[:3, :3].T @ torque_w)
+
+    def insertion(self):
+        """Return the held object's `Insertion` in the target."""
+        relative = np.linalg.inv(self.target_matrix()) @ self.held_matrix()
+        return measure_insertion(self.task, relative)
+
+    def _success(self) -> bool:
+        insertion = self.insertion()
+        if self.task.kind != "swipe":
+            return insertion.inserted(self.task)
+        if insertion.inserted(self.task):
+            if self._swipe_start is None:
+                self._swipe_start = insertion.along
+            self._swipe_travel = max(self._swipe_travel, abs(insertion.along - self._swipe_start))
+        else:
+            self._swipe_start = None
+            self._swipe_travel = 0.0
+        return self._swipe_travel >= self.task.swipe_travel
+
+    def _goal_errors(self) -> tuple[float, float]:
+        ee, goal = self.ee_pose_matrix(), self.goal_matrix()
+        distance = float(np.linalg.norm(ee[:3, 3] - goal[:3, 3]))
+        angle = float(np.linalg.norm(mat_to_axis_angle(goal[:3, :3].T @ ee[:3, :3])))
+        return distance, angle
+
+    def _goal_potential(self) -> float:
+        distance, angle = self._goal_errors()
+        return -(distance / 0.01 + angle / 0.1)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        self._succeeded = self._success() or self._succeeded
+        force, torque = self.grasp_wrench()
+        ee = self.ee_pose_matrix()
+        fingers = np.mean([self.data.qpos[q] for q in self._finger_qpos])
+        obs = {
+            "tactile": self._skin.read(force, torque),
+            "ee_pose": np.concatenate([ee[:3, 3], mat_to_quat(ee[:3, :3])]).astype(np.float32),
+            "gripper": np.array([np.clip(1.0 - fingers / FINGER_TRAVEL, 0, 1)], dtype=np.float32),
+            "success": np.array([self._succeeded]),
+        }
+        if self.render_wrist:
+            obs["wrist_rgb"] = self.render_camera("wrist", self.image_size, self.image_size)
+        if self.privileged:
+            obs["privileged/wrist_mask"] = self.render_labels(
+                "wrist", self.image_size, self.image_size
+            )
+        return obs
+
+    def _info(self) -> dict[str, Any]:
+        distance, angle = self._goal_errors()
+        insertion = self.insertion()
+        info = {
+            "success": self._succeeded,
+            "insertion_depth": insertion.depth,
+            "goal_distance": distance,
+            "goal_angle": angle,
+            "step": self._steps,
+        }
+        if self.task.kind == "swipe":
+            info["swipe_travel"] = self._swipe_travel
+        return info
+
+    # --------------------------------------------------------------------- rendering
+    def _renderer(self, height: int, width: int) -> mujoco.Renderer:
+        key = (height, width)
+        if key not in self._renderers:
+            self._renderers[key] = mujoco.Renderer(self.model, height, width)
+        return self._renderers[key]
+
+    def render_camera(
+        self, camera: str, height: int, width: int, depth: bool = False
+    ) -> np.ndarray:
+        """Render `camera` as RGB uint8, or as depth in metres with `depth=True`."""
+        renderer = self._renderer(height, width)
+        renderer.update_scene(self.data, camera=camera)
+        if depth:
+            renderer.enable_depth_rendering()
+            try:
+                return renderer.render().astype(np.float32)
+            finally:
+                renderer.disable_depth_rendering()
+        return renderer.render()
+
+    def render_segmentation(self, camera: str, height: int, width: int) -> np.ndarray:
+        """Render `camera`'s per-pixel geom id (-1 for background)."""
+        renderer = self._renderer(height, width)
+        renderer.update_scene(self.data, camera=camera)
+        renderer.enable_segmentation_rendering()
+        try:
+            seg = renderer.render()
+        finally:
+            renderer.disable_segmentation_rendering()
+        geom = seg[..., 0].astype(np.int64)
+        geom[seg[..., 1] != mujoco.mjtObj.mjOBJ_GEOM] = -1
+        return geom
+
+    def render_labels(self, camera: str, height: int, width: int) -> np.ndarray:
+        """Render `camera` as `MASK_LABELS` (target / gripper / held object)."""
+        geom = self.render_segmentation(camera, height, width)
+        labels = np.zeros(geom.shape, dtype=np.uint8)
+        valid = geom >= 0
+        labels[valid] = self._geom_label[geom[valid]]
+        return labels
+
+    def render(self) -> np.ndarray | None:
+        """Return the scene camera image when `render_mode` is `rgb_array`."""
+        if self.render_mode != "rgb_array":
+            return None
+        return self.render_camera("scene", *self.scene_size)
+
+    def close(self) -> None:
+        """Free the renderers' GL contexts."""
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()

@@ -1,0 +1,130 @@
+"""Scripted experts that move like a careful human: aim, touch, feel, correct.
+
+An expert reads privileged state (the true target pose, the insertion depth) but aims
+with a human's error: each episode it misjudges the opening by up to about a
+millimetre and a degree or two, and its hand trembles a little. It hovers over the
+opening, lowers the object until it touches, and when touch says it is stuck (the
+tactile signal is up but the object does not go down) it lifts a little and corrects
+its aim, as a person does after feeling the rim. Card swiping then slides along the
+slot. Used to collect demonstrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from vitalskills.sim.env import DOWN, MAX_ROTATION, MAX_TRANSLATION, VitalEnv
+from vitalskills.sim.geometry import mat_to_axis_angle, yaw_mat
+
+AIM_STD = 0.0007
+AIM_MAX = 0.0015
+YAW_STD = np.deg2rad(1.2)
+TREMOR = 0.0003
+HOVER = 0.006
+DESCENT = 0.004
+SWIPE_SPEED = 0.009
+CONTACT = 0.4
+
+
+class ScriptedExpert:
+    """A stateful scripted policy for one `VitalEnv`; call it with each observation."""
+
+    def __init__(self, env: VitalEnv, seed: int | None = None) -> None:
+        self.env = env
+        self.rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the last episode and draw this episode's aiming error."""
+        aim = np.clip(self.rng.normal(0.0, AIM_STD, size=2), -AIM_MAX, AIM_MAX)
+        self.aim = np.array([aim[0], aim[1], 0.0])
+        self.yaw_error = float(np.clip(self.rng.normal(0.0, YAW_STD), -2 * YAW_STD, 2 * YAW_STD))
+        self.phase = "align"
+        self.stuck = 0
+        self.last_tip_z: float | None = None
+        self.corrections = 0
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """Return the next 7-D action."""
+        env, task = self.env, self.env.task
+        if env._steps == 0 and self.phase != "align":
+            self.reset()
+        target = env.target_matrix()
+        tip_now = np.linalg.inv(target) @ env.held_matrix()
+        tip_z = float(tip_now[2, 3])
+        insertion = env.insertion()
+        touching = float(np.linalg.norm(obs["tactile"])) > CONTACT
+        hover = np.array([task.approach_tip[0], 0.0, task.entry_z + HOVER]) + self.aim
+        if self.phase == "align":
+            tip = hover
+            if self._distance(target, tip) < 0.0012:
+                self.phase = "descend"
+        elif self.phase == "descend":
+            tip = np.array([hover[0], hover[1], tip_z - DESCENT])
+            moved = self.last_tip_z is None or self.last_tip_z - tip_z > 0.0004
+            self.stuck = 0 if moved else self.stuck + 1
+            if touching and self.stuck >= 2 and insertion.depth < task.required_depth:
+                self.phase = "lift"
+                self.corrections += 1
+                self.aim *= 0.3 if self.corrections < 3 else 0.0
+                self.yaw_error *= 0.3 if self.corrections < 3 else 0.0
+            elif task.kind == "swipe" and insertion.depth >= task.goal_depth - 0.002:
+                self.phase = "swipe"
+        elif self.phase == "lift":
+            tip = np.array([hover[0], hover[1], task.entry_z + 0.003])
+            if tip_z > task.entry_z + 0.002:
+                self.phase = "descend"
+        else:
+            depth_z = task.entry_z - task.goal_depth
+            x = min(task.goal_tip_x, tip_now[0, 3] + SWIPE_SPEED)
+            tip = np.array([x, self.aim[1], depth_z])
+        if self.phase != "lift":
+            floor = task.entry_z - task.goal_depth
+            tip[2] = max(tip[2], floor)
+        self.last_tip_z = tip_z
+        return self._action_towards(target, tip)
+
+    def _desired(self, target: np.ndarray, tip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rot = target[:3, :3] @ yaw_mat(self.yaw_error) @ DOWN
+        ee_point = tip + np.array([0.0, 0.0, self.env.task.grip_height])
+        return target[:3, :3] @ ee_point + target[:3, 3], rot
+
+    def _distance(self, target: np.ndarray, tip: np.ndarray) -> float:
+        pos, rot = self._desired(target, tip)
+        ee = self.env.ee_pose_matrix()
+        angle = np.linalg.norm(mat_to_axis_angle(ee[:3, :3].T @ rot))
+        return float(np.linalg.norm(ee[:3, 3] - pos) + 0.02 * angle)
+
+    def _action_towards(self, target: np.ndarray, tip: np.ndarray) -> np.ndarray:
+        pos, rot = self._desired(target, tip)
+        ee = self.env.ee_pose_matrix()
+        move = ee[:3, :3].T @ (pos - ee[:3, 3])
+        scale = 0.8 if self.phase == "align" else 1.0
+        move = move * scale + self.rng.normal(0.0, TREMOR, size=3) * (self.phase == "align")
+        norm = np.linalg.norm(move)
+        if norm > MAX_TRANSLATION:
+            move *= MAX_TRANSLATION / norm
+        turn = mat_to_axis_angle(ee[:3, :3].T @ rot)
+        norm = np.linalg.norm(turn)
+        if norm > MAX_ROTATION:
+            turn *= MAX_ROTATION / norm
+        return np.concatenate([move, turn, [1.0]]).astype(np.float32)
+
+
+def random_policy(env: VitalEnv, seed: int | None = None) -> Callable[[dict], np.ndarray]:
+    """Return a policy of uniform random actions with the gripper kept closed."""
+    rng = np.random.default_rng(seed)
+
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        action = rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
+        action[6] = 1.0
+        return action
+
+    return act
+
+
+def expert_policy(env: VitalEnv, seed: int | None = None) -> ScriptedExpert:
+    """Return the scripted expert for `env`'s task (a callable: observation -> action)."""
+    return ScriptedExpert(getattr(env, "unwrapped", env), seed)

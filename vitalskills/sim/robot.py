@@ -1,0 +1,161 @@
+"""`SimRobot`: the simulator behind the `Robot` interface, for the executor and the bridge.
+
+It adds what a real robot cannot give, keyed `privileged/...`: the wrist camera's
+segmentation labels (target / gripper / held object, for semantic augmentation) and
+the true target pose. `scene()` returns the scene camera's RGB-D frame with its
+camera model and, privileged, per-object masks, true target points and the phrases
+people use for each object.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import numpy as np
+
+from vitalskills.runtime.robot import CameraSpec, Observation, RobotCapabilities, SceneFrame
+from vitalskills.sim.env import CONTROL_HZ, VitalEnv
+from vitalskills.sim.scene import DECOYS
+
+SENSORS = ["wrist_rgb", "tactile", "ee_pose", "gripper", "scene_rgbd"]
+#: OpenCV camera axes (x right, y down, z forward) expressed in MuJoCo's camera axes.
+MJ_TO_CV = np.diag([1.0, -1.0, -1.0])
+
+
+class SimRobot:
+    """A simulated robot running one task; a context manager that stops on exit.
+
+    Args:
+        task: simulator task name.
+        condition: `canonical`, `spatial` or `scene`.
+        seed: seeds the first `reset`.
+        distractors: distractors per episode (default depends on the condition).
+        image_size: side of the square wrist image.
+        start: `home` (the default: a task run locates and reaches first) or
+            `approach` (where a reaching step would leave the gripper).
+        scene_size: (height, width) of the scene camera.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        condition: str = "canonical",
+        seed: int | None = None,
+        distractors: int | None = None,
+        image_size: int = 128,
+        start: str = "home",
+        scene_size: tuple[int, int] = (240, 320),
+    ) -> None:
+        self.env = VitalEnv(
+            task,
+            condition,
+            seed=seed,
+            distractors=distractors,
+            image_size=image_size,
+            start=start,
+            privileged=True,
+            scene_size=scene_size,
+            max_steps=10**9,
+        )
+        self._obs: Observation | None = None
+
+    def capabilities(self) -> RobotCapabilities:
+        """Describe the simulated robot's sensors, cameras and action space."""
+        h, w = self.env.scene_size
+        size = self.env.image_size
+        return RobotCapabilities(
+            name=f"sim:{self.env.task.name}",
+            sensors=list(SENSORS),
+            cameras=[
+                CameraSpec(name="wrist", width=size, height=size),
+                CameraSpec(name="scene", width=w, height=h, depth=True),
+            ],
+            tactile_dim=15,
+            action_dim=7,
+            control_hz=CONTROL_HZ,
+            privileged=True,
+        )
+
+    def reset(self, seed: int | None = None) -> Observation:
+        """Start a new episode (reproducible from `seed`) and return its observation."""
+        obs, _ = self.env.reset(seed=seed)
+        self._obs = self._with_privileged(obs)
+        return self._obs
+
+    def observe(self) -> Observation:
+        """Return the latest observation (resetting first if there is none)."""
+        if self._obs is None:
+            return self.reset()
+        return self._obs
+
+    def act(self, action: np.ndarray) -> np.ndarray:
+        """Apply one action for one control period; return the action after clipping."""
+        if self._obs is None:
+            self.reset()
+        obs, _, _, _, info = self.env.step(action)
+        self._obs = self._with_privileged(obs)
+        return info["applied_action"]
+
+    def stop(self) -> None:
+        """Hold the gripper where it is now."""
+        self.env.hold()
+
+    def _with_privileged(self, obs: Observation) -> Observation:
+        out = dict(obs)
+        out["privileged/target_pose"] = self.env.target_matrix().astype(np.float32)
+        out["privileged/insertion_depth"] = np.array([self.env.insertion().depth], np.float32)
+        return out
+
+    def scene(self) -> SceneFrame:
+        """Return the scene camera's RGB-D frame, camera model and privileged labels."""
+        env = self.env
+        h, w = env.scene_size
+        rgb = env.render_camera("scene", h, w)
+        depth = env.render_camera("scene", h, w, depth=True)
+        geoms = env.render_segmentation("scene", h, w)
+        model, data = env.model, env.data
+        cam = env._scene_cam
+        focal = (h / 2.0) / np.tan(np.deg2rad(model.cam_fovy[cam]) / 2.0)
+        intrinsics = np.array([[focal, 0.0, w / 2.0], [0.0, focal, h / 2.0], [0.0, 0.0, 1.0]])
+        extrinsics = np.eye(4)
+        extrinsics[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ MJ_TO_CV
+        extrinsics[:3, 3] = data.cam_xpos[cam]
+        task = env.task
+        target = env.target_matrix()
+        point = target[:3, :3] @ task.target_point() + target[:3, 3]
+        bodies = {task.target: env._target, task.held: env._held}
+        objects = {task.target: point, task.held: env.held_matrix()[:3, 3].copy()}
+        labels = {task.target: list(task.target_labels), task.held: list(task.held_labels)}
+        for item in env.layout.distractors if env.layout else []:
+            name = f"distractor_{item.slot}"
+            bodies[name] = env._distractor_bodies[item.slot]
+            objects[name] = item.pos + np.array([0.0, 0.0, 0.02])
+            kind = task.target_labels[0] if item.slot < DECOYS else item.shape
+            labels[name] = [f"{item.colour} {kind}"]
+        body_of_pixel = np.where(geoms >= 0, model.geom_bodyid[np.maximum(geoms, 0)], -1)
+        segmentation = {name: body_of_pixel == body for name, body in bodies.items()}
+        return SceneFrame(
+            rgb=rgb,
+            depth=depth,
+            intrinsics=intrinsics,
+            extrinsics=extrinsics,
+            segmentation=segmentation,
+            objects={k: np.asarray(v, dtype=float) for k, v in objects.items()},
+            labels=labels,
+        )
+
+    def close(self) -> None:
+        """Stop and free the simulator's renderers."""
+        self.stop()
+        self.env.close()
+
+    def __enter__(self) -> SimRobot:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
