@@ -133,3 +133,48 @@ def test_run_has_help():
     result = CliRunner().invoke(app, ["run", "--help"])
     assert result.exit_code == 0
     assert "--dry-run" in result.stdout
+
+
+YAML_TASK = """\
+task: plug
+description: Plug in
+params:
+  target: power strip
+steps:
+  - locate: $target
+    as: strip
+    min_score: 0.3
+  - if_found: strip
+    steps:
+      - try:
+          - run: peg_insert
+            at: strip
+            retries: 2
+            timeout: 30 s
+        else:
+          - fail: insertion failed
+    else:
+      - fail: no power strip in view
+  - wait: 500 ms
+  - timeout: 20 s
+    steps:
+      - reach: strip
+        offset: {mm: [0, 0, 40]}
+  - repeat: 2
+    steps:
+      - gripper: close
+      - gripper: open
+"""
+
+
+def test_both_surfaces_run_the_same_plan(workspace):
+    (workspace / "plug.yaml").write_text(YAML_TASK)
+
+    def trace(name: str) -> list[tuple]:
+        args = ["run", str(workspace / name), "--skills", str(workspace / "lib")]
+        result = CliRunner().invoke(app, [*args, "--dry-run", "--json"])
+        assert result.exit_code == 0, result.output
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        return [(e["event"], e.get("t"), e.get("label"), e.get("reason")) for e in events]
+
+    assert trace("plug.vtl") == trace("plug.yaml")

@@ -277,3 +277,20 @@ def test_display_shows_log_lines_tree_and_summary(rt):
     lines = tree.file.getvalue().splitlines()
     assert lines[0].startswith("✓ task t")
     assert any('· fail "no strip"' in line for line in lines)
+
+
+def test_every_node_that_ran_says_why_and_policies_load_once(rt):
+    from vitalskills.runtime import DryRunPolicyProvider
+
+    provider = DryRunPolicyProvider()
+    t = full_task(rt)
+    t.body.append(rt.ir.RunSkill(skill="plug_insert"))
+    out = rt.run(t, policies=provider)
+    assert out.result.ok
+    for node in out.plan.nodes:
+        if node.label == 'fail "no strip"':
+            assert node.status.value == "idle"
+            continue
+        assert node.status.value == "success", node
+        assert node.reason and node.reason != "started", node
+    assert provider.loaded == ["plug_insert"]

@@ -16,7 +16,7 @@ import numpy as np
 from vitalskills.errors import VitalskillsError
 from vitalskills.perception.grounder import Grounder, LocateResult
 from vitalskills.runtime.events import EventBus
-from vitalskills.runtime.policy import PolicyProvider
+from vitalskills.runtime.policy import Policy, PolicyProvider, SkillSpec
 from vitalskills.runtime.robot import Robot
 
 if TYPE_CHECKING:
@@ -107,6 +107,14 @@ class ExecutionContext:
     #: Last gripper command sent (-1 open .. 1 close); motions keep it unchanged.
     gripper_command: float = -1.0
     default_grounder: str | None = None
+    policy_cache: dict[tuple[str, str], Policy] = field(default_factory=dict)
+
+    def policy(self, skill: SkillSpec) -> Policy:
+        """Load a skill's policy once per run, however many `run skill` nodes use it."""
+        key = (skill.name, skill.version)
+        if key not in self.policy_cache:
+            self.policy_cache[key] = self.policies.load(skill)
+        return self.policy_cache[key]
 
     def grounder(self, name: str | None) -> Grounder:
         """Return the grounder a `locate` asked for, or the run's default one."""

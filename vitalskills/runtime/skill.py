@@ -61,7 +61,7 @@ class RunSkill(Node):
         self.blocked = ""
 
     def prepare(self, ctx: ExecutionContext) -> None:
-        self.policy = ctx.policies.load(self.skill)
+        self.policy = ctx.policy(self.skill)
 
     def initialise(self, ctx: ExecutionContext) -> None:
         if self.policy is None:
