@@ -255,9 +255,10 @@ def test_trace_to_a_stream(rt):
     ]
 
 
-def test_display_shows_log_lines_tree_and_summary(rt):
+@pytest.mark.parametrize("live", [False, True])
+def test_display_shows_log_lines_tree_and_summary(rt, live):
     console = Console(file=io.StringIO(), width=200, color_system=None)
-    display = LiveDisplay(console, live=False)
+    display = LiveDisplay(console, live=live)
     executor = Executor(
         DryRunRobot(),
         {"dry-run": DryRunGrounder()},
@@ -272,6 +273,7 @@ def test_display_shows_log_lines_tree_and_summary(rt):
     assert "`strip` was found; the then branch succeeded" in text
     assert "(dry-run placeholder, not perception)" in text
     assert "✓ task t: SUCCESS in" in text
+    assert display.live is None  # the live view is stopped when the task finishes
     tree = Console(file=io.StringIO(), width=200, color_system=None)
     tree.print(display.tree())
     lines = tree.file.getvalue().splitlines()

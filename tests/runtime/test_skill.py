@@ -178,3 +178,12 @@ def test_safety_stop_in_a_plain_motion_fails_it(rt):
     assert out.result.status == "failure"
     assert "safety stop" in out.result.reason
     assert isinstance(SafetyStop("x"), Exception)
+
+
+def test_skill_at_a_point_param(rt):
+    home = rt.ir.Param(name="slot", default=rt.vec([0.3, 0.2, 0.0], "m"))
+    t = rt.task(rt.ir.RunSkill(skill="place", at=rt.ref("slot")), params=[home])
+    out = rt.run(t)
+    assert out.result.ok
+    np.testing.assert_allclose(out.node("run skill place at slot").values["target"], [0.3, 0.2, 0])
+    np.testing.assert_allclose(out.robot.position, [0.3, 0.2, 0.05], atol=0.002)

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
 from vitalskills.errors import VitalskillsError
 from vitalskills.perception.grounder import Grounder, LocateResult
 from vitalskills.runtime.events import EventBus
@@ -132,7 +130,3 @@ class ExecutionContext:
     def emit(self, kind: str, node: Node) -> None:
         """Publish a node's lifecycle event on the run's event stream."""
         self.events.node_event(kind, node, self.clock.now())
-
-    def ee_position(self) -> np.ndarray:
-        """The end effector's position in the base frame, from a fresh observation."""
-        return np.asarray(self.robot.observe()["ee_pose"], dtype=np.float64)[:3]

@@ -93,6 +93,15 @@ class _Compiler:
             )
         return param.value
 
+    def point(self, target: ir.Ref) -> np.ndarray | None:
+        """A fixed base-frame point when `target` names a point param; None for located names."""
+        param = self.params.get(target.name)
+        if param is None:
+            return None
+        if not isinstance(param, ir.Vector) or param.dimension != "length":
+            raise self.error(f"param `{target.name}` is not a point", target)
+        return np.asarray(param.values)
+
     def block(self, label: str, statements: list[ir.Statement], span: ir.Span | None) -> Node:
         """One node for a block: the statement itself when it is alone, else a sequence."""
         nodes = [self.statement(s) for s in statements]
@@ -121,12 +130,9 @@ class _Compiler:
                 label = f"reach {s.target.name}" + (
                     f" offset {fmt_vector(s.offset)}" if s.offset else ""
                 )
-                param = self.params.get(s.target.name)
-                if param is None:
-                    return Reach(label, name=s.target.name, offset=offset, span=span)
-                if not isinstance(param, ir.Vector) or param.dimension != "length":
-                    raise self.error(f"param `{s.target.name}` is not a point", s.target)
-                return Reach(label, point=np.asarray(param.values), offset=offset, span=span)
+                point = self.point(s.target)
+                name = None if point is not None else s.target.name
+                return Reach(label, name=name, point=point, offset=offset, span=span)
             case ir.Move():
                 label = f"move {fmt_vector(s.delta)} in {s.frame}"
                 return Move(label, np.asarray(s.delta.values), s.frame, span=span)
@@ -137,10 +143,12 @@ class _Compiler:
                     label += f" retries {s.retries}"
                 if s.timeout:
                     label += f" timeout {fmt_quantity(s.timeout)}"
+                point = self.point(s.at) if s.at else None
                 return RunSkill(
                     label,
                     skill,
-                    at=s.at.name if s.at else None,
+                    at=s.at.name if s.at and point is None else None,
+                    point=point,
                     retries=s.retries,
                     timeout=s.timeout.value if s.timeout else None,
                     span=span,

@@ -44,6 +44,7 @@ class RunSkill(Node):
         skill: SkillSpec,
         *,
         at: str | None = None,
+        point: np.ndarray | None = None,
         retries: int = 0,
         timeout: float | None = None,
         span: Span | None = None,
@@ -51,6 +52,7 @@ class RunSkill(Node):
         super().__init__(label, span=span)
         self.skill = skill
         self.at = at
+        self.point = point
         self.attempts = 1 + max(0, retries)
         self.timeout = timeout
         self.policy: Policy | None = None
@@ -76,7 +78,7 @@ class RunSkill(Node):
         self.attempt_started = ctx.clock.now()
         self.steps = 0
         self.servo = None
-        point, why = resolve_target(ctx, self.at)
+        point, why = (self.point, "") if self.point is not None else resolve_target(ctx, self.at)
         if point is None:
             self.blocked = f"cannot run `{self.skill.name}`: {why}"
             return
