@@ -1,4 +1,4 @@
-"""Randomly initialised detectors and SAM saved exactly like real checkpoints.
+"""Randomly initialised detectors, SAM and a VLM saved exactly like real checkpoints.
 
 Model weights cannot be downloaded here, so tests and the latency benchmark build
 models from configs, save them in the real formats (`save_pretrained` directories with
@@ -12,8 +12,15 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import (
+    CLIPImageProcessor,
     CLIPTokenizer,
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
     Owlv2Config,
     Owlv2ForObjectDetection,
     Owlv2ImageProcessor,
@@ -22,6 +29,7 @@ from transformers import (
     OwlViTForObjectDetection,
     OwlViTImageProcessor,
     OwlViTProcessor,
+    PreTrainedTokenizerFast,
 )
 
 from vitalskills.perception.sam import build_sam
@@ -103,3 +111,65 @@ def save_random_sam(path: Path, sam_type: str = "vit_tiny", seed: int = 0) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(build_sam(sam_type).state_dict(), path)
     return path
+
+
+#: A minimal chat template: the image, then the prompt, then the answer.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}USER: {% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<image>{% else %}{{ c['text'] }}{% endif %}"
+    "{% endfor %} {% endfor %}{% if add_generation_prompt %}ASSISTANT: {% endif %}"
+)
+
+
+def character_tokenizer() -> PreTrainedTokenizerFast:
+    """Return a one-token-per-character tokenizer over printable ASCII plus `<image>`."""
+    words = ["<unk>", "<s>", "</s>", "<pad>", "<image>"] + [chr(c) for c in range(32, 127)]
+    backend = Tokenizer(
+        models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>")
+    )
+    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
+
+
+def save_random_vlm(directory: Path, seed: int = 0) -> Path:
+    """Save a tiny random LLaVA-architecture VLM with its processor; return the directory."""
+    torch.manual_seed(seed)
+    tokenizer = character_tokenizer()
+    vision = CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        image_size=32, patch_size=8,
+    )  # fmt: skip
+    text = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+    )
+    model = LlavaForConditionalGeneration(config)
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        ),
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=CHAT_TEMPLATE,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
