@@ -252,6 +252,16 @@ def format_yaml(task: ir.Task) -> str:
     return "\n".join(lines) + "\n"
 
 
+_VTL_COMMENT = re.compile(r'^(?:[^"#\n]|"(?:[^"\\\n]|\\.)*")*#', re.MULTILINE)
+_YAML_COMMENT = re.compile(r"(?:^|\s)#")
+
+
+def has_comments(source: str, surface: Literal["vtl", "yaml"]) -> bool:
+    """Whether `source` holds comments, which `fmt` does not keep (YAML: conservative)."""
+    pattern = _VTL_COMMENT if surface == "vtl" else _YAML_COMMENT
+    return pattern.search(source) is not None
+
+
 def format_task(task: ir.Task, to: Literal["vtl", "yaml"]) -> str:
     """Return `task` as canonical `.vtl` text or canonical YAML."""
     return format_vtl(task) if to == "vtl" else format_yaml(task)

@@ -24,6 +24,7 @@ TOP_LEVEL = ("task", "param", *STATEMENTS)
 RUN_OPTIONS = ("at", "retries", "timeout")
 LOCATE_OPTIONS = ("as", "min_score", "using")
 _END_OF_STATEMENT = {"_SEP", "$END", "RBRACE"}
+MAX_NESTING = 100
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,11 @@ def _location(file: str, line: int, column: int, width: int = 1) -> Location:
     return Location(file, line, column, line, column + max(width, 1))
 
 
-def _unclosed_brace(source: str) -> tuple[int, int] | None:
-    """Return (line, column) of the first `{` never closed, skipping strings and comments."""
+def _unclosed_brace(source: str, deeper_than: int | None = None) -> tuple[int, int] | None:
+    """Return (line, column) of the first `{` never closed, skipping strings and comments.
+
+    With `deeper_than`, return the first `{` that opens a block nested deeper than that.
+    """
     stack: list[tuple[int, int]] = []
     line, column, in_string, in_comment, escaped = 1, 0, False, False, False
     for char in source:
@@ -151,6 +155,8 @@ def _unclosed_brace(source: str) -> tuple[int, int] | None:
             in_comment = True
         elif char == "{":
             stack.append((line, column))
+            if deeper_than is not None and len(stack) > deeper_than:
+                return stack[-1]
         elif char == "}" and stack:
             stack.pop()
     return stack[0] if stack else None
@@ -221,6 +227,13 @@ def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxEr
             hint=_did_you_mean(word, LOCATE_OPTIONS) or "options are `as`, `min_score` and `using`",
             code="E109",
         )
+    if "NAME" in expected and kind != "NAME" and word.isidentifier() and kind == word.upper():
+        return TaskSyntaxError(
+            f"`{word}` is a keyword and cannot be used as a name",
+            location=here,
+            hint=f"choose another name, e.g. `{word}_1`",
+            code="E170",
+        )
     if expected and expected <= _END_OF_STATEMENT and kind not in _END_OF_STATEMENT:
         return TaskSyntaxError(
             f"expected the end of the statement, found {_describe(word)}",
@@ -229,6 +242,17 @@ def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxEr
             code="E102",
         )
     return None
+
+
+def too_deep(source: str, file: str) -> TaskSyntaxError:
+    """Return the error for blocks nested beyond what the parser can build."""
+    where = _unclosed_brace(source, deeper_than=MAX_NESTING) or (1, 1)
+    return TaskSyntaxError(
+        f"blocks are nested too deeply (more than {MAX_NESTING} levels)",
+        location=_location(file, *where),
+        hint="split the task into included files",
+        code="E171",
+    )
 
 
 def describe_syntax_error(error: UnexpectedInput, source: str, file: str) -> TaskSyntaxError:

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
 from vitalskills.lang import ir
@@ -26,7 +26,7 @@ from vitalskills.lang.errors import (
     UnitError,
     ValueRangeError,
 )
-from vitalskills.lang.syntax import describe_syntax_error
+from vitalskills.lang.syntax import MAX_NESTING, describe_syntax_error, too_deep
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def parser() -> Lark:
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
-        lexer="contextual",
+        lexer="basic",
         propagate_positions=True,
         maybe_placeholders=True,
     )
@@ -317,12 +317,26 @@ class ToIR(Transformer):
 setattr(ToIR, "try", ToIR.try_)
 
 
+def _depth(tree: Tree) -> int:
+    """Return how deeply blocks nest, without recursion (the transformer recurses)."""
+    deepest, stack = 0, [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data == "block":
+            depth += 1
+            deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in node.children if isinstance(child, Tree))
+    return deepest
+
+
 def parse_text(source: str, file: str) -> ir.Task:
     """Parse `.vtl` source into a Task (includes unresolved), or raise a located error."""
     try:
         tree = parser().parse(source)
     except UnexpectedInput as error:
         raise describe_syntax_error(error, source, file) from None
+    if _depth(tree) > MAX_NESTING:
+        raise too_deep(source, file)
     try:
         return ToIR(file).transform(tree)
     except VisitError as error:

@@ -19,7 +19,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 TAG = "tag:yaml.org,2002:"
 #: Deepest nesting accepted; deeper input is an error rather than a RecursionError.
-MAX_DEPTH = 200
+MAX_DEPTH = 100
 
 
 def node_span(file: str, node: Node) -> ir.Span:
@@ -47,6 +47,12 @@ def compose(source: str, file: str) -> Node | None:
             location=ir.Span(
                 file=file, line=line, column=column, end_line=line, end_column=column + 1
             ).location(),
+        ) from None
+    except RecursionError:
+        raise YamlSyntaxError(
+            "YAML is nested too deeply",
+            location=ir.Span(file=file, line=1, column=1, end_line=1, end_column=2).location(),
+            hint="split the task into included files",
         ) from None
     except yaml.YAMLError as error:
         raise YamlSyntaxError(
