@@ -7,7 +7,6 @@ import math
 import pytest
 
 from vitalskills.lang import compile_task, parse_file
-from vitalskills.lang import ir
 
 
 def test_normative_example_parses_into_the_ir(library, tasks_dir):
