@@ -296,3 +296,17 @@ def test_every_node_that_ran_says_why_and_policies_load_once(rt):
         assert node.status.value == "success", node
         assert node.reason and node.reason != "started", node
     assert provider.loaded == ["plug_insert"]
+
+
+def test_real_clock_run_sleeps_between_ticks(rt):
+    from vitalskills.runtime import MonotonicClock
+
+    plan = rt.plan_of(rt.task(rt.ir.Wait(duration=rt.q(200, "ms"))))
+    robot = DryRunRobot(control_hz=50)
+    result = Executor(
+        robot, {"dry-run": DryRunGrounder()}, DryRunPolicyProvider(), clock=MonotonicClock()
+    ).run(plan)
+    assert result.ok
+    # At 50 Hz a 200 ms wait needs at least 10 sleeps between ticks; virtual time is not used.
+    assert result.ticks >= 11
+    assert result.elapsed >= 0.2

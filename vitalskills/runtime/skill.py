@@ -60,6 +60,7 @@ class RunSkill(Node):
         self.attempt_started = 0.0
         self.servo: Servo | None = None
         self.steps = 0
+        self.phase = "approach"
         self.blocked = ""
 
     def prepare(self, ctx: ExecutionContext) -> None:
@@ -77,6 +78,7 @@ class RunSkill(Node):
         self.attempt += 1
         self.attempt_started = ctx.clock.now()
         self.steps = 0
+        self.phase = "approach"
         self.servo = None
         point, why = (self.point, "") if self.point is not None else resolve_target(ctx, self.at)
         if point is None:
@@ -116,10 +118,9 @@ class RunSkill(Node):
         name = self.skill.name
         if self.timeout is not None and ctx.clock.now() - self.attempt_started >= self.timeout:
             return self._attempt_failed(ctx, f"timed out after {self.timeout:g} s")
-        if self.values.get("phase") != "policy":
+        if self.phase == "approach":
             arrived, distance = self.servo.step(ctx)
             if arrived is None:
-                self.values["phase"] = "approach"
                 return self.running(
                     f"approaching {fmt_point(self.servo.target)}, {distance * 1000:.0f} mm to go"
                 )
@@ -127,7 +128,7 @@ class RunSkill(Node):
                 return self._attempt_failed(
                     ctx, f"could not reach the approach pose ({distance * 1000:.1f} mm away)"
                 )
-            self.values["phase"] = "policy"
+            self.phase = self.values["phase"] = "policy"
         observation = ctx.robot.observe()
         judged = "success" in observation
         if judged and bool(np.asarray(observation["success"]).reshape(-1)[0]):
