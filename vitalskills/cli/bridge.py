@@ -1,3 +1,179 @@
-"""`vitalskills` commands for bridge."""
+"""`vitalskills bridge ...`: serve a robot over ZeroMQ, ping a server, make CurveZMQ keys."""
 
-from vitalskills.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vitalskills.cli.app import app, console, user_errors
+from vitalskills.errors import UsageError
+
+bridge_app = typer.Typer(
+    name="bridge",
+    help="Serve a robot over the ZeroMQ bridge, ping a server, make CurveZMQ keys.",
+    no_args_is_help=True,
+)
+app.add_typer(bridge_app)
+
+
+def _parse_options(pairs: list[str] | None) -> dict[str, str]:
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(
+                f"--option `{pair}` is not KEY=VALUE", hint="e.g. --option host=192.168.1.20"
+            )
+        options[key] = value
+    return options
+
+
+def _parse_box(text: str | None) -> dict[str, tuple[float, float, float]]:
+    if text is None:
+        return {}
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 6:
+        raise UsageError(
+            f"--workspace `{text}` is not six numbers",
+            hint="give XMIN,YMIN,ZMIN,XMAX,YMAX,ZMAX in metres, base frame",
+        )
+    return {"workspace_min": tuple(values[:3]), "workspace_max": tuple(values[3:])}
+
+
+@bridge_app.command()
+def serve(
+    driver: Annotated[
+        str,
+        typer.Option(help="`sim:TASK` (the simulator) or `module.path:ClassName` (your robot)."),
+    ],
+    bind: Annotated[str, typer.Option(help="Endpoint to listen on.")] = "tcp://127.0.0.1:5555",
+    condition: Annotated[str, typer.Option(help="Simulator condition.")] = "canonical",
+    seed: Annotated[int | None, typer.Option(help="Simulator seed.")] = None,
+    distractors: Annotated[int | None, typer.Option(help="Simulator distractors.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE passed to your driver's constructor (repeatable)."),
+    ] = None,
+    watchdog_ms: Annotated[
+        float, typer.Option(min=1, help="Stop the robot after this long without a command.")
+    ] = 200.0,
+    workspace: Annotated[
+        str | None,
+        typer.Option(help="End-effector box XMIN,YMIN,ZMIN,XMAX,YMAX,ZMAX (m, base frame)."),
+    ] = None,
+    max_step: Annotated[float, typer.Option(min=0, help="Largest step, m.")] = 0.05,
+    max_speed: Annotated[float, typer.Option(min=0, help="Largest speed, m/s.")] = 0.5,
+    max_tactile: Annotated[
+        float, typer.Option(min=0, help="Protective stop above this |tactile| value.")
+    ] = 1e6,
+    max_force: Annotated[float, typer.Option(min=0, help="Stop above this force, N.")] = 1e6,
+    curve_secret: Annotated[
+        Path | None, typer.Option(help="The server's `.key_secret` file: require CurveZMQ.")
+    ] = None,
+    curve_clients: Annotated[
+        Path | None, typer.Option(help="Directory of allowed clients' public `.key` files.")
+    ] = None,
+) -> None:
+    """Serve a robot on the bridge until Ctrl-C or SIGTERM (the robot is stopped on exit)."""
+    from pydantic import ValidationError
+
+    from vitalskills.bridge.limits import SafetyLimits
+    from vitalskills.bridge.server import run_server
+
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with user_errors():
+        try:
+            limits = SafetyLimits(
+                max_step=max_step,
+                max_speed=max_speed,
+                max_tactile=max_tactile,
+                max_force=max_force,
+                **_parse_box(workspace),
+            )
+        except ValidationError as error:
+            raise UsageError(f"bad safety limits: {error.errors()[0]['msg']}") from None
+        run_server(
+            driver,
+            bind,
+            condition=condition,
+            seed=seed,
+            distractors=distractors,
+            options=_parse_options(option),
+            watchdog_s=watchdog_ms / 1000,
+            limits=limits,
+            curve_secret=curve_secret,
+            curve_clients=curve_clients,
+            stop=stop,
+            announce=lambda server: typer.echo(f"serving {driver} on {server.address}"),
+        )
+
+
+@bridge_app.command()
+def ping(
+    address: Annotated[str, typer.Argument(help="Server endpoint, e.g. tcp://10.0.0.7:5555.")],
+    count: Annotated[int, typer.Option(min=1, help="Round trips to time.")] = 10,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Per-request timeout, s.")] = 2.0,
+    curve_secret: Annotated[
+        Path | None, typer.Option(help="This client's `.key_secret` file.")
+    ] = None,
+    curve_server: Annotated[
+        Path | None, typer.Option(help="The server's public `.key` file.")
+    ] = None,
+) -> None:
+    """Say hello to a bridge server: print versions, capabilities and round-trip time."""
+    from vitalskills.bridge.client import connect
+
+    with user_errors():
+        client = connect(
+            address,
+            timeout_s=timeout,
+            curve_secret=curve_secret,
+            curve_server=curve_server,
+            heartbeat=False,
+        )
+        try:
+            times = sorted(client.ping() for _ in range(count))
+        finally:
+            client.close()
+    hello = client.hello
+    caps = client.capabilities()
+    console.print(f"server    {hello['server']} (protocol v{hello['version']})", soft_wrap=True)
+    console.print(f"driver    {hello['driver']} ({caps.name})", soft_wrap=True)
+    console.print(f"sensors   {', '.join(caps.sensors)}", soft_wrap=True)
+    cameras = ", ".join(f"{c.name} {c.width}x{c.height}" for c in caps.cameras) or "none"
+    console.print(f"cameras   {cameras}", soft_wrap=True)
+    console.print(f"action    {caps.action_dim}-D at {caps.control_hz:g} Hz", soft_wrap=True)
+    console.print(f"watchdog  {hello['watchdog_ms']:g} ms", soft_wrap=True)
+    console.print(
+        f"rtt       min {times[0] * 1e3:.3f} ms, median {times[len(times) // 2] * 1e3:.3f} ms, "
+        f"max {times[-1] * 1e3:.3f} ms over {count}",
+        soft_wrap=True,
+    )
+
+
+@bridge_app.command()
+def keygen(
+    directory: Annotated[Path, typer.Argument(help="Where to write the key files.")],
+    name: Annotated[str, typer.Option(help="Base name of the key files.")] = "bridge",
+) -> None:
+    """Create a CurveZMQ key pair: NAME.key (public, share it) and NAME.key_secret (keep it)."""
+    from vitalskills.bridge.auth import generate_keys
+
+    with user_errors():
+        public, secret = generate_keys(directory, name)
+    console.print(f"public key  {public}", soft_wrap=True)
+    console.print(f"secret key  {secret}", soft_wrap=True)

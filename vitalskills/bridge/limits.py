@@ -1,0 +1,104 @@
+"""Robot-side safety limits: what the bridge server enforces whatever the client sends.
+
+Clipping limits (workspace box, step size, speed) shrink an action and the server
+returns the action actually applied. Tripping limits (tactile or force reading) stop
+the robot and latch a protective stop until the next `reset`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, Field, model_validator
+
+from vitalskills.runtime.robot import Observation
+
+
+class SafetyLimits(BaseModel):
+    """Limits the server enforces on every action and observation.
+
+    The speed limit applies per control step: a step may move at most
+    `max_speed * (1 / control_hz)` metres, so it is as deterministic as the actions.
+    """
+
+    workspace_min: tuple[float, float, float] = Field(
+        (-1.0, -1.0, 0.0), description="lower corner of the end-effector box, base frame, m"
+    )
+    workspace_max: tuple[float, float, float] = Field(
+        (1.0, 1.0, 1.5), description="upper corner of the end-effector box, base frame, m"
+    )
+    max_step: float = Field(0.05, gt=0, description="largest translation per action, m")
+    max_rotation_step: float = Field(0.5, gt=0, description="largest rotation per action, rad")
+    max_speed: float = Field(0.5, gt=0, description="largest end-effector speed, m/s")
+    max_tactile: float = Field(
+        1e6, gt=0, description="protective stop when any |tactile| value exceeds this"
+    )
+    max_force: float = Field(
+        1e6, gt=0, description="protective stop when the `force` reading's norm exceeds this, N"
+    )
+
+    @model_validator(mode="after")
+    def _box_is_ordered(self) -> SafetyLimits:
+        if any(lo >= hi for lo, hi in zip(self.workspace_min, self.workspace_max, strict=True)):
+            raise ValueError(
+                f"workspace_min {self.workspace_min} must be below workspace_max "
+                f"{self.workspace_max} on every axis"
+            )
+        return self
+
+
+def quat_to_matrix(quat_wxyz: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a (w, x, y, z) quaternion (normalised first)."""
+    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64) / np.linalg.norm(quat_wxyz)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def _clip_norm(vector: np.ndarray, limit: float) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector * (limit / norm) if norm > limit else vector
+
+
+def clip_action(
+    action: np.ndarray, ee_pose: np.ndarray | None, limits: SafetyLimits, control_hz: float
+) -> np.ndarray:
+    """Shrink a 7-D action so that it respects the step, speed and workspace limits.
+
+    The translation is in the end-effector frame, so the box is checked on the target
+    position in the base frame. When the end effector is already outside the box it
+    may move back toward it but not further out.
+    """
+    out = np.asarray(action, dtype=np.float64).copy()
+    step = min(limits.max_step, limits.max_speed / control_hz)
+    out[:3] = _clip_norm(out[:3], step)
+    out[3:6] = _clip_norm(out[3:6], limits.max_rotation_step)
+    out[6] = np.clip(out[6], -1.0, 1.0)
+    if ee_pose is not None and ee_pose.shape[0] >= 7:
+        position = np.asarray(ee_pose[:3], dtype=np.float64)
+        rotation = quat_to_matrix(ee_pose[3:7])
+        target = position + rotation @ out[:3]
+        low = np.minimum(np.asarray(limits.workspace_min), position)
+        high = np.maximum(np.asarray(limits.workspace_max), position)
+        clipped = np.clip(target, low, high)
+        if not np.array_equal(clipped, target):
+            out[:3] = rotation.T @ (clipped - position)
+    return out.astype(np.float32)
+
+
+def tripped_limit(observation: Observation, limits: SafetyLimits) -> str | None:
+    """Say which reading exceeds its protective-stop limit, or None when all are fine."""
+    tactile = observation.get("tactile")
+    if tactile is not None and tactile.size:
+        peak = float(np.max(np.abs(tactile)))
+        if not np.isfinite(peak) or peak > limits.max_tactile:
+            return f"tactile reading {peak:.4g} exceeds the limit {limits.max_tactile:.4g}"
+    force = observation.get("force")
+    if force is not None and force.size:
+        norm = float(np.linalg.norm(force))
+        if not np.isfinite(norm) or norm > limits.max_force:
+            return f"force {norm:.4g} N exceeds the limit {limits.max_force:.4g} N"
+    return None

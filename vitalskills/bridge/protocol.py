@@ -1,0 +1,277 @@
+"""The bridge's wire format: one msgpack header frame, then one raw frame per array.
+
+No pickle anywhere: headers are msgpack maps of plain values (no extension types),
+arrays travel as their raw little-endian bytes with dtype and shape in the header.
+docs/bridge-protocol.md is the normative description; this module implements it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from vitalskills.runtime.robot import RobotError, SceneFrame
+
+#: Protocol versions this implementation speaks, oldest first.
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+PROTOCOL_VERSION = SUPPORTED_VERSIONS[-1]
+
+#: Largest header frame accepted, in bytes.
+MAX_HEADER_BYTES = 64 * 1024
+#: Largest whole message (header plus arrays) accepted by default, in bytes.
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: Most array frames one message may carry.
+MAX_ARRAYS = 64
+MAX_NDIM = 8
+
+#: Wire dtype names and their little-endian numpy dtypes.
+DTYPES: dict[str, np.dtype] = {
+    name: np.dtype(name).newbyteorder("<")
+    for name in (
+        "bool",
+        "uint8",
+        "int8",
+        "uint16",
+        "int16",
+        "uint32",
+        "int32",
+        "uint64",
+        "int64",
+        "float16",
+        "float32",
+        "float64",
+    )
+}
+
+#: Request types a server understands.
+REQUEST_TYPES = (
+    "hello",
+    "capabilities",
+    "reset",
+    "observe",
+    "act",
+    "stop",
+    "estop",
+    "scene",
+    "heartbeat",
+)
+
+
+class ErrorCode:
+    """Stable error codes carried in error replies (see docs/bridge-protocol.md)."""
+
+    MALFORMED = "malformed"
+    TRUNCATED = "truncated"
+    OVERSIZED = "oversized"
+    VERSION = "version"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_REQUEST = "bad_request"
+    UNSUPPORTED = "unsupported"
+    DRIVER_ERROR = "driver_error"
+    WATCHDOG = "watchdog"
+    PROTECTIVE_STOP = "protective_stop"
+    ESTOP = "estop"
+
+    SAFETY = frozenset({WATCHDOG, PROTECTIVE_STOP, ESTOP})
+
+
+class ProtocolError(RobotError):
+    """A message broke the wire format; `wire_code` is the error code sent back."""
+
+    code = "R010"
+
+    def __init__(self, wire_code: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.wire_code = wire_code
+
+
+@dataclass
+class Message:
+    """One decoded message: its header fields and its named arrays."""
+
+    header: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return str(self.header.get("type", ""))
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ProtocolError(ErrorCode.MALFORMED, f"msgpack extension type {code} is not allowed")
+
+
+def encode(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = None) -> list:
+    """Encode a header and named arrays as the frames of one message.
+
+    Arrays are sent without copying when they are already contiguous little-endian.
+    """
+    head = dict(header)
+    frames: list = []
+    specs = []
+    for name, value in (arrays or {}).items():
+        array = np.asarray(value)
+        wire = _wire_dtype_name(array.dtype, name)
+        array = np.ascontiguousarray(array, dtype=DTYPES[wire])
+        specs.append({"name": name, "dtype": wire, "shape": list(array.shape)})
+        frames.append(memoryview(array.reshape(-1)).cast("B") if array.size else b"")
+    head["arrays"] = specs
+    return [msgpack.packb(head, use_bin_type=True), *frames]
+
+
+def _wire_dtype_name(dtype: np.dtype, name: str) -> str:
+    wire = "bool" if dtype == np.bool_ else dtype.name
+    if wire not in DTYPES:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"array `{name}` has dtype {dtype}, which the bridge cannot carry",
+            hint=f"convert it to one of: {', '.join(DTYPES)}",
+        )
+    return wire
+
+
+def decode(frames: Sequence[bytes | memoryview], max_bytes: int) -> Message:
+    """Decode one message's frames (without routing frames); raise `ProtocolError`.
+
+    Checks, in order: size limits, the header (a msgpack map with no extension
+    types), the array table, then that each array frame has exactly its bytes.
+    """
+    if not frames:
+        raise ProtocolError(ErrorCode.MALFORMED, "empty message")
+    sizes = [len(f) for f in frames]
+    if sizes[0] > MAX_HEADER_BYTES:
+        raise ProtocolError(
+            ErrorCode.OVERSIZED, f"header of {sizes[0]} bytes exceeds {MAX_HEADER_BYTES}"
+        )
+    if sum(sizes) > max_bytes:
+        raise ProtocolError(
+            ErrorCode.OVERSIZED, f"message of {sum(sizes)} bytes exceeds the limit of {max_bytes}"
+        )
+    if len(frames) - 1 > MAX_ARRAYS:
+        raise ProtocolError(
+            ErrorCode.OVERSIZED, f"{len(frames) - 1} array frames exceed the limit of {MAX_ARRAYS}"
+        )
+    header = _unpack_header(bytes(frames[0]))
+    specs = header.get("arrays", [])
+    if not isinstance(specs, list):
+        raise ProtocolError(ErrorCode.MALFORMED, "header field `arrays` must be a list")
+    if len(specs) > len(frames) - 1:
+        raise ProtocolError(
+            ErrorCode.TRUNCATED,
+            f"header announces {len(specs)} arrays but {len(frames) - 1} frames follow",
+        )
+    if len(specs) < len(frames) - 1:
+        raise ProtocolError(
+            ErrorCode.MALFORMED,
+            f"header announces {len(specs)} arrays but {len(frames) - 1} frames follow",
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for spec, frame in zip(specs, frames[1:], strict=True):
+        name, dtype, shape = _array_spec(spec)
+        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if len(frame) != expected:
+            wire = ErrorCode.TRUNCATED if len(frame) < expected else ErrorCode.MALFORMED
+            raise ProtocolError(
+                wire, f"array `{name}` needs {expected} bytes, its frame has {len(frame)}"
+            )
+        arrays[name] = np.frombuffer(frame, dtype=dtype).reshape(shape)
+    header.pop("arrays", None)
+    return Message(header, arrays)
+
+
+def _unpack_header(data: bytes) -> dict[str, Any]:
+    unpacker = msgpack.Unpacker(
+        raw=False, strict_map_key=True, ext_hook=_no_ext, max_buffer_size=MAX_HEADER_BYTES
+    )
+    unpacker.feed(data)
+    try:
+        header = unpacker.unpack()
+    except msgpack.OutOfData:
+        raise ProtocolError(ErrorCode.TRUNCATED, "the header ends inside a value") from None
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, msgpack.UnpackException) as error:
+        raise ProtocolError(ErrorCode.MALFORMED, f"the header is not msgpack: {error}") from None
+    if unpacker.tell() != len(data):
+        raise ProtocolError(ErrorCode.MALFORMED, "the header frame has bytes after its map")
+    if not isinstance(header, dict):
+        raise ProtocolError(
+            ErrorCode.MALFORMED, f"the header must be a msgpack map, not {type(header).__name__}"
+        )
+    return header
+
+
+def _array_spec(spec: Any) -> tuple[str, np.dtype, tuple[int, ...]]:
+    if not isinstance(spec, dict):
+        raise ProtocolError(ErrorCode.MALFORMED, "each `arrays` entry must be a map")
+    name, dtype, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
+    if not isinstance(name, str) or not name:
+        raise ProtocolError(ErrorCode.MALFORMED, "an array entry has no `name` string")
+    if dtype not in DTYPES:
+        raise ProtocolError(
+            ErrorCode.MALFORMED,
+            f"array `{name}` has unknown dtype {dtype!r}; known: {', '.join(DTYPES)}",
+        )
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_NDIM
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    ):
+        raise ProtocolError(
+            ErrorCode.MALFORMED,
+            f"array `{name}` shape must be a list of at most {MAX_NDIM} non-negative ints",
+        )
+    return name, DTYPES[dtype], tuple(shape)
+
+
+def error_header(
+    request_id: Any, request_type: str, wire_code: str, message: str, hint: str | None = None
+) -> dict:
+    """Build the header of an error reply."""
+    error = {"code": wire_code, "message": message}
+    if hint:
+        error["hint"] = hint
+    return {
+        "v": PROTOCOL_VERSION,
+        "type": request_type,
+        "id": request_id,
+        "ok": False,
+        "error": error,
+    }
+
+
+def scene_to_wire(frame: SceneFrame) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Split a `SceneFrame` into header fields and named arrays."""
+    arrays = {
+        "rgb": frame.rgb,
+        "depth": frame.depth,
+        "intrinsics": frame.intrinsics,
+        "extrinsics": frame.extrinsics,
+    }
+    arrays.update({f"segmentation/{k}": v for k, v in frame.segmentation.items()})
+    arrays.update({f"objects/{k}": v for k, v in frame.objects.items()})
+    return {"labels": {k: list(v) for k, v in frame.labels.items()}}, arrays
+
+
+def scene_from_wire(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> SceneFrame:
+    """Rebuild a `SceneFrame` from a `scene` reply."""
+    try:
+        return SceneFrame(
+            rgb=arrays["rgb"],
+            depth=arrays["depth"],
+            intrinsics=arrays["intrinsics"],
+            extrinsics=arrays["extrinsics"],
+            segmentation=_prefixed(arrays, "segmentation/"),
+            objects=_prefixed(arrays, "objects/"),
+            labels={str(k): [str(x) for x in v] for k, v in header.get("labels", {}).items()},
+        )
+    except (KeyError, AttributeError, TypeError) as error:
+        raise ProtocolError(ErrorCode.MALFORMED, f"scene reply lacks or garbles {error}") from None
+
+
+def _prefixed(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}

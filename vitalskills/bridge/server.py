@@ -1,0 +1,424 @@
+"""The robot-side bridge server: one ROUTER socket in front of one driver.
+
+One thread owns the socket and the driver, so driver calls never overlap. Between
+messages it checks the watchdog: while the robot is moving, if the session that
+moved it sends neither a command nor a heartbeat for `watchdog_s`, the server
+calls `driver.stop()` and tells that session on its next request. Safety limits
+are applied here, on the robot side, whatever the client sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import zmq
+
+from vitalskills.bridge.auth import (
+    CurveKeyPair,
+    make_curve_server,
+    start_authenticator,
+)
+from vitalskills.bridge.drivers import Driver
+from vitalskills.bridge.limits import SafetyLimits, clip_action, tripped_limit
+from vitalskills.bridge.protocol import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    MAX_HEADER_BYTES,
+    PROTOCOL_VERSION,
+    REQUEST_TYPES,
+    SUPPORTED_VERSIONS,
+    ErrorCode,
+    Message,
+    ProtocolError,
+    decode,
+    encode,
+    error_header,
+    scene_to_wire,
+)
+from vitalskills.errors import VitalskillsError
+
+log = logging.getLogger("vitalskills.bridge")
+
+DEFAULT_WATCHDOG_S = 0.2
+
+
+@dataclass(frozen=True)
+class SafetyEvent:
+    """A stop the server made on its own: kind is `watchdog`, `protective_stop`, `estop`."""
+
+    kind: str
+    message: str
+    time: float  # time.monotonic() when the driver's stop returned
+
+
+class _Refusal(Exception):
+    """A request the server answers with an error reply."""
+
+    def __init__(self, wire_code: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.wire_code, self.message, self.hint = wire_code, message, hint
+
+
+class BridgeServer:
+    """Serve `driver` on `bind` until `serve`'s stop event is set.
+
+    Args:
+        driver: the robot (see `vitalskills.bridge.drivers`).
+        bind: a zmq endpoint, e.g. `tcp://0.0.0.0:5555` or `ipc:///tmp/arm.sock`;
+            `tcp://127.0.0.1:*` picks a free port (see `address`).
+        name: how `hello` names the driver.
+        watchdog_s: stop the robot after this long without a command or heartbeat.
+        limits: the safety limits.
+        max_message_bytes: larger messages are refused (zmq drops single frames
+            larger than this before they reach the server).
+        curve: the server's key pair; with it only clients whose public keys are
+            in `curve_clients` are accepted.
+    """
+
+    def __init__(
+        self,
+        driver: Driver,
+        bind: str,
+        *,
+        name: str = "driver",
+        watchdog_s: float = DEFAULT_WATCHDOG_S,
+        limits: SafetyLimits | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        curve: CurveKeyPair | None = None,
+        curve_clients: Path | None = None,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.driver = driver
+        self.name = name
+        self.watchdog_s = watchdog_s
+        self.limits = limits or SafetyLimits()
+        self.max_message_bytes = max_message_bytes
+        self.events: list[SafetyEvent] = []
+        self._context = context or zmq.Context.instance()
+        self._authenticator = None
+        if curve is not None:
+            if curve_clients is None:
+                raise VitalskillsError(
+                    "a CurveZMQ server needs the directory of allowed client keys",
+                    hint="pass --curve-clients DIR holding each client's `NAME.key`",
+                )
+            self._authenticator = start_authenticator(self._context, curve_clients)
+        self._socket = self._context.socket(zmq.ROUTER)
+        self._socket.linger = 0
+        self._socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        if curve is not None:
+            make_curve_server(self._socket, curve)
+        try:
+            self._socket.bind(bind)
+        except zmq.ZMQError as error:
+            self._socket.close()
+            raise VitalskillsError(
+                f"cannot bind the bridge server to {bind}: {error}",
+                hint="use tcp://HOST:PORT with a free port, or ipc:///path/in/a/writable/dir",
+            ) from None
+        self.address: str = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._capabilities = driver.capabilities()
+        self._moving = False
+        self._owner = ""
+        self._last_seen = time.monotonic()
+        self._latched: tuple[str, str] | None = None
+        self._watchdog_report: tuple[str, str] | None = None
+        self._ee_pose: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ serving loop
+    def serve(self, stop: threading.Event | None = None) -> None:
+        """Answer requests until `stop` is set; stop the robot and close on the way out."""
+        stop = stop or threading.Event()
+        tick_ms = max(1, int(min(self.watchdog_s / 10, 0.02) * 1000))
+        log.info("serving %s on %s (watchdog %g s)", self.name, self.address, self.watchdog_s)
+        try:
+            while not stop.is_set():
+                if self._socket.poll(tick_ms, zmq.POLLIN):
+                    # Drain everything queued (e.g. heartbeats sent during a long act)
+                    # before judging the watchdog.
+                    while True:
+                        try:
+                            frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self._handle([f.buffer for f in frames])
+                self._check_watchdog()
+        finally:
+            self._safe_stop()
+            self.close()
+
+    def close(self) -> None:
+        """Close the socket and the authenticator (the driver stays the caller's)."""
+        if not self._socket.closed:
+            self._socket.close()
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
+
+    def _check_watchdog(self) -> None:
+        idle = time.monotonic() - self._last_seen
+        if self._moving and idle > self.watchdog_s:
+            message = (
+                f"the watchdog stopped the robot: no command or heartbeat for {idle * 1e3:.0f} ms "
+                f"(limit {self.watchdog_s * 1e3:.0f} ms)"
+            )
+            self._safe_stop()
+            self._moving = False
+            self._watchdog_report = (self._owner, message)
+            self._record(ErrorCode.WATCHDOG, message)
+
+    def _record(self, kind: str, message: str) -> None:
+        self.events.append(SafetyEvent(kind, message, time.monotonic()))
+        log.warning("%s: %s", kind, message)
+
+    def _safe_stop(self) -> None:
+        try:
+            self.driver.stop()
+        except Exception:
+            log.error("driver.stop() raised:\n%s", traceback.format_exc())
+
+    # ------------------------------------------------------------------ one message
+    def _handle(self, frames: list[memoryview]) -> None:
+        identity, body = frames[0], frames[1:]
+        envelope: list[Any] = [identity]
+        if body and len(body[0]) == 0:  # a REQ client's empty delimiter
+            envelope.append(b"")
+            body = body[1:]
+        request_id, request_type = None, "error"
+        try:
+            message = decode(body, self.max_message_bytes)
+            request_id, request_type = self._validate(message)
+            fields, arrays = self._dispatch(message)
+            header = {"v": PROTOCOL_VERSION, "type": request_type, "id": request_id, "ok": True}
+            header.update(fields)
+            reply = encode(header, arrays)
+        except (ProtocolError, _Refusal) as error:
+            if request_id is None:
+                request_id, request_type = _salvage(body)
+            wire = error.wire_code
+            hint = error.hint
+            log.info("refused %s from %s: %s", request_type, bytes(identity).hex(), error)
+            reply = encode(error_header(request_id, request_type, wire, str(error), hint))
+        self._socket.send_multipart(envelope + reply, copy=False)
+
+    def _validate(self, message: Message) -> tuple[Any, str]:
+        header = message.header
+        request_id = header.get("id")
+        if not isinstance(request_id, int) or isinstance(request_id, bool):
+            raise ProtocolError(ErrorCode.MALFORMED, "header field `id` must be an integer")
+        request_type = header.get("type")
+        if not isinstance(request_type, str):
+            raise ProtocolError(ErrorCode.MALFORMED, "header field `type` must be a string")
+        if header.get("v") not in SUPPORTED_VERSIONS:
+            raise ProtocolError(
+                ErrorCode.VERSION,
+                f"protocol version {header.get('v')!r} is not supported; "
+                f"this server speaks {list(SUPPORTED_VERSIONS)}",
+                hint="upgrade the client or the server so that they share a version",
+            )
+        if request_type not in REQUEST_TYPES:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_TYPE,
+                f"unknown message type {request_type!r}; known: {', '.join(REQUEST_TYPES)}",
+            )
+        session = header.get("session", "")
+        if not isinstance(session, str):
+            raise ProtocolError(ErrorCode.MALFORMED, "header field `session` must be a string")
+        return request_id, request_type
+
+    def _dispatch(self, message: Message) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        session = message.header.get("session", "")
+        if session and session == self._owner:
+            self._last_seen = time.monotonic()
+        handler = getattr(self, f"_on_{message.type}")
+        try:
+            return handler(message, session)
+        except (_Refusal, ProtocolError):
+            raise
+        except VitalskillsError as error:
+            self._after_driver_failure(message.type)
+            raise _Refusal(ErrorCode.DRIVER_ERROR, error.message, error.hint) from None
+        except Exception as error:
+            self._after_driver_failure(message.type)
+            log.error("driver failed on %s:\n%s", message.type, traceback.format_exc())
+            raise _Refusal(
+                ErrorCode.DRIVER_ERROR,
+                f"the driver raised {type(error).__name__} on `{message.type}`: {error}",
+                "see the server's log; the robot was stopped",
+            ) from None
+        finally:
+            if session and session == self._owner:
+                self._last_seen = time.monotonic()
+
+    def _after_driver_failure(self, request_type: str) -> None:
+        if request_type in ("act", "reset"):
+            self._safe_stop()
+            self._moving = False
+
+    # ------------------------------------------------------------------ handlers
+    def _on_hello(self, message: Message, session: str) -> tuple[dict, dict]:
+        offered = message.header.get("versions", [message.header.get("v")])
+        common = [v for v in SUPPORTED_VERSIONS if isinstance(offered, list) and v in offered]
+        if not common:
+            raise _Refusal(
+                ErrorCode.VERSION,
+                f"no common protocol version: client offers {offered!r}, "
+                f"server speaks {list(SUPPORTED_VERSIONS)}",
+                "upgrade the client or the server so that they share a version",
+            )
+        return {
+            "version": max(common),
+            "server": f"vitalskills {package_version('vitalskills')}",
+            "driver": self.name,
+            "capabilities": self._capabilities.model_dump(mode="json"),
+            "watchdog_ms": self.watchdog_s * 1e3,
+            "heartbeat_ms": self.watchdog_s * 1e3 / 4,
+            "max_message_bytes": self.max_message_bytes,
+            "limits": self.limits.model_dump(mode="json"),
+        }, {}
+
+    def _on_capabilities(self, message: Message, session: str) -> tuple[dict, dict]:
+        return {"capabilities": self._capabilities.model_dump(mode="json")}, {}
+
+    def _on_heartbeat(self, message: Message, session: str) -> tuple[dict, dict]:
+        return {"moving": self._moving, "latched": self._latched[0] if self._latched else None}, {}
+
+    def _on_reset(self, message: Message, session: str) -> tuple[dict, dict]:
+        seed = message.header.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise _Refusal(ErrorCode.BAD_REQUEST, f"`seed` must be an integer or nil, not {seed!r}")
+        self._moving = False
+        self._owner = session
+        self._latched = None
+        self._watchdog_report = None
+        observation = self.driver.reset(seed=seed)
+        self._ee_pose = observation.get("ee_pose")
+        return {}, dict(observation)
+
+    def _on_observe(self, message: Message, session: str) -> tuple[dict, dict]:
+        observation = self.driver.observe()
+        self._ee_pose = observation.get("ee_pose")
+        return {}, dict(observation)
+
+    def _on_act(self, message: Message, session: str) -> tuple[dict, dict]:
+        if self._latched is not None:
+            code, why = self._latched
+            raise _Refusal(code, f"the robot is stopped ({why})", "send `reset` to clear the stop")
+        if self._watchdog_report is not None and self._watchdog_report[0] == session:
+            why = self._watchdog_report[1]
+            self._watchdog_report = None
+            raise _Refusal(ErrorCode.WATCHDOG, why, "send a new command to resume")
+        action = message.arrays.get("action")
+        dim = self._capabilities.action_dim
+        if action is None or action.shape != (dim,) or not np.all(np.isfinite(action)):
+            got = "nothing" if action is None else f"shape {action.shape}"
+            raise _Refusal(
+                ErrorCode.BAD_REQUEST,
+                f"`act` needs a finite array `action` of shape ({dim},), got {got}",
+            )
+        clipped = clip_action(action, self._ee_pose, self.limits, self._capabilities.control_hz)
+        self._owner = session
+        self._moving = True
+        applied = self.driver.act(clipped)
+        applied = clipped if applied is None else np.asarray(applied, dtype=np.float32)
+        observation = self.driver.observe()
+        self._ee_pose = observation.get("ee_pose")
+        tripped = tripped_limit(observation, self.limits)
+        if tripped is not None:
+            self._safe_stop()
+            self._moving = False
+            message_text = f"protective stop: {tripped}"
+            self._latched = (ErrorCode.PROTECTIVE_STOP, message_text)
+            self._record(ErrorCode.PROTECTIVE_STOP, message_text)
+            raise _Refusal(ErrorCode.PROTECTIVE_STOP, message_text, "send `reset` to clear it")
+        return {}, {"applied": applied}
+
+    def _on_stop(self, message: Message, session: str) -> tuple[dict, dict]:
+        self.driver.stop()
+        self._moving = False
+        return {}, {}
+
+    def _on_estop(self, message: Message, session: str) -> tuple[dict, dict]:
+        self._safe_stop()
+        self._moving = False
+        self._latched = (ErrorCode.ESTOP, "e-stop requested by a client")
+        self._record(ErrorCode.ESTOP, "e-stop requested by a client")
+        return {}, {}
+
+    def _on_scene(self, message: Message, session: str) -> tuple[dict, dict]:
+        scene = getattr(self.driver, "scene", None)
+        if scene is None:
+            raise _Refusal(ErrorCode.UNSUPPORTED, f"driver {self.name} has no scene camera")
+        return scene_to_wire(scene())
+
+
+def _salvage(body: list[memoryview]) -> tuple[Any, str]:
+    """Recover `id` and `type` from a rejected message, so the client can match the reply."""
+    if not body or len(body[0]) > MAX_HEADER_BYTES:
+        return None, "error"
+    try:
+        header = msgpack.unpackb(bytes(body[0]), raw=False)
+    except Exception:
+        return None, "error"
+    if not isinstance(header, dict):
+        return None, "error"
+    request_id = header.get("id")
+    request_type = header.get("type")
+    return (
+        request_id if isinstance(request_id, int) and not isinstance(request_id, bool) else None,
+        request_type if isinstance(request_type, str) and len(request_type) < 64 else "error",
+    )
+
+
+def run_server(
+    driver_spec: str,
+    bind: str,
+    *,
+    condition: str = "canonical",
+    seed: int | None = None,
+    distractors: int | None = None,
+    options: dict[str, str] | None = None,
+    watchdog_s: float = DEFAULT_WATCHDOG_S,
+    limits: SafetyLimits | None = None,
+    curve_secret: Path | None = None,
+    curve_clients: Path | None = None,
+    stop: threading.Event | None = None,
+    announce: Callable[[BridgeServer], None] | None = None,
+) -> None:
+    """Build the driver named `driver_spec`, serve it on `bind` until `stop`, then close it.
+
+    `announce` is called once the socket is bound (the CLI prints the address there).
+    """
+    from vitalskills.bridge.auth import load_key_pair
+    from vitalskills.bridge.drivers import load_driver
+
+    curve = load_key_pair(curve_secret) if curve_secret is not None else None
+    driver = load_driver(
+        driver_spec, condition=condition, seed=seed, distractors=distractors, options=options
+    )
+    try:
+        server = BridgeServer(
+            driver,
+            bind,
+            name=driver_spec,
+            watchdog_s=watchdog_s,
+            limits=limits,
+            curve=curve,
+            curve_clients=curve_clients,
+        )
+        if announce is not None:
+            announce(server)
+        server.serve(stop)
+    finally:
+        close = getattr(driver, "close", None)
+        if callable(close):
+            close()
