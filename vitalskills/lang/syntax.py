@@ -1,15 +1,17 @@
 """Turn lark's "unexpected token" into a labelled, located syntax error.
 
-Two layers, as in lark's `error_reporting_lalr.py`: a few rules that read the error
+Two layers, after lark's `error_reporting_lalr.py`: a few rules that read the error
 token and the expected set (unknown statement, two statements on one line, missing or
-extra braces, unterminated strings), then a table of small malformed examples matched
-by parser state (`SYNTAX_EXAMPLES`; tests check every example yields its label).
+extra braces, unterminated strings, keywords used as names), then a table of small
+malformed examples matched by parser state (`SYNTAX_EXAMPLES`; a test checks that every
+example yields its own label).
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from functools import cache
 
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
@@ -255,10 +257,31 @@ def too_deep(source: str, file: str) -> TaskSyntaxError:
     )
 
 
-def describe_syntax_error(error: UnexpectedInput, source: str, file: str) -> TaskSyntaxError:
-    """Return the labelled, located error for a lark parse failure."""
+@cache
+def _example_index() -> tuple[dict[tuple[int, str], SyntaxLabel], dict[int, SyntaxLabel]]:
+    """Index the example table by parser state (and error token type), first label wins.
+
+    Like lark's `match_examples`, but keyed on the LALR state alone: lark also compares
+    the stack depth, so an example would only match at the same nesting and position.
+    """
     from vitalskills.lang.text import parser
 
+    exact: dict[tuple[int, str], SyntaxLabel] = {}
+    by_state: dict[int, SyntaxLabel] = {}
+    for label, examples in SYNTAX_EXAMPLES:
+        for text in examples:
+            try:
+                parser().parse(text)
+            except UnexpectedToken as error:
+                exact.setdefault((error.state.position, error.token.type), label)
+                by_state.setdefault(error.state.position, label)
+            except UnexpectedInput:
+                continue
+    return exact, by_state
+
+
+def describe_syntax_error(error: UnexpectedInput, source: str, file: str) -> TaskSyntaxError:
+    """Return the labelled, located error for a lark parse failure."""
     if isinstance(error, UnexpectedCharacters):
         char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
         where = _location(file, error.line, error.column)
@@ -275,7 +298,9 @@ def describe_syntax_error(error: UnexpectedInput, source: str, file: str) -> Tas
         ruled = _token_rules(error, source, file)
         if ruled is not None:
             return ruled
-        label = error.match_examples(parser().parse, SYNTAX_EXAMPLES, use_accepts=True)
+        exact, by_state = _example_index()
+        position = error.state.position if error.state is not None else None
+        label = exact.get((position, error.token.type)) or by_state.get(position)
         token = error.token
         at_end = token.type == "$END"
         line = (token.end_line if at_end else token.line) or 1

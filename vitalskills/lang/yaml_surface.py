@@ -55,6 +55,7 @@ class _Reader:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        self.seen: set[int] = set()
 
     def span(self, node: Node) -> ir.Span:
         return node_span(self.file, node)
@@ -178,6 +179,9 @@ class _Reader:
         return [self.step(item, depth) for item in node.value]
 
     def step(self, node: Node, depth: int) -> Any:
+        if id(node) in self.seen:
+            raise self.shape(node, "YAML aliases are not supported for steps")
+        self.seen.add(id(node))
         if isinstance(node, ScalarNode) and NAME.fullmatch(node.value):
             hint = f"write `- {node.value}: ...`" if node.value in STEP_KEYS else None
             hint = hint or _close(node.value, tuple(STEP_KEYS))
