@@ -18,8 +18,8 @@ import numpy as np
 from vitalskills.sim.env import DOWN, MAX_ROTATION, MAX_TRANSLATION, VitalEnv
 from vitalskills.sim.geometry import mat_to_axis_angle, yaw_mat
 
-AIM_STD = 0.0007
-AIM_MAX = 0.0015
+AIM_STD = 0.0015
+AIM_MAX = 0.003
 YAW_STD = np.deg2rad(1.2)
 TREMOR = 0.0003
 HOVER = 0.006

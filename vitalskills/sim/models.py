@@ -69,9 +69,6 @@ def target_geoms(spec: TaskSpec, collide: bool = True, rgba: str | None = None) 
         geoms = _holed_block(spec, (-0.13, 0.13, -0.03, 0.03), holes, body, collide)
         for outlet in (-0.08, 0.0, 0.08):
             geoms.append(
-                _visual("cylinder", (outlet, 0.0, spec.entry_z), (0.019, 0.0004), "0.8 0.8 0.78 1")
-            )
-            geoms.append(
                 _visual("sphere", (outlet, 0.009, spec.entry_z), (0.0022,), "0.1 0.1 0.1 1")
             )
         geoms.append(

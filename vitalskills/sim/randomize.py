@@ -40,6 +40,7 @@ COLOURS = {
     "orange": (0.95, 0.5, 0.1),
     "purple": (0.5, 0.2, 0.6),
 }
+NEUTRAL = ("black", "white")
 SHAPES = ("box", "cylinder", "sphere")
 
 
@@ -110,7 +111,9 @@ def _place_distractors(
             ):
                 break
         placed.append(xy)
-        colour = str(rng.choice(list(COLOURS)))
+        # Decoys never take the neutral colours the targets wear, so they stay tellable.
+        palette = [c for c in COLOURS if not decoy or c not in NEUTRAL]
+        colour = str(rng.choice(palette))
         shape = "decoy" if decoy else str(rng.choice(SHAPES))
         size = rng.uniform(0.015, 0.035, size=3)
         out.append(
