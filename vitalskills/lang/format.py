@@ -38,6 +38,14 @@ def scaled(value: float, unit: str) -> str:
     return number(value / factor)
 
 
+def yaml_number(text: str) -> str:
+    """Make a number YAML 1.1 reads as a float: `1e-07` needs a dot (`1.0e-07`)."""
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return text
+
+
 def quantity(q: ir.Quantity) -> str:
     return f"{scaled(q.value, q.unit)} {q.unit}"
 
@@ -163,11 +171,12 @@ def _yaml_value(value: ir.IRNode) -> str:
     if isinstance(value, ir.Text):
         return yaml_text(value.value)
     if isinstance(value, ir.Number):
-        return number(value.value)
+        return yaml_number(number(value.value))
     if isinstance(value, ir.Quantity):
         return quantity(value)
     if isinstance(value, ir.Vector):
-        return f"{{{value.unit}: [{vector_items(value)}]}}"
+        items = ", ".join(yaml_number(scaled(x, value.unit)) for x in value.values)
+        return f"{{{value.unit}: [{items}]}}"
     if isinstance(value, ir.Ref):
         return f"${value.name}"
     raise TypeError(f"not a value: {value!r}")
@@ -197,7 +206,7 @@ def _yaml_step(s: ir.IRNode, depth: int) -> list[str]:
         if s.name:
             lines.append(f"as: {s.name}")
         if s.min_score is not None:
-            lines.append(f"min_score: {number(s.min_score)}")
+            lines.append(f"min_score: {yaml_number(number(s.min_score))}")
         if s.grounder:
             lines.append(f"using: {s.grounder}")
         return lines

@@ -23,6 +23,7 @@ from vitalskills.lang.text import unit_of, whole
 from vitalskills.lang.yamlnodes import MAX_DEPTH, TAG, compose, node_span, scalar_value
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 QUANTITY = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z_][A-Za-z0-9_]*)")
 REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -89,10 +90,12 @@ class _Reader:
 
     def number(self, node: Node, what: str) -> ir.Number:
         scalar = self.scalar(node, what)
-        if scalar.style or scalar.tag not in (TAG + "int", TAG + "float"):
+        # YAML 1.1 reads `1e-7` (no dot) as text; a plain scalar like that is a number too.
+        loose = not scalar.style and NUMBER.fullmatch(scalar.value)
+        if not loose and (scalar.style or scalar.tag not in (TAG + "int", TAG + "float")):
             raise self.shape(node, f"{what} must be a number, got `{scalar.value}`")
         try:
-            value = float(scalar_value(scalar))
+            value = float(scalar.value) if loose else float(scalar_value(scalar))
         except (ValueError, OverflowError):
             value = math.inf
         if not math.isfinite(value):
@@ -138,6 +141,8 @@ class _Reader:
         if scalar.style or scalar.tag == TAG + "str":
             if not scalar.style and QUANTITY.fullmatch(scalar.value.strip()):
                 return self.quantity(node, what)
+            if not scalar.style and NUMBER.fullmatch(scalar.value):
+                return self.number(node, what)
             return self.text(node, what)
         if scalar.tag in (TAG + "int", TAG + "float"):
             return self.number(node, what)
