@@ -114,7 +114,7 @@ class _Checker:
                 ReferenceKindError(
                     f"{what} needs a located name, but `{name}` is a param",
                     location=_where(ref),
-                    hint=f"locate it first: `locate {name} as {name}_target`",
+                    hint=f"locate it first: `locate {name} as NAME`, then use NAME",
                 )
             )
         elif name in self.defined:
