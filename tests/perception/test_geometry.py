@@ -14,10 +14,12 @@ from vitalskills.perception.geometry import (
     erode,
     intrinsics_matrix,
     mask_point,
+    object_point,
     pixel_point,
     project,
     to_base,
     to_camera,
+    top_point,
 )
 
 K = intrinsics_matrix(500.0, 480.0, 160.0, 120.0)
@@ -140,3 +142,50 @@ def test_bad_inputs_are_clear_errors() -> None:
     bad[0, 0] = 2.0
     with pytest.raises(BadFrame, match="proper rotation"):
         check_camera(K, bad)
+
+
+def raycast_box_on_table(
+    k: np.ndarray, ext: np.ndarray, size: tuple[int, int], lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact depth of an axis-aligned box [lo, hi] standing on the table plane z = 0."""
+    h, w = size
+    v, u = np.mgrid[0:h, 0:w]
+    rays_cam = backproject(np.stack([u.ravel(), v.ravel()], 1), np.ones(h * w), k)
+    origin, rays = ext[:3, 3], rays_cam @ ext[:3, :3].T  # base-frame ray per unit depth
+    best = np.full(h * w, np.inf)
+    hit_box = np.zeros(h * w, bool)
+    for axis in range(3):
+        for bound in (lo[axis], hi[axis]):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = (bound - origin[axis]) / rays[:, axis]
+                p = origin + t[:, None] * rays
+            others = [a for a in range(3) if a != axis]
+            inside = np.all(
+                [(p[:, a] >= lo[a] - 1e-12) & (p[:, a] <= hi[a] + 1e-12) for a in others], axis=0
+            )
+            closer = inside & (t > 0) & (t < best)
+            best[closer], hit_box[closer] = t[closer], True
+    table_t = -origin[2] / rays[:, 2]
+    table = ~hit_box & (table_t > 0)
+    best[table] = table_t[table]
+    return best.reshape(h, w), hit_box.reshape(h, w)
+
+
+def test_top_point_finds_the_top_face_centre_from_a_tilted_view() -> None:
+    # A camera 0.5 m up and 0.4 m back, pitched 45 deg down: it sees the box's top and side.
+    pitch = np.deg2rad(45.0)
+    ext = np.eye(4)
+    forward = np.array([np.cos(pitch), 0.0, -np.sin(pitch)])
+    right = np.array([0.0, -1.0, 0.0])
+    ext[:3, :3] = np.stack([right, np.cross(forward, right), forward], axis=1)
+    ext[:3, 3] = [0.1, 0.0, 0.5]
+    lo, hi = np.array([0.47, -0.06, 0.0]), np.array([0.53, 0.02, 0.04])
+    depth, mask = raycast_box_on_table(K, ext, (H, W), lo, hi)
+    truth = np.array([0.5, -0.02, 0.04])
+    top = top_point(mask, depth, K, ext, trim=0.0)
+    assert np.linalg.norm(top - truth) < 0.0015  # within a pixel's footprint
+    # The whole-mask median is pulled down the visible side face.
+    median = mask_point(mask, depth, K, ext)
+    assert np.linalg.norm(median - truth) > 0.004
+    assert object_point("top", mask, depth, K, ext) is not None
+    assert top_point(np.zeros_like(mask), depth, K, ext) is None

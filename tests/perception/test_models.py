@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -110,7 +111,7 @@ def test_sam_checkpoints_load_safely_and_must_match_their_type(
     with pytest.raises(PerceptionError, match="does not load as model type `vit_b`"):
         load_sam(sam_checkpoint, "vit_b")
     with pytest.raises(PerceptionError, match="cannot tell the SAM model type"):
-        load_sam(sam_checkpoint.rename(tmp_path / "weights.pth"))
+        load_sam(shutil.copy(sam_checkpoint, tmp_path / "weights.pth"))
     # A checkpoint that would run code when unpickled is refused, not executed.
     evil = tmp_path / "sam_vit_tiny_evil.pth"
     torch.save({"model": Path("/etc/passwd")}, evil)

@@ -27,7 +27,10 @@ DEFAULT_PROMPT = "Point at the {query}."
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    erode_px: int = Field(2, ge=0, description="mask erosion before taking the depth median")
+    point: Literal["top", "median"] = Field(
+        "top", description="top: centre of the mask's highest face; median: robust median"
+    )
+    erode_px: int = Field(2, ge=0, description="mask erosion before the median (point: median)")
 
 
 class SimOptions(_Options):
@@ -158,7 +161,7 @@ def grounder_options(
 def _build_sim(name: str, options: SimOptions) -> Grounder:
     from vitalskills.perception.sim_grounder import SimGrounder
 
-    return SimGrounder(name=name, erode_px=options.erode_px)
+    return SimGrounder(name=name, erode_px=options.erode_px, point=options.point)
 
 
 def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
@@ -177,6 +180,7 @@ def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
         SamMasker(sam),
         name=name,
         threshold=options.threshold,
+        point=options.point,
         erode_px=options.erode_px,
     )
 

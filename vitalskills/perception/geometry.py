@@ -180,3 +180,57 @@ def check_frame(rgb: np.ndarray, depth: np.ndarray) -> None:
             f"depth shape {depth.shape} does not match image size {rgb.shape[:2]}",
             hint="register the depth map to the colour image first",
         )
+
+
+def top_point(
+    mask: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: np.ndarray,
+    extrinsics: np.ndarray,
+    *,
+    erode_px: int = 0,
+    band_m: float = 0.003,
+    trim: float = 1.0,
+) -> np.ndarray | None:
+    """Return the centre of the highest surface a mask covers, in the base frame.
+
+    Insertion targets (sockets, ports, slots, keyholes) open in an object's top face,
+    which a tilted camera sees together with the object's sides: a median over the
+    whole mask lands off-centre and below the face. So: back-project the eroded mask,
+    keep the points within `band_m` of the robust top (the `100 - trim` percentile of
+    height along base z), and return the centre of their x/y extent (`trim`..`100 -
+    trim` percentiles) at their median height. Image-space erosion is off by default:
+    on a tilted view it removes more of the far edge than the near one and biases the
+    centre; the height band already rejects spill onto lower surfaces. Returns None
+    without valid depth.
+    """
+    check_depth(depth)
+    core = erode(mask, erode_px) & valid_depth(depth)
+    if core.sum() < 5:
+        core = mask.astype(bool) & valid_depth(depth)
+    if not core.any():
+        return None
+    v, u = np.nonzero(core)
+    points = to_base(backproject(np.stack([u, v], axis=1), depth[v, u], intrinsics), extrinsics)
+    top = np.percentile(points[:, 2], 100.0 - trim)
+    face = points[points[:, 2] >= top - band_m]
+    low, high = np.percentile(face[:, :2], [trim, 100.0 - trim], axis=0)
+    return np.array([*(low + high) / 2.0, np.median(face[:, 2])])
+
+
+POINT_METHODS = ("top", "median")
+
+
+def object_point(
+    method: str,
+    mask: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: np.ndarray,
+    extrinsics: np.ndarray,
+    *,
+    erode_px: int = 2,
+) -> np.ndarray | None:
+    """Return a mask's 3D point in the base frame: `top` face centre or robust `median`."""
+    if method == "top":
+        return top_point(mask, depth, intrinsics, extrinsics)
+    return mask_point(mask, depth, intrinsics, extrinsics, erode_px=erode_px)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from vitalskills.perception.detector import ZeroShotDetector
-from vitalskills.perception.geometry import check_camera, check_frame, mask_point
+from vitalskills.perception.geometry import check_camera, check_frame, object_point
 from vitalskills.perception.grounder import LocateResult, stage
 from vitalskills.perception.sam import SamMasker
 from vitalskills.runtime.robot import SceneFrame
@@ -41,12 +41,14 @@ class OwlSamGrounder:
         *,
         name: str = "owlv2-sam",
         threshold: float = 0.1,
+        point: str = "top",
         erode_px: int = 2,
     ) -> None:
         self.name = name
         self.detector = detector
         self.sam = sam
         self.threshold = threshold
+        self.point = point
         self.erode_px = erode_px
 
     def locate(self, frame: SceneFrame, query: str) -> LocateResult:
@@ -70,8 +72,13 @@ class OwlSamGrounder:
             mask, _ = self.sam.mask(frame.rgb, detection.box)
         with stage(timings, "geometry"):
             result.mask = clip_to_box(mask, detection.box)
-            point = mask_point(
-                result.mask, frame.depth, frame.intrinsics, frame.extrinsics, erode_px=self.erode_px
+            point = object_point(
+                self.point,
+                result.mask,
+                frame.depth,
+                frame.intrinsics,
+                frame.extrinsics,
+                erode_px=self.erode_px,
             )
         if point is None:
             result.detail = "the object's mask has no valid depth readings"

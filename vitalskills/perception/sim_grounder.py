@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from vitalskills.perception.geometry import check_camera, check_frame, mask_point
+from vitalskills.perception.geometry import check_camera, check_frame, mask_point, top_point
 from vitalskills.perception.grounder import LocateResult, mask_box, stage
 from vitalskills.runtime.robot import SceneFrame
 
@@ -38,9 +38,10 @@ def matching_objects(frame: SceneFrame, query: str) -> list[str]:
 class SimGrounder:
     """Locate by matching the query against the scene's labels and using their masks."""
 
-    def __init__(self, name: str = "sim", erode_px: int = 2) -> None:
+    def __init__(self, name: str = "sim", erode_px: int = 2, point: str = "top") -> None:
         self.name = name
         self.erode_px = erode_px
+        self.point = point
 
     def locate(self, frame: SceneFrame, query: str) -> LocateResult:
         """Return the labelled object's mask-depth point, or not found with the reason."""
@@ -62,9 +63,18 @@ class SimGrounder:
         }
         best = max(candidates, key=lambda n: int(masks[n].sum()))
         with stage(timings, "geometry"):
-            point = mask_point(
-                masks[best], frame.depth, frame.intrinsics, frame.extrinsics, erode_px=self.erode_px
-            )
+            if self.point == "top":  # perfect masks: no trimming needed
+                point = top_point(
+                    masks[best], frame.depth, frame.intrinsics, frame.extrinsics, trim=0.0
+                )
+            else:
+                point = mask_point(
+                    masks[best],
+                    frame.depth,
+                    frame.intrinsics,
+                    frame.extrinsics,
+                    erode_px=self.erode_px,
+                )
         result.mask = masks[best]
         result.box = mask_box(masks[best])
         if point is None:

@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, Auto
 from vitalskills.perception.config import VlmPointOptions
 from vitalskills.perception.detector import load_pretrained
 from vitalskills.perception.errors import PerceptionError
-from vitalskills.perception.geometry import check_camera, check_frame, mask_point, pixel_point
+from vitalskills.perception.geometry import check_camera, check_frame, object_point, pixel_point
 from vitalskills.perception.grounder import LocateResult, stage
 from vitalskills.perception.sam import SamMasker, load_sam
 from vitalskills.runtime.robot import SceneFrame
@@ -141,7 +141,8 @@ class VlmPointGrounder:
             with stage(timings, "sam"):
                 result.mask, _ = self.sam.mask_at_point(frame.rgb, u, v)
             with stage(timings, "geometry"):
-                point = mask_point(
+                point = object_point(
+                    self.options.point,
                     result.mask,
                     frame.depth,
                     frame.intrinsics,
