@@ -1,0 +1,99 @@
+"""Training lowers the loss, is seeded and resumes exactly; the policy acts with ensembling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.learning.test_dataset import toy_info
+from tests.learning.toy import ToyExpert, ToyRobot
+from vitalskills.learning.collect import collect
+from vitalskills.learning.config import BCConfig, parse_config
+from vitalskills.learning.dataset import DemoDataset
+from vitalskills.learning.errors import PolicyConfigError, TrainingError
+from vitalskills.learning.model import VitalBC
+from vitalskills.learning.policy import BCPolicy
+from vitalskills.learning.train import TrainConfig, train_bc
+
+TINY = dict(
+    image_size=32, stem_channels=8, stage_channels=(8, 16), groups=4, keypoints=8,
+    width=32, layers=1, heads=2, chunk=4, history=2, dropout=0.1,
+)  # fmt: skip
+
+
+def tiny_config(**overrides: object) -> BCConfig:
+    return BCConfig(**{**TINY, **overrides})
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> DemoDataset:
+    root = tmp_path_factory.mktemp("demos")
+    collect(ToyRobot(), ToyExpert(), root, toy_info(), episodes=4, seed=0, max_steps=60)
+    return DemoDataset(root)
+
+
+def test_a_few_steps_lower_the_loss(dataset: DemoDataset, tmp_path: Path) -> None:
+    train = TrainConfig(steps=60, batch_size=16, lr=1e-3, checkpoint_every=1000, backgrounds=8)
+    result = train_bc(dataset, tiny_config(), train, tmp_path)
+    first, last = np.mean(result.losses[:5]), np.mean(result.losses[-5:])
+    assert last < 0.7 * first, (first, last)
+    assert (tmp_path / "latest" / "model.safetensors").is_file()
+    assert not result.model.training
+
+
+def test_resumed_training_equals_an_uninterrupted_run(dataset: DemoDataset, tmp_path: Path) -> None:
+    config = tiny_config()
+    whole = TrainConfig(steps=6, batch_size=4, checkpoint_every=3, backgrounds=4, seed=7)
+    straight = train_bc(dataset, config, whole, tmp_path / "a")
+    half = whole.model_copy(update={"steps": 3})
+    train_bc(dataset, config, half, tmp_path / "b")
+    resumed = train_bc(dataset, config, whole, tmp_path / "b", resume=True)
+    assert resumed.resumed_from == 3
+    assert resumed.losses == straight.losses
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    with pytest.raises(TrainingError, match="different policy config"):
+        train_bc(dataset, tiny_config(width=64), whole, tmp_path / "b", resume=True)
+
+
+def test_no_tactile_and_no_augment_train_a_vision_only_policy(
+    dataset: DemoDataset, tmp_path: Path
+) -> None:
+    train = TrainConfig(steps=2, batch_size=4, augment=False)
+    result = train_bc(dataset, tiny_config(tactile_dim=None), train, tmp_path)
+    assert not hasattr(result.model, "tactile")
+    assert result.model.tokens_per_step == 2
+
+
+def test_config_errors_name_the_field_and_value() -> None:
+    with pytest.raises(
+        PolicyConfigError, match=r"policy config: `heads` \(4\) must divide `width` \(30\)$"
+    ):
+        parse_config({"type": "vital_bc", "width": 30, "heads": 4})
+    with pytest.raises(PolicyConfigError, match=r"`chunk`: .* \(got `0`\)"):
+        parse_config({"type": "vital_bc", "chunk": 0})
+    with pytest.raises(PolicyConfigError, match="unknown policy type `act`") as error:
+        parse_config({"type": "act"})
+    assert "vital_bc" in (error.value.hint or "")
+
+
+def test_temporal_ensembling_weights_older_chunks() -> None:
+    model = VitalBC(tiny_config(ensemble_k=0.5)).eval()
+    policy = BCPolicy(model, np.full(7, -10.0), np.full(7, 10.0))
+    robot = ToyRobot()
+    first = robot.reset(seed=1)
+    chunk0 = BCPolicy(model, np.full(7, -10.0), np.full(7, 10.0)).predict_chunk(first)
+    assert np.allclose(policy.act(first), chunk0[0], atol=1e-5)
+    second = robot.observe()
+    policy_copy = BCPolicy(model, np.full(7, -10.0), np.full(7, 10.0))
+    policy_copy.predict_chunk(first)
+    chunk1 = policy_copy.predict_chunk(second)
+    expected = (chunk0[1] * 1.0 + chunk1[0] * np.exp(-0.5)) / (1.0 + np.exp(-0.5))
+    assert np.allclose(policy.act(second), expected, atol=1e-5)
+    tight = BCPolicy(model, np.full(7, -1e-4), np.full(7, 1e-4))
+    assert np.abs(tight.act(first)).max() <= 1e-4
+    policy.reset()
+    assert len(policy.chunks) == 0 and len(policy.images) == 0

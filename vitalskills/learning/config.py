@@ -1,0 +1,95 @@
+"""The ViTaL BC policy's configuration: a validated model, found by its `type` tag.
+
+Defaults are sized for CPU training and inference on 128 px wrist images (see
+docs/learning.md for how they differ from the paper's GPU-sized network and why).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vitalskills.learning.errors import PolicyConfigError
+
+
+class BCConfig(BaseModel):
+    """Visuotactile behaviour cloning: conv encoder + tactile MLP + causal transformer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["vital_bc"] = "vital_bc"
+
+    # Inputs.
+    image_key: str = Field("wrist_rgb", description="the camera the policy sees")
+    image_size: int = Field(128, ge=32, le=256, description="square input side, pixels")
+    tactile_dim: int | None = Field(
+        15, ge=1, description="tactile vector length; null for a vision-only policy"
+    )
+    action_dim: int = Field(7, ge=1)
+
+    # Visual encoder: ResNet-style stem and two stages with GroupNorm, spatial softmax.
+    stem_channels: int = Field(32, ge=4)
+    stage_channels: tuple[int, int] = (32, 64)
+    groups: int = Field(8, ge=1, description="GroupNorm groups; must divide every width")
+    keypoints: int = Field(32, ge=1, description="spatial-softmax keypoints")
+
+    # Trunk: GPT-style causal transformer over [image, tactile, action] tokens.
+    width: int = Field(128, ge=8)
+    layers: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    history: int = Field(1, ge=1, le=16, description="past steps seen by the trunk")
+
+    # Head: action chunks with temporal ensembling.
+    chunk: int = Field(10, ge=1, le=100, description="actions predicted per step")
+    ensemble_k: float = Field(
+        0.01, ge=0.0, description="temporal-ensemble weight exp(-k * age); 0 = plain mean"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BCConfig:
+        for name, value in (
+            ("stem_channels", self.stem_channels),
+            ("stage_channels", self.stage_channels[0]),
+            ("stage_channels", self.stage_channels[1]),
+        ):
+            if value % self.groups:
+                raise ValueError(f"`groups` ({self.groups}) must divide `{name}` ({value})")
+        if self.width % self.heads:
+            raise ValueError(f"`heads` ({self.heads}) must divide `width` ({self.width})")
+        return self
+
+    @property
+    def uses_tactile(self) -> bool:
+        """Whether the policy reads the tactile vector."""
+        return self.tactile_dim is not None
+
+
+POLICY_CONFIGS: dict[str, type[BCConfig]] = {"vital_bc": BCConfig}
+
+
+def parse_config(data: dict[str, Any], source: str = "policy config") -> BCConfig:
+    """Validate a policy config dict, picking its class by `type`.
+
+    Raises:
+        PolicyConfigError: unknown `type`, or a field with a bad value (named and quoted).
+    """
+    kind = data.get("type")
+    if kind not in POLICY_CONFIGS:
+        raise PolicyConfigError(
+            f"{source}: unknown policy type `{kind}`",
+            hint=f"known types: {', '.join(POLICY_CONFIGS)}",
+        )
+    try:
+        return POLICY_CONFIGS[kind].model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["loc"]:  # a field's own check; model-wide checks name their fields
+            field = ".".join(str(part) for part in first["loc"])
+            message = f"`{field}`: {message} (got `{first['input']}`)"
+        raise PolicyConfigError(
+            f"{source}: {message}",
+            hint="see docs/learning.md for the policy configuration fields",
+        ) from None

@@ -1,0 +1,313 @@
+"""Train the ViTaL BC policy on a demonstration dataset: seeded, checkpointed, resumable.
+
+Every sample is one step of one episode: the last `history` frames up to it and the
+next `chunk` actions after it (steps past the episode's end are masked out of the
+loss). With augmentation on, each image is first composited onto a random background
+outside its keep mask, then shifted and colour-jittered. The loss is the mean squared
+error on normalized actions (the paper's Gaussian NLL with a fixed std, up to scale).
+
+Checkpoints hold the model, the optimizer state and both random generators, so a
+resumed run continues exactly where the interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from safetensors.torch import load_file, save_file
+
+from vitalskills.learning.augment import background_pool, colour_jitter, composite, random_shift
+from vitalskills.learning.config import BCConfig
+from vitalskills.learning.dataset import ACTION, DemoDataset
+from vitalskills.learning.errors import TrainingError
+from vitalskills.learning.masks import IMAGE_KEY, LabelMasks, MaskSource
+from vitalskills.learning.model import VitalBC
+
+TACTILE_KEY = "observation.tactile"
+
+
+class TrainConfig(BaseModel):
+    """Optimisation and augmentation settings (the policy's own are in `BCConfig`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    seed: int = 0
+    checkpoint_every: int = Field(500, ge=1)
+    augment: bool = True
+    shift_pad: int = Field(4, ge=0)
+    jitter: bool = True
+    backgrounds: int = Field(256, ge=1, description="procedural backgrounds in the pool")
+    background_dir: str | None = None
+
+
+@dataclass
+class Demos:
+    """Every frame of a dataset in memory, episodes concatenated."""
+
+    images: np.ndarray  # (N, H, W, 3) uint8
+    tactile: np.ndarray | None  # (N, D) float32
+    actions: np.ndarray  # (N, A) float32
+    keep: np.ndarray | None  # (N, H, W) bool
+    starts: np.ndarray  # (N,) index of each frame's episode start
+    ends: np.ndarray  # (N,) index one past each frame's episode end
+
+
+def load_demos(dataset: DemoDataset, tactile: bool, masks: MaskSource | None) -> Demos:
+    """Load and concatenate a dataset's frames, with keep masks when augmenting.
+
+    Raises:
+        TrainingError: the dataset is empty or lacks the arrays the policy needs.
+    """
+    if len(dataset) == 0:
+        raise TrainingError(f"dataset `{dataset.root}` has no episodes")
+    needed = [IMAGE_KEY, ACTION] + ([TACTILE_KEY] if tactile else [])
+    missing = [key for key in needed if key not in dataset.info.features]
+    if missing:
+        raise TrainingError(
+            f"dataset `{dataset.root}` has no {', '.join(f'`{k}`' for k in missing)}",
+            hint="train with --no-tactile for a dataset without touch",
+        )
+    images, tactiles, actions, keeps, starts, ends = [], [], [], [], [], []
+    offset = 0
+    for episode in dataset:
+        length = len(episode)
+        images.append(episode.frames[IMAGE_KEY])
+        actions.append(episode.frames[ACTION].astype(np.float32))
+        if tactile:
+            tactiles.append(episode.frames[TACTILE_KEY].astype(np.float32))
+        if masks is not None:
+            keeps.append(masks.keep(episode))
+        starts.append(np.full(length, offset))
+        ends.append(np.full(length, offset + length))
+        offset += length
+    return Demos(
+        images=np.concatenate(images),
+        tactile=np.concatenate(tactiles) if tactile else None,
+        actions=np.concatenate(actions),
+        keep=np.concatenate(keeps) if masks is not None else None,
+        starts=np.concatenate(starts),
+        ends=np.concatenate(ends),
+    )
+
+
+def compute_stats(demos: Demos) -> dict[str, torch.Tensor]:
+    """Return mean/std normalization statistics; constant dimensions get std 1."""
+
+    def mean_std(values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.from_numpy(values.mean(axis=0).astype(np.float32))
+        std = torch.from_numpy(values.std(axis=0).astype(np.float32))
+        return mean, torch.where(std < 1e-6, torch.ones_like(std), std)
+
+    stats = dict(zip(("action_mean", "action_std"), mean_std(demos.actions), strict=True))
+    if demos.tactile is not None:
+        stats.update(zip(("tactile_mean", "tactile_std"), mean_std(demos.tactile), strict=True))
+    return stats
+
+
+class Batcher:
+    """Draw seeded training batches of histories, action chunks and loss masks."""
+
+    def __init__(
+        self, demos: Demos, config: BCConfig, train: TrainConfig, generator: torch.Generator
+    ) -> None:
+        self.demos = demos
+        self.config = config
+        self.train = train
+        self.generator = generator
+        self.pool = (
+            background_pool(
+                demos.images.shape[1],
+                train.backgrounds,
+                train.seed,
+                Path(train.background_dir) if train.background_dir else None,
+            )
+            if train.augment
+            else None
+        )
+
+    def sample(
+        self, batch_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Return images (B, T, 3, H, W), tactile (B, T, D), actions (B, T, C, A), valid mask."""
+        d, cfg = self.demos, self.config
+        picks = torch.randint(0, len(d.actions), (batch_size,), generator=self.generator).numpy()
+        back = np.arange(cfg.history - 1, -1, -1)
+        frames = np.maximum(picks[:, None] - back, d.starts[picks][:, None])  # (B, T)
+        ahead = frames[..., None] + np.arange(cfg.chunk)  # (B, T, C)
+        valid = ahead < d.ends[picks][:, None, None]
+        ahead = np.minimum(ahead, d.ends[picks][:, None, None] - 1)
+        images = d.images[frames]  # (B, T, H, W, 3)
+        if self.pool is not None and d.keep is not None:
+            choice = torch.randint(0, len(self.pool), (batch_size,), generator=self.generator)
+            backgrounds = self.pool[choice.numpy()][:, None]
+            images = composite(images, d.keep[frames], backgrounds)
+        pixels = torch.from_numpy(images).permute(0, 1, 4, 2, 3).float().div_(255.0)
+        batch, steps = pixels.shape[:2]
+        flat = pixels.flatten(0, 1)
+        if self.train.augment:
+            flat = random_shift(flat, self.train.shift_pad, self.generator)
+            if self.train.jitter:
+                flat = colour_jitter(flat, self.generator)
+        if flat.shape[-1] != cfg.image_size:
+            flat = torch.nn.functional.interpolate(
+                flat, size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True
+            )
+        tactile = torch.from_numpy(d.tactile[frames]) if d.tactile is not None else None
+        actions = torch.from_numpy(d.actions[ahead])
+        return flat.view(batch, steps, *flat.shape[1:]), tactile, actions, torch.from_numpy(valid)
+
+
+def bc_loss(model: VitalBC, batch: tuple) -> torch.Tensor:
+    """Mean squared error on normalized actions over the valid chunk entries."""
+    images, tactile, actions, valid = batch
+    predicted = model(images, tactile)
+    error = (predicted - model.normalize_actions(actions)).pow(2).mean(-1)
+    return (error * valid).sum() / valid.sum().clamp(min=1)
+
+
+def _save_checkpoint(
+    folder: Path,
+    model: VitalBC,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    step: int,
+    losses: list[float],
+) -> None:
+    """Write the training state to `folder` atomically (a temporary sibling, then rename)."""
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+    tensors = {"rng.data": generator.get_state(), "rng.torch": torch.get_rng_state()}
+    state = optimizer.state_dict()
+    for index, entry in state["state"].items():
+        for name, value in entry.items():
+            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).contiguous()
+    save_file(tensors, tmp / "training.safetensors")
+    meta = {
+        "step": step,
+        "losses": losses,
+        "param_groups": state["param_groups"],
+        "config": model.config.model_dump(mode="json"),
+    }
+    (tmp / "state.json").write_text(json.dumps(meta))
+    for path in tmp.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+    old = folder.with_name(f".old-{folder.name}")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_checkpoint(
+    folder: Path, model: VitalBC, optimizer: torch.optim.Optimizer, generator: torch.Generator
+) -> tuple[int, list[float]]:
+    try:
+        weights = load_file(folder / "model.safetensors")
+        tensors = load_file(folder / "training.safetensors")
+        meta = json.loads((folder / "state.json").read_text())
+        if meta.get("config") != model.config.model_dump(mode="json"):
+            raise ValueError("it was trained with a different policy config")
+        model.load_state_dict(weights)
+    except (OSError, RuntimeError, ValueError, KeyError) as error:
+        raise TrainingError(
+            f"checkpoint `{folder}` cannot be resumed: {str(error).splitlines()[0]}",
+            hint="train from scratch into a new --out, or delete the checkpoint",
+        ) from None
+    optim_state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            optim_state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": optim_state, "param_groups": meta["param_groups"]})
+    generator.set_state(tensors["rng.data"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return int(meta["step"]), list(meta["losses"])
+
+
+@dataclass
+class TrainResult:
+    """A finished run: the trained model, per-step losses, wall time of this process."""
+
+    model: VitalBC
+    losses: list[float]
+    seconds: float
+    resumed_from: int
+
+
+def train_bc(
+    dataset: DemoDataset,
+    config: BCConfig,
+    train: TrainConfig,
+    checkpoints: Path,
+    *,
+    masks: MaskSource | None = None,
+    resume: bool = False,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train a `VitalBC` on `dataset`, checkpointing into `checkpoints/latest`.
+
+    Args:
+        masks: where keep masks come from; default: the dataset's stored label map.
+        resume: continue from `checkpoints/latest` if it exists.
+        on_step: called after every step with (step, loss), for progress display.
+
+    Raises:
+        TrainingError: bad data, or a checkpoint that does not match this run.
+    """
+    torch.manual_seed(train.seed)
+    generator = torch.Generator().manual_seed(train.seed)
+    if train.augment and masks is None:
+        masks = LabelMasks(dataset.info.mask_labels)
+    demos = load_demos(dataset, config.uses_tactile, masks if train.augment else None)
+    if (
+        config.uses_tactile
+        and demos.tactile is not None
+        and demos.tactile.shape[1] != config.tactile_dim
+    ):
+        raise TrainingError(
+            f"dataset tactile vectors have {demos.tactile.shape[1]} values, "
+            f"config `tactile_dim` is {config.tactile_dim}"
+        )
+    model = VitalBC(config)
+    model.set_stats(compute_stats(demos))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    batcher = Batcher(demos, config, train, generator)
+    latest = checkpoints / "latest"
+    step, losses = 0, []
+    if resume and latest.is_dir():
+        step, losses = _load_checkpoint(latest, model, optimizer, generator)
+    resumed_from = step
+    started = time.perf_counter()
+    model.train()
+    while step < train.steps:
+        loss = bc_loss(model, batcher.sample(train.batch_size))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+        optimizer.step()
+        step += 1
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(step, losses[-1])
+        if step % train.checkpoint_every == 0 or step == train.steps:
+            _save_checkpoint(latest, model, optimizer, generator, step, losses)
+    model.eval()
+    return TrainResult(model, losses, time.perf_counter() - started, resumed_from)
