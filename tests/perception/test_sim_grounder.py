@@ -41,3 +41,38 @@ def test_label_matching_is_exact_after_normalising(scene: tuple[SceneFrame, np.n
     assert normalise("  A   Power_Strip ") == "power strip"
     assert matching_objects(frame, "grey_box") == ["grey_box"]
     assert matching_objects(frame, "grey") == []
+
+
+TASK_NAMES = ["plug_in_socket", "usb_insert", "card_swipe", "key_in_lock"]
+
+
+def test_real_simulator_scenes_within_5mm_over_10_seeds() -> None:
+    """The fast version of the 100-seed figure in docs/perception.md."""
+    from vitalskills.perception.locate import evaluate_sim
+
+    report = evaluate_sim(TASK_NAMES, range(10), condition="scene")
+    assert len(report.errors_m) == 10 and report.distractors_seen > 0
+    assert report.within(0.005) >= 0.9, report.errors_m
+    assert report.absent_not_found == 10
+
+
+def test_cli_sim_mode_carries_the_true_point(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from vitalskills.cli import app
+
+    out = tmp_path / "sim.png"
+    args = ["locate", "--sim", "plug_in_socket", "--condition", "scene", "--seed", "3",
+            "--query", "power strip", "--json", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["found"] and data["privileged"] and data["frame"] == "base"
+    assert data["error_m"] < 0.005 and len(data["true_point"]) == 3
+    assert out.stat().st_size > 0
+    result = CliRunner().invoke(app, [*args[:-5], "--query", "screwdriver"])
+    assert result.exit_code == 0 and "not found: screwdriver" in result.stdout
+    result = CliRunner().invoke(app, ["locate", "--sim", "nope", "--query", "x"])
+    assert result.exit_code != 0 and "Traceback" not in result.output

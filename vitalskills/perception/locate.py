@@ -84,3 +84,47 @@ def locate_sim(
     names = [name for name in matching_objects(frame, query) if name in frame.objects]
     truth = np.asarray(frame.objects[names[0]], dtype=np.float64) if names else None
     return Located(result, frame, truth)
+
+
+@dataclass
+class SimReport:
+    """How close the grounder came to the true target over simulated scenes."""
+
+    tasks: list[str]
+    seeds: list[int]
+    errors_m: list[float]
+    absent_not_found: int
+    distractors_seen: int
+
+    def within(self, tolerance_m: float) -> float:
+        """Return the fraction of scenes whose error is at most `tolerance_m`."""
+        return float(np.mean([error <= tolerance_m for error in self.errors_m]))
+
+
+def evaluate_sim(
+    tasks: list[str],
+    seeds: range | list[int],
+    *,
+    condition: str = "scene",
+    grounder: str = "sim",
+    absent_query: str = "screwdriver",
+    config: PerceptionConfig | None = None,
+) -> SimReport:
+    """Locate each task's target in seed `s` of task `tasks[s % len(tasks)]`; measure error.
+
+    A scene where the target is not found counts as an infinite error. Every scene is
+    also asked for `absent_query`, which no scene contains.
+    """
+    from vitalskills.sim import TASKS
+
+    locator = make_grounder(grounder, config)
+    errors, absent_ok, distractors = [], 0, 0
+    for seed in seeds:
+        spec = TASKS[tasks[seed % len(tasks)]]
+        frame = sim_frame(spec.name, condition, seed)
+        distractors += sum(name.startswith("distractor") for name in frame.labels)
+        result = locator.locate(frame, spec.target_labels[0])
+        truth = frame.objects[spec.target]
+        errors.append(float(np.linalg.norm(result.point - truth)) if result.found else np.inf)
+        absent_ok += not locator.locate(frame, absent_query).found
+    return SimReport(list(tasks), list(seeds), errors, absent_ok, distractors)
