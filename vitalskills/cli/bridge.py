@@ -87,14 +87,19 @@ def serve(
     from pydantic import ValidationError
 
     from vitalskills.bridge.limits import SafetyLimits
-    from vitalskills.bridge.server import run_server
+    from vitalskills.bridge.server import BridgeServer, run_server
 
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def announce(server: BridgeServer) -> None:
+        for sig in previous:
+            signal.signal(sig, lambda *_: stop.set())
+        typer.echo(f"serving {driver} on {server.address}")
+
     with user_errors():
         try:
             limits = SafetyLimits(
@@ -106,20 +111,24 @@ def serve(
             )
         except ValidationError as error:
             raise UsageError(f"bad safety limits: {error.errors()[0]['msg']}") from None
-        run_server(
-            driver,
-            bind,
-            condition=condition,
-            seed=seed,
-            distractors=distractors,
-            options=_parse_options(option),
-            watchdog_s=watchdog_ms / 1000,
-            limits=limits,
-            curve_secret=curve_secret,
-            curve_clients=curve_clients,
-            stop=stop,
-            announce=lambda server: typer.echo(f"serving {driver} on {server.address}"),
-        )
+        try:
+            run_server(
+                driver,
+                bind,
+                condition=condition,
+                seed=seed,
+                distractors=distractors,
+                options=_parse_options(option),
+                watchdog_s=watchdog_ms / 1000,
+                limits=limits,
+                curve_secret=curve_secret,
+                curve_clients=curve_clients,
+                stop=stop,
+                announce=announce,
+            )
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 @bridge_app.command()
