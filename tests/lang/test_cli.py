@@ -1,0 +1,121 @@
+"""`check`, `compile` and `fmt` in process with typer's CliRunner: exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vitalskills.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_check_ok_files_exit_zero(tasks_dir):
+    result = invoke("check", tasks_dir / "plug_in_socket.vtl", tasks_dir / "plug_in_socket.yaml")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(": ok") == 2
+
+
+def test_check_prints_each_error_with_location_caret_and_hint(write):
+    path = write('locate "x" as strip\nrun skill plug_insrt at strip\n')
+    result = invoke("check", path)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{path}:2:11: error: unknown skill `plug_insrt`\n"
+        "  |\n"
+        "2 | run skill plug_insrt at strip\n"
+        "  |           ^^^^^^^^^^\n"
+        "help: did you mean `plug_insert`?\n"
+    )
+
+
+def test_check_reports_every_file_and_fails_if_any_fails(write, tasks_dir):
+    bad = write("wait 3 mm\n")
+    result = invoke("check", tasks_dir / "plug_in_socket.vtl", bad)
+    assert result.exit_code == 1
+    assert (
+        "plug_in_socket.vtl: ok" in result.stdout and "error: `wait` needs a time" in result.stderr
+    )
+
+
+def test_check_usage_errors_exit_two(tmp_path, write):
+    assert invoke("check", tmp_path / "missing.vtl").exit_code == 2
+    assert invoke("check").exit_code == 2
+    path = write('param target = "x"\nlocate target\n')
+    result = invoke("check", path, "--set", "nope=1")
+    assert result.exit_code == 2 and "has no param `nope`" in result.stderr
+    assert invoke("check", path, "--skills", tmp_path / "no_such_dir").exit_code == 2
+
+
+def test_set_overrides_params(write):
+    path = write('param target = "x"\nparam speed = 10 mm\nlocate target\n')
+    result = invoke("compile", path, "--json", "--set", "target=wall socket", "--set", "speed=2cm")
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.stdout)["params"]
+    assert params[0]["default"]["value"] == "wall socket"
+    assert params[1]["default"] == {
+        "kind": "quantity",
+        "value": 0.02,
+        "unit": "cm",
+        "dimension": "length",
+    }
+    bad = invoke("compile", path, "--set", "speed=2 s")
+    assert bad.exit_code == 2 and "is a length" in bad.stderr
+
+
+def test_compile_json_is_the_same_for_a_file_and_its_conversion(tmp_path, tasks_dir):
+    shutil.copytree(tasks_dir, tmp_path / "tasks")
+    for name in ("normative.vtl", "plug_in_socket.yaml"):
+        source = tmp_path / "tasks" / name
+        to = "yaml" if source.suffix == ".vtl" else "vtl"
+        converted = source.with_name(f"converted.{to}")
+        fmt = invoke("fmt", source, "--to", to)
+        assert fmt.exit_code == 0, fmt.output
+        converted.write_text(fmt.stdout)
+        first = invoke("compile", source, "--json")
+        second = invoke("compile", converted, "--json")
+        assert first.exit_code == second.exit_code == 0
+        assert first.stdout == second.stdout
+        assert json.loads(first.stdout)["ir_version"] == 1
+
+
+def test_compile_json_has_no_spans(tasks_dir):
+    out = invoke("compile", tasks_dir / "normative.vtl", "--json").stdout
+    assert '"span"' not in out and "field_spans" not in out
+
+
+def test_fmt_write_refuses_to_drop_comments(write):
+    path = write("# keep me\ngripper   open\n")
+    result = invoke("fmt", path, "--write")
+    assert result.exit_code == 2 and "has comments" in result.stderr
+    assert path.read_text() == "# keep me\ngripper   open\n"
+    assert invoke("fmt", path, "--write", "--drop-comments").exit_code == 0
+    assert path.read_text() == "task task\n\ngripper open\n"
+
+
+def test_fmt_write_to_other_surface_writes_beside(write):
+    path = write("gripper open\n")
+    assert invoke("fmt", path, "--to", "yaml", "--write").exit_code == 0
+    assert path.with_suffix(".yaml").read_text() == "task: task\nsteps:\n  - gripper: open\n"
+
+
+def test_fmt_errors(write):
+    assert invoke("fmt", write("wait 3\n")).exit_code == 1
+    assert invoke("fmt", write("gripper open\n"), "--to", "json").exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["check", "compile", "fmt", "skills"])
+def test_every_command_has_help(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0 and len(result.stdout) > 100
+    if command != "skills":
+        assert "--skills" in result.stdout
