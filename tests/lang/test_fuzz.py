@@ -23,7 +23,8 @@ SEEDS = {
     if path.suffix in (".vtl", ".yaml", ".yml")
 }
 LIBRARY = SkillLibrary([project_skills_dir()])
-PIECES = list('{}[]();,"#@=:-$\n\t ') + [
+PIECES = [
+    *'{}[]();,"#@=:-$\n\t ',
     "locate", "as", "run", "skill", "retry", "try", "else", "if", "found", "timeout", "mm",
     "ms", "deg", "include", "param", "task", "1e999", "-3", "0.5", "steps:", "- ", "  ",
     "&a", "*a", "!!python/object", "\x00", "\ufeff", "é", "\\", "'",

@@ -1,0 +1,213 @@
+"""Skill manifests, versions and the library's search order (dirs, user dir, entry points)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from vitalskills.cli import app
+from vitalskills.errors import UsageError
+from vitalskills.lang.errors import SkillVersionError, UnknownSkillError, VersionSyntaxError
+from vitalskills.skills import (
+    ManifestError,
+    SkillLibrary,
+    SkillNotTrainedError,
+    SkillWeightsError,
+    default_library,
+    load_manifest,
+    parse_constraint,
+    parse_version,
+    project_skills_dir,
+    sha256_of,
+)
+
+SHIPPED = ("card_swipe", "key_insert", "plug_insert", "usb_insert")
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("VITALSKILLS_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+def make_skill(root: Path, name: str, version: str = "1.0.0", **changes) -> Path:
+    """Write a valid skill folder (a copy of plug_insert's manifest with changes)."""
+    data = yaml.safe_load((project_skills_dir() / "plug_insert" / "skill.yaml").read_text())
+    data.update(name=name, version=version, **changes)
+    folder = root / f"{name}-{version}"
+    folder.mkdir(parents=True)
+    (folder / "skill.yaml").write_text(yaml.safe_dump(data))
+    return folder
+
+
+def test_shipped_skills_are_valid_and_untrained():
+    manifests = SkillLibrary([project_skills_dir()]).list()
+    assert [m.name for m in manifests] == list(SHIPPED)
+    for m in manifests:
+        assert m.observation.cameras[0].name == "wrist_rgb"
+        assert (m.observation.cameras[0].width, m.observation.cameras[0].height) == (128, 128)
+        assert m.observation.tactile_dim == 15 and m.action.dim == 7 and m.action.frame == "ee"
+        assert m.control_hz == 10 and 0 < max(abs(x) for x in m.approach_offset) <= 0.1
+        assert not m.trained and m.weights == []
+        with pytest.raises(SkillNotTrainedError):
+            m.weight_paths()
+
+
+def test_root_is_kept_but_not_serialized():
+    manifest = load_manifest(project_skills_dir() / "plug_insert")
+    assert manifest.root == project_skills_dir() / "plug_insert"
+    assert "root" not in manifest.model_dump()
+
+
+def test_weights_are_verified_by_sha256(tmp_path):
+    folder = make_skill(tmp_path, "w")
+    (folder / "policy.safetensors").write_bytes(b"weights")
+    digest = sha256_of(folder / "policy.safetensors")
+    data = yaml.safe_load((folder / "skill.yaml").read_text())
+    data["weights"] = [{"path": "policy.safetensors", "sha256": digest}]
+    (folder / "skill.yaml").write_text(yaml.safe_dump(data))
+    manifest = load_manifest(folder)
+    assert manifest.trained and manifest.weight_paths() == [folder / "policy.safetensors"]
+    (folder / "policy.safetensors").write_bytes(b"tampered")
+    with pytest.raises(SkillWeightsError, match="does not match its sha256"):
+        manifest.weight_paths()
+    (folder / "policy.safetensors").unlink()
+    with pytest.raises(SkillWeightsError, match="is missing"):
+        manifest.weight_paths()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"control_hz": -1}, "control_hz"),
+        ({"approach_offset": [0, 0]}, "approach_offset"),
+        ({"colour": "red"}, "colour"),
+        ({"version": "v1"}, "version"),
+        ({"action": {"frame": "ee", "dim": 2, "low": [0], "high": [1, 1]}}, "action"),
+        ({"weights": [{"path": "../x", "sha256": "0" * 64}]}, "weights.0.path"),
+    ],
+)
+def test_invalid_manifests_are_located(tmp_path, changes, field):
+    folder = make_skill(tmp_path, "bad", **changes)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(folder)
+    error = caught.value
+    assert f"`{field}" in error.message
+    assert error.location.file == str(folder / "skill.yaml")
+    lines = (folder / "skill.yaml").read_text().splitlines()
+    if field in ("colour", "control_hz", "version"):  # scalars: the exact line
+        assert lines[error.location.line - 1].startswith(f"{field}:")
+
+
+def test_versions_and_constraints():
+    assert parse_version("1.2") == (1, 2, 0)
+    cases = {
+        ">=1.0": [False, True, True, True],
+        "^1.2": [False, False, True, False],
+        "~=1.2": [False, False, True, False],
+        "~=1.2.0": [False, False, True, False],
+        "1.0.0": [False, True, False, False],
+        ">=1,<2,!=1.2.5": [False, True, False, False],
+    }
+    versions = [(0, 9, 0), (1, 0, 0), (1, 2, 5), (2, 0, 0)]
+    for text, expected in cases.items():
+        accepts = parse_constraint(text)
+        if text == ">=1,<2,!=1.2.5":
+            assert [accepts(v) for v in versions] == expected
+        else:
+            assert [accepts(v) for v in versions] == expected, text
+    for bad in ("", "=>1", "1.x", "~=1", ">="):
+        with pytest.raises(VersionSyntaxError):
+            parse_constraint(bad)
+
+
+def test_get_picks_newest_matching_version(tmp_path):
+    for version in ("1.0.0", "1.4.0", "2.0.0"):
+        make_skill(tmp_path, "peg", version)
+    library = SkillLibrary([tmp_path])
+    assert library.get("peg").version == "2.0.0"
+    assert library.get("peg", "^1.0").version == "1.4.0"
+    with pytest.raises(SkillVersionError, match="satisfies `>=3`"):
+        library.get("peg", ">=3")
+    with pytest.raises(UnknownSkillError) as caught:
+        library.get("pge")
+    assert caught.value.hint == "did you mean `peg`?"
+
+
+def test_search_order_earlier_directories_win(tmp_path, monkeypatch):
+    first = make_skill(tmp_path / "a", "plug_insert", "0.1.0", description="mine")
+    user = tmp_path / "home"
+    monkeypatch.setenv("VITALSKILLS_HOME", str(user))
+    make_skill(user / "skills", "user_only", "0.3.0")
+    library = default_library([tmp_path / "a"])
+    plug = library.get("plug_insert")
+    assert plug.description == "mine" and plug.root == first
+    assert library.get("user_only").root.parent == user / "skills"
+    assert {"card_swipe", "user_only"} <= set(library.names())
+
+
+def test_a_skill_folder_itself_can_be_a_library_dir(tmp_path):
+    folder = make_skill(tmp_path, "solo")
+    assert [m.name for m in SkillLibrary([folder]).list()] == ["solo"]
+
+
+def test_missing_extra_dir_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError):
+        SkillLibrary([tmp_path / "nope"])
+
+
+def test_entry_points_add_skill_packs(tmp_path, monkeypatch):
+    """A real installed distribution (dist-info on sys.path), read by importlib.metadata."""
+    pack = tmp_path / "site"
+    make_skill(pack / "fancy_pack_data", "fancy", "0.2.0")
+    (pack / "fancy_pack.py").write_text(
+        "from pathlib import Path\n"
+        "def skills_dir():\n"
+        "    return Path(__file__).parent / 'fancy_pack_data'\n"
+    )
+    info = pack / "fancy_pack-0.2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fancy-pack\nVersion: 0.2.0\n")
+    (info / "entry_points.txt").write_text("[vitalskills.skills]\nfancy = fancy_pack:skills_dir\n")
+    monkeypatch.syspath_prepend(str(pack))
+    library = default_library()
+    assert library.get("fancy").version == "0.2.0"
+    (info / "entry_points.txt").write_text("[vitalskills.skills]\nbroken = no_such_module:x\n")
+    sys.modules.pop("fancy_pack", None)
+    with pytest.raises(UsageError, match="entry point `broken`"):
+        default_library()
+
+
+runner = CliRunner()
+
+
+def test_skills_list_and_show_commands(tmp_path):
+    make_skill(tmp_path, "extra", "3.1.0")
+    listed = runner.invoke(app, ["skills", "list", "--json", "--skills", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [r["name"] for r in rows] == [
+        "card_swipe",
+        "extra",
+        "key_insert",
+        "plug_insert",
+        "usb_insert",
+    ]
+    assert rows[1]["sensors"] == ["wrist_rgb", "tactile", "ee_pose", "gripper"]
+    assert rows[1]["path"] == str(tmp_path / "extra-3.1.0")
+    table = runner.invoke(app, ["skills", "list"], terminal_width=200)
+    assert table.exit_code == 0 and "plug_insert" in table.stdout and "0.1.0" in table.stdout
+    shown = runner.invoke(app, ["skills", "show", "plug_insert"])
+    assert shown.exit_code == 0 and "untrained" in shown.stdout
+    data = json.loads(
+        runner.invoke(
+            app, ["skills", "show", "extra@^3", "--json", "--skills", str(tmp_path)]
+        ).stdout
+    )
+    assert data["version"] == "3.1.0" and data["approach_offset"] == [0.0, 0.0, 0.05]
+    missing = runner.invoke(app, ["skills", "show", "plug_insrt"])
+    assert missing.exit_code == 1 and "did you mean `plug_insert`?" in missing.stderr
