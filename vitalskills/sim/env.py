@@ -36,7 +36,7 @@ from vitalskills.sim.randomize import (
     sample_layout,
 )
 from vitalskills.sim.scene import FINGER_TRAVEL, MAX_DISTRACTORS, build_mjcf
-from vitalskills.sim.tactile import TactileSkin
+from vitalskills.sim.tactile import SATURATION, TactileSkin
 from vitalskills.sim.tasks import check_condition, get_task, measure_insertion
 
 CONTROL_HZ = 10.0
@@ -51,6 +51,9 @@ WORKSPACE = np.array([[0.15, 0.9], [-0.5, 0.5], [0.0, 0.45]])
 DOWN = np.diag([1.0, -1.0, -1.0])
 ACTION_LOW = np.array([-MAX_TRANSLATION] * 3 + [-MAX_ROTATION] * 3 + [-1.0], dtype=np.float32)
 ACTION_HIGH = -ACTION_LOW
+#: Baseline-subtracted readings stay within twice the ADC range.
+TACTILE_RANGE = 2 * SATURATION
+POSE_LOW = np.array([-2.0] * 3 + [-1.0] * 4, dtype=np.float32)
 #: Segmentation labels of `privileged/wrist_mask`.
 MASK_LABELS = {"background": 0, "target": 1, "gripper": 2, "held": 3}
 SHAPE_TYPES = {
@@ -117,8 +120,8 @@ class VitalEnv(gym.Env):
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
         self.action_space = gym.spaces.Box(ACTION_LOW, ACTION_HIGH, dtype=np.float32)
         spaces: dict[str, gym.Space] = {
-            "tactile": gym.spaces.Box(-np.inf, np.inf, (15,), np.float32),
-            "ee_pose": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32),
+            "tactile": gym.spaces.Box(-TACTILE_RANGE, TACTILE_RANGE, (15,), np.float32),
+            "ee_pose": gym.spaces.Box(POSE_LOW, -POSE_LOW, (7,), np.float32),
             "gripper": gym.spaces.Box(0.0, 1.0, (1,), np.float32),
             "success": gym.spaces.Box(0, 1, (1,), bool),
         }
@@ -230,6 +233,7 @@ class VitalEnv(gym.Env):
         d.mocap_pos[self._mocap] = layout.start_pos
         d.mocap_quat[self._mocap] = quat
         d.eq_active[self._grasp] = 1
+        m.body_gravcomp[self._held] = 1.0
         d.ctrl[:] = 0.0
         mujoco.mj_forward(m, d)
 
@@ -271,8 +275,32 @@ class VitalEnv(gym.Env):
         opening = FINGER_TRAVEL * (1.0 - command) / 2.0
         self.data.ctrl[:] = opening
         if command < 0.0 and not self._released:
+            # Let go: the weld (the grasp) goes, and so does the support that
+            # compensated the object's weight while it was held.
             self._released = True
             self.data.eq_active[self._grasp] = 0
+            self.model.body_gravcomp[self._held] = 0.0
+
+    def place_held(self, pose_in_target: np.ndarray) -> bool:
+        """Put the held object at a 4x4 pose in the target frame; return whether that succeeds.
+
+        A teleport for tests and figures: the gripper follows so the grasp holds, no
+        physics is integrated, and success is judged by geometry alone.
+        """
+        d = self.data
+        held = self.target_matrix() @ pose_in_target
+        ee_rot = held[:3, :3] @ DOWN
+        ee_pos = held[:3, 3] - ee_rot @ np.array([0.0, 0.0, self.task.grip_height])
+        d.qpos[self._held_qpos : self._held_qpos + 3] = held[:3, 3]
+        d.qpos[self._held_qpos + 3 : self._held_qpos + 7] = mat_to_quat(held[:3, :3])
+        d.qpos[self._gripper_qpos : self._gripper_qpos + 3] = ee_pos
+        d.qpos[self._gripper_qpos + 3 : self._gripper_qpos + 7] = mat_to_quat(ee_rot)
+        d.mocap_pos[self._mocap] = ee_pos
+        d.mocap_quat[self._mocap] = mat_to_quat(ee_rot)
+        d.qvel[:] = 0.0
+        mujoco.mj_forward(self.model, d)
+        self._succeeded = self._success()
+        return self._succeeded
 
     def hold(self) -> None:
         """Freeze the motion target where the gripper is now (a protective stop)."""

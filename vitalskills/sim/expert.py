@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vitalskills.sim.env import DOWN, MAX_ROTATION, MAX_TRANSLATION, VitalEnv
+from vitalskills.sim.env import MAX_ROTATION, MAX_TRANSLATION, VitalEnv
 from vitalskills.sim.geometry import mat_to_axis_angle, yaw_mat
 
 AIM_STD = 0.0015
@@ -23,7 +23,7 @@ AIM_MAX = 0.003
 YAW_STD = np.deg2rad(1.2)
 TREMOR = 0.0003
 HOVER = 0.006
-DESCENT = 0.004
+DESCENT = 0.003
 SWIPE_SPEED = 0.009
 CONTACT = 0.4
 
@@ -45,6 +45,7 @@ class ScriptedExpert:
         self.stuck = 0
         self.last_tip_z: float | None = None
         self.corrections = 0
+        self.settling = 0
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """Return the next 7-D action."""
@@ -59,10 +60,15 @@ class ScriptedExpert:
         hover = np.array([task.approach_tip[0], 0.0, task.entry_z + HOVER]) + self.aim
         if self.phase == "align":
             tip = hover
-            if self._distance(target, tip) < 0.0012:
+            self.settling += 1
+            lateral, height, tilt = self._errors(target, tip)
+            patience = 1.0 if self.settling < 20 else 2.5
+            if lateral < 0.0004 * patience and height < 0.0015 and tilt < 0.01 * patience:
                 self.phase = "descend"
+                self.settling = 0
         elif self.phase == "descend":
-            tip = np.array([hover[0], hover[1], tip_z - DESCENT])
+            speed = DESCENT if tip_z > task.entry_z + 0.003 else DESCENT / 2
+            tip = np.array([hover[0], hover[1], tip_z - speed])
             moved = self.last_tip_z is None or self.last_tip_z - tip_z > 0.0004
             self.stuck = 0 if moved else self.stuck + 1
             if touching and self.stuck >= 2 and insertion.depth < task.required_depth:
@@ -73,9 +79,9 @@ class ScriptedExpert:
             elif task.kind == "swipe" and insertion.depth >= task.goal_depth - 0.002:
                 self.phase = "swipe"
         elif self.phase == "lift":
-            tip = np.array([hover[0], hover[1], task.entry_z + 0.003])
-            if tip_z > task.entry_z + 0.002:
-                self.phase = "descend"
+            tip = np.array([hover[0], hover[1], task.entry_z + 0.004])
+            if tip_z > task.entry_z + 0.003:
+                self.phase = "align"
         else:
             depth_z = task.entry_z - task.goal_depth
             x = min(task.goal_tip_x, tip_now[0, 3] + SWIPE_SPEED)
@@ -86,27 +92,30 @@ class ScriptedExpert:
         self.last_tip_z = tip_z
         return self._action_towards(target, tip)
 
-    def _desired(self, target: np.ndarray, tip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rot = target[:3, :3] @ yaw_mat(self.yaw_error) @ DOWN
-        ee_point = tip + np.array([0.0, 0.0, self.env.task.grip_height])
-        return target[:3, :3] @ ee_point + target[:3, 3], rot
+    def _desired_rotation(self, target: np.ndarray) -> np.ndarray:
+        return target[:3, :3] @ yaw_mat(self.yaw_error)
 
-    def _distance(self, target: np.ndarray, tip: np.ndarray) -> float:
-        pos, rot = self._desired(target, tip)
-        ee = self.env.ee_pose_matrix()
-        angle = np.linalg.norm(mat_to_axis_angle(ee[:3, :3].T @ rot))
-        return float(np.linalg.norm(ee[:3, 3] - pos) + 0.02 * angle)
+    def _errors(self, target: np.ndarray, tip: np.ndarray) -> tuple[float, float, float]:
+        """Lateral and vertical tip error (m) and tilt (rad) of the object, target frame."""
+        held = np.linalg.inv(target) @ self.env.held_matrix()
+        error = tip - held[:3, 3]
+        rot = target[:3, :3].T @ self._desired_rotation(target)
+        tilt = float(np.linalg.norm(mat_to_axis_angle(held[:3, :3].T @ rot)))
+        return float(np.linalg.norm(error[:2])), abs(float(error[2])), tilt
 
     def _action_towards(self, target: np.ndarray, tip: np.ndarray) -> np.ndarray:
-        pos, rot = self._desired(target, tip)
-        ee = self.env.ee_pose_matrix()
-        move = ee[:3, :3].T @ (pos - ee[:3, 3])
-        scale = 0.8 if self.phase == "align" else 1.0
-        move = move * scale + self.rng.normal(0.0, TREMOR, size=3) * (self.phase == "align")
+        """Steer the object's tip (not the gripper) to `tip`, as a person watching it."""
+        ee, held = self.env.ee_pose_matrix(), self.env.held_matrix()
+        error = target[:3, :3] @ tip + target[:3, 3] - held[:3, 3]
+        move = ee[:3, :3].T @ error
+        if self.phase == "align":
+            tremor = TREMOR * min(1.0, float(np.linalg.norm(error)) / 0.003)
+            move = 0.8 * move + self.rng.normal(0.0, tremor, size=3)
         norm = np.linalg.norm(move)
         if norm > MAX_TRANSLATION:
             move *= MAX_TRANSLATION / norm
-        turn = mat_to_axis_angle(ee[:3, :3].T @ rot)
+        relative = ee[:3, :3].T @ held[:3, :3]
+        turn = relative @ mat_to_axis_angle(held[:3, :3].T @ self._desired_rotation(target))
         norm = np.linalg.norm(turn)
         if norm > MAX_ROTATION:
             turn *= MAX_ROTATION / norm

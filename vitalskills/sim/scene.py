@@ -158,7 +158,7 @@ def build_mjcf(spec: TaskSpec) -> str:
 </contact>
 <equality>
   <weld name="servo" body1="ee_target" body2="gripper" relpose="0 0 0 1 0 0 0"
-        solref="0.02 1" solimp="0.9 0.95 0.001" torquescale="1"/>
+        solref="0.025 1" solimp="0.5 0.5 0.001" torquescale="1"/>
   <weld name="grasp" body1="gripper" body2="held"
         relpose="0 0 {spec.grip_height:.6f} 0 1 0 0" solref="0.005 1" solimp="0.9 0.95 0.001"
         torquescale="1"/>
