@@ -10,11 +10,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from vitalskills.runtime.robot import SceneFrame
+if TYPE_CHECKING:  # runtime imports this module: a run-time import would be circular
+    from vitalskills.runtime.robot import SceneFrame
 
 
 @dataclass
