@@ -34,8 +34,6 @@ def test_eval_table_and_video(tmp_path) -> None:
             "eval",
             "--task",
             "key_in_lock",
-            "--policy",
-            "random",
             "--episodes",
             "1",
             "--condition",
