@@ -1,3 +1,201 @@
-"""`vitalskills` commands for learning."""
+"""`vitalskills collect`, `train bc`, `skills register|verify`: the learning pipeline."""
 
-from vitalskills.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from vitalskills.cli.app import app, console, err_console, user_errors
+from vitalskills.cli.skills import skills_app
+
+train_app = typer.Typer(
+    name="train", help="Train skills from demonstrations.", no_args_is_help=True
+)
+app.add_typer(train_app)
+
+
+def _command_line(ctx: typer.Context) -> str:
+    """Rebuild the invoked command with every option that differs from its default."""
+    words = ctx.command_path.split()
+    words[0] = "vitalskills"
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default or not param.opts:
+            continue
+        if value is True:
+            words.append(param.opts[0])
+        elif value is not False:
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)
+
+
+def _progress(*fields: str) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *(TextColumn(f"{name} {{task.fields[{name}]}}") for name in fields),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+    )
+
+
+@app.command()
+def collect(
+    task: Annotated[str, typer.Option("--task", help="Simulator task to demonstrate.")],
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder (created or appended).")],
+    episodes: Annotated[
+        int, typer.Option("--episodes", min=1, help="Demonstrations to write.")
+    ] = 32,
+    condition: Annotated[
+        str, typer.Option("--condition", help="canonical, spatial or scene.")
+    ] = "canonical",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the first attempt.")] = 0,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=1, help="Step limit per attempt.")
+    ] = 150,
+    image_size: Annotated[
+        int, typer.Option("--image-size", min=16, help="Wrist image side.")
+    ] = 128,
+    keep_failures: Annotated[
+        bool, typer.Option("--keep-failures", help="Also write demonstrations that failed.")
+    ] = False,
+) -> None:
+    """Record scripted-expert demonstrations in the simulator into a dataset."""
+    from vitalskills.learning.collect import collect_sim
+
+    with user_errors(), _progress("written") as progress:
+        bar = progress.add_task(f"{task} {condition}", total=episodes, written=0)
+
+        def advance(meta: object) -> None:
+            if meta is not None:
+                progress.update(bar, advance=1, written=progress.tasks[bar].completed + 1)
+
+        report = collect_sim(
+            task, out, condition=condition, episodes=episodes, seed=seed, max_steps=max_steps,
+            image_size=image_size, keep_failures=keep_failures, on_episode=advance,
+        )  # fmt: skip
+    steps = sum(meta.length for meta in report.written)
+    console.print(
+        f"wrote {len(report.written)} episodes ({steps} steps) to {out}; "
+        f"{len(report.discarded_seeds)} failed attempts discarded"
+        + (f" (seeds {report.discarded_seeds})" if report.discarded_seeds else "")
+    )
+
+
+@train_app.command("bc")
+def train_bc_command(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder from `collect`.")],
+    out: Annotated[Path, typer.Option("--out", help="Skill folder to write.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Skill name (default: the dataset's task).")
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", help="skill.yaml to take action limits, offset, version from."),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1)] = 2000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 3e-4,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 500,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from OUT/checkpoints/latest.")
+    ] = False,
+    no_tactile: Annotated[bool, typer.Option("--no-tactile", help="Vision-only policy.")] = False,
+    no_augment: Annotated[
+        bool, typer.Option("--no-augment", help="No background, shift or colour augmentation.")
+    ] = False,
+    backgrounds: Annotated[
+        Path | None, typer.Option("--backgrounds", help="Folder of extra background images.")
+    ] = None,
+    image_size: Annotated[int, typer.Option("--image-size", min=32)] = 128,
+    width: Annotated[int, typer.Option("--width", min=8)] = 128,
+    layers: Annotated[int, typer.Option("--layers", min=1)] = 4,
+    history: Annotated[int, typer.Option("--history", min=1)] = 1,
+    chunk: Annotated[int, typer.Option("--chunk", min=1)] = 10,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: all).")
+    ] = None,
+) -> None:
+    """Train the ViTaL visuotactile BC policy and package it as a skill folder."""
+    import torch
+
+    from vitalskills.learning.config import BCConfig, parse_config
+    from vitalskills.learning.recipe import train_skill
+    from vitalskills.learning.train import TrainConfig
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    command = _command_line(ctx)
+    with user_errors():
+        config = parse_config(
+            BCConfig(tactile_dim=None if no_tactile else 15).model_dump()
+            | dict(image_size=image_size, width=width, layers=layers, history=history, chunk=chunk),
+            source="train bc options",
+        )
+        train = TrainConfig(
+            steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+            checkpoint_every=checkpoint_every, augment=not no_augment,
+            background_dir=str(backgrounds) if backgrounds else None,
+        )  # fmt: skip
+        with _progress("loss") as progress:
+            bar = progress.add_task("train bc", total=steps, loss="-")
+
+            def advance(step: int, loss: float) -> None:
+                progress.update(bar, completed=step, loss=f"{loss:.4f}")
+
+            skill, result = train_skill(
+                data, out, config, train, name=name, manifest=manifest, resume=resume,
+                command=command, on_step=advance,
+            )  # fmt: skip
+    console.print(
+        f"trained `{skill.name}` {skill.version}: {len(result.losses)} steps, "
+        f"final loss {skill.provenance['training']['final_loss']:.4f}, "
+        f"{result.seconds:.0f} s; skill written to {out}"
+    )
+
+
+@skills_app.command("register")
+def register_command(
+    skill_dir: Annotated[Path, typer.Argument(help="A trained skill folder.")],
+    library: Annotated[
+        Path | None, typer.Option("--library", help="Library folder (default: the user's).")
+    ] = None,
+    link: Annotated[bool, typer.Option("--link", help="Symlink instead of copying.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an installed copy.")] = False,
+) -> None:
+    """Verify a skill folder and install it into a skill library."""
+    from vitalskills.learning.package import register_skill
+    from vitalskills.skills import user_skills_dir
+
+    with user_errors():
+        installed = register_skill(skill_dir, library or user_skills_dir(), link=link, force=force)
+    console.print(f"registered {skill_dir} as {installed}")
+
+
+@skills_app.command("verify")
+def verify_command(
+    skill_dir: Annotated[Path, typer.Argument(help="A skill folder.")],
+) -> None:
+    """Check a skill's files against their sha256, load its policy, run one forward pass."""
+    from vitalskills.learning.package import verify_skill
+
+    with user_errors():
+        manifest = verify_skill(skill_dir)
+    console.print(
+        f"ok: `{manifest.name}` {manifest.version} ({len(manifest.weights)} files verified)"
+    )

@@ -113,3 +113,58 @@ def collect(
             if on_episode is not None:
                 on_episode(meta)
     return CollectReport(written=written, discarded_seeds=discarded, dataset=Path(out))
+
+
+class CallableDemonstrator:
+    """Adapt a callable policy (`fn(observation) -> action`, optional `fn.reset()`)."""
+
+    def __init__(self, fn: Callable[[Observation], np.ndarray]) -> None:
+        self.fn = fn
+
+    def reset(self) -> None:
+        reset = getattr(self.fn, "reset", None)
+        if reset is not None:
+            reset()
+
+    def act(self, observation: Observation) -> np.ndarray:
+        return self.fn(observation)
+
+
+def collect_sim(
+    task: str,
+    out: Path,
+    *,
+    condition: str = "canonical",
+    episodes: int,
+    seed: int,
+    max_steps: int = 150,
+    image_size: int = 128,
+    keep_failures: bool = False,
+    on_episode: Callable[[EpisodeMeta | None], None] | None = None,
+) -> CollectReport:
+    """Collect scripted-expert demonstrations of a simulator task, starting at the approach.
+
+    The simulator's privileged wrist segmentation is stored for semantic augmentation.
+    """
+    from vitalskills.learning.train import load_torch_compiler
+    from vitalskills.sim import SimRobot, expert_policy
+    from vitalskills.sim.env import MASK_LABELS
+
+    load_torch_compiler()  # so that training later in this process cannot crash
+    robot = SimRobot(task, condition, seed=seed, image_size=image_size, start="approach")
+    try:
+        info = DatasetInfo(
+            task=task,
+            condition=condition,
+            control_hz=robot.capabilities().control_hz,
+            source="expert",
+            robot=robot.capabilities().model_dump(mode="json"),
+            mask_labels=dict(MASK_LABELS),
+        )
+        expert = CallableDemonstrator(expert_policy(robot.env, seed))
+        return collect(
+            robot, expert, out, info, episodes=episodes, seed=seed, max_steps=max_steps,
+            keep_failures=keep_failures, on_episode=on_episode,
+        )  # fmt: skip
+    finally:
+        robot.close()

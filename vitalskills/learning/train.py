@@ -54,6 +54,16 @@ class TrainConfig(BaseModel):
     background_dir: str | None = None
 
 
+def load_torch_compiler() -> None:
+    """Import `torch._dynamo` (and with it triton) now, before MuJoCo opens a GL context.
+
+    Optimizers import `torch._dynamo` on first use, which imports triton; importing
+    triton's bundled LLVM after MuJoCo has loaded Mesa (EGL or OSMesa) segfaults the
+    process. Processes that render and then train call this before rendering.
+    """
+    import torch._dynamo  # noqa: F401
+
+
 @dataclass
 class Demos:
     """Every frame of a dataset in memory, episodes concatenated."""

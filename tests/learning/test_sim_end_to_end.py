@@ -1,0 +1,96 @@
+"""The pipeline on the real simulator: collect -> train bc -> verify -> register -> run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from vitalskills.cli import app
+from vitalskills.learning.dataset import DemoDataset
+from vitalskills.learning.evaluate import evaluate_skill
+from vitalskills.learning.policy import TrainedPolicyProvider
+from vitalskills.runtime.skill import policy_view
+from vitalskills.skills import SkillLibrary, load_manifest
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def skill(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    collected = runner.invoke(
+        app,
+        ["collect", "--task", "plug_in_socket", "--episodes", "2", "--seed", "3",
+         "--image-size", "32", "--out", str(root / "demos")],
+    )  # fmt: skip
+    assert collected.exit_code == 0, collected.output
+    assert "wrote 2 episodes" in collected.output
+    trained = runner.invoke(
+        app,
+        ["train", "bc", "--data", str(root / "demos"), "--out", str(root / "plug_insert"),
+         "--name", "plug_insert", "--steps", "3", "--batch-size", "4", "--image-size", "32",
+         "--width", "32", "--layers", "1", "--checkpoint-every", "2"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    return root / "plug_insert"
+
+
+def test_collected_demos_hold_sim_masks_and_succeed(skill: Path) -> None:
+    dataset = DemoDataset(skill.parent / "demos")
+    assert len(dataset) == 2 and all(meta.success for meta in dataset.metas())
+    assert dataset.info.mask_labels["held"] == 3
+    labels = dataset.episode(0).frames["privileged.wrist_mask"]
+    assert labels.shape[1:] == (32, 32) and set(np.unique(labels)) > {0}
+
+
+def test_trained_skill_manifest_records_provenance(skill: Path) -> None:
+    manifest = load_manifest(skill)
+    # Action limits and approach offset come from the shipped plug_insert declaration.
+    shipped = SkillLibrary([Path(__file__).parents[2] / "skills"]).get("plug_insert")
+    assert manifest.action == shipped.action
+    assert manifest.approach_offset == shipped.approach_offset
+    provenance = manifest.provenance
+    assert provenance["command"].startswith("vitalskills train bc --data ")
+    assert "--name plug_insert --steps 3 --batch-size 4" in provenance["command"]
+    assert provenance["dataset"]["episodes"] == 2 and provenance["dataset"]["seeds"] == [3, 4]
+    assert provenance["training"]["steps"] == 3
+    assert len(provenance["normalization"]["action_mean"]) == 7
+    raw = yaml.safe_load((skill / "skill.yaml").read_text())
+    assert raw["observation"]["tactile_dim"] == 15
+
+
+def test_verify_register_and_corruption_on_the_command_line(skill: Path, tmp_path: Path) -> None:
+    verified = runner.invoke(app, ["skills", "verify", str(skill)])
+    assert verified.exit_code == 0, verified.output
+    assert "ok: `plug_insert` 0.1.0 (2 files verified)" in verified.output
+    registered = runner.invoke(app, ["skills", "register", str(skill), "--library", str(tmp_path)])
+    assert registered.exit_code == 0, registered.output
+    installed = tmp_path / "plug_insert-0.1.0"
+    weights = installed / "policy" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"corrupt!")
+    broken = runner.invoke(app, ["skills", "verify", str(installed)])
+    assert broken.exit_code == 1
+    assert "does not match its sha256 in skill.yaml" in broken.output
+    assert "Traceback" not in broken.output
+
+
+def test_the_skill_policy_drives_the_simulator(skill: Path) -> None:
+    from vitalskills.sim import SimRobot
+
+    policy = TrainedPolicyProvider().load(load_manifest(skill))
+    with SimRobot("plug_in_socket", image_size=32, start="approach", seed=0) as robot:
+        observation = robot.reset(seed=0)
+        policy.reset()
+        start = observation["ee_pose"][:3].copy()
+        for _ in range(5):
+            applied = robot.act(policy.act(policy_view(observation)))
+            assert applied.shape == (7,)
+            observation = robot.observe()
+        assert not np.allclose(observation["ee_pose"][:3], start)
+    result = evaluate_skill(load_manifest(skill), "plug_in_socket", episodes=1, seed=0)
+    assert result.episodes == 1 and result.seeds == [0] and result.mean_steps > 0
+    assert result.policy == "skill:plug_insert@0.1.0"

@@ -1,0 +1,57 @@
+"""Evaluate a trained skill in the simulator, like the expert evaluation (`vitalskills eval`).
+
+The simulator's evaluation loop is reused with a policy factory: one `BCPolicy` per
+episode, loaded once and reset per episode, fed only what a real robot could give
+(privileged keys and the success flag are removed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vitalskills.learning.package import load_skill_model
+from vitalskills.learning.policy import BCPolicy
+from vitalskills.runtime.skill import policy_view
+from vitalskills.skills.manifest import SkillManifest
+
+if TYPE_CHECKING:  # importing the simulator loads MuJoCo
+    from vitalskills.sim.evaluate import EvalResult
+
+
+def evaluate_skill(
+    manifest: SkillManifest,
+    task: str,
+    condition: str = "canonical",
+    *,
+    episodes: int = 30,
+    seed: int = 0,
+    distractors: int | None = None,
+    video_dir: Path | None = None,
+    on_episode: Callable[[int, bool], None] | None = None,
+) -> EvalResult:
+    """Run the skill's policy for `episodes` seeded simulator episodes; return the counts."""
+    from vitalskills.sim.evaluate import evaluate
+
+    model = load_skill_model(manifest)
+    low, high = np.asarray(manifest.action.low), np.asarray(manifest.action.high)
+
+    def factory(env: object, episode_seed: int) -> Callable[[dict], np.ndarray]:
+        policy = BCPolicy(model, low, high)
+        return lambda observation: policy.act(policy_view(observation))
+
+    return evaluate(
+        task,
+        factory,
+        condition,
+        episodes=episodes,
+        seed=seed,
+        distractors=distractors,
+        video_dir=video_dir,
+        on_episode=on_episode,
+        image_size=model.config.image_size,
+        policy_name=f"skill:{manifest.name}@{manifest.version}",
+    )
