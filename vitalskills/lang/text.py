@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedInput, VisitError
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedInput
 
 from vitalskills.lang import ir
 from vitalskills.lang.errors import (
     HeaderError,
-    LangError,
     TaskSyntaxError,
     UnitError,
     ValueRangeError,
@@ -90,13 +90,28 @@ def whole(value: float, what: str, where: ir.Span) -> int:
     return int(value)
 
 
-@v_args(meta=True)
-class ToIR(Transformer):
-    """Turn a parse tree into IR nodes; one method per rule alias."""
+class ToIR:
+    """Turn a parse tree into IR nodes; one method per rule alias, called with (meta, children).
+
+    A plain bottom-up walk rather than `lark.Transformer`: lark's per-call `v_args`
+    wrapping tripled the cost of this pass on large files (benchmarks/compile.py).
+    """
 
     def __init__(self, file: str) -> None:
-        super().__init__()
         self.file = file
+        self._rules: dict[str, Callable[[Any, list[Any]], Any]] = {}
+
+    def transform(self, tree: Tree) -> Any:
+        """Build the IR for `tree`, children first."""
+        children = [
+            self.transform(child) if isinstance(child, Tree) else child for child in tree.children
+        ]
+        rule = self._rules.get(tree.data)
+        if rule is None:
+            rule = self._rules[tree.data] = getattr(
+                self, "try_" if tree.data == "try" else tree.data
+            )
+        return rule(tree.meta, children)
 
     def _span(self, meta: Any) -> ir.Span:
         return span_of(self.file, meta)
@@ -337,9 +352,4 @@ def parse_text(source: str, file: str) -> ir.Task:
         raise describe_syntax_error(error, source, file) from None
     if _depth(tree) > MAX_NESTING:
         raise too_deep(source, file)
-    try:
-        return ToIR(file).transform(tree)
-    except VisitError as error:
-        if isinstance(error.orig_exc, LangError):
-            raise error.orig_exc from None
-        raise
+    return ToIR(file).transform(tree)
