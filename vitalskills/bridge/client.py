@@ -150,22 +150,25 @@ class BridgeClient:
         header = {"v": PROTOCOL_VERSION, "type": request_type, "id": request_id}
         header["session"] = self.session
         header.update(fields or {})
-        socket.send_multipart(encode(header, arrays), copy=False)
+        socket.send_multipart(encode(header, arrays))
         timeout = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
         while True:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0 or not socket.poll(left_ms, zmq.POLLIN):
+            socket.rcvtimeo = int((deadline - time.monotonic()) * 1000)
+            try:
+                if socket.rcvtimeo <= 0:
+                    raise zmq.Again
+                frames = socket.recv_multipart()
+            except zmq.Again:
                 self._drop_socket()
                 raise RobotError(
                     f"no reply from the bridge server at {self.address} to `{request_type}` "
                     f"within {timeout:g} s",
                     hint="check that `vitalskills bridge serve` runs there and that the address, "
                     "port and CurveZMQ keys are right; the next call reconnects",
-                )
-            frames = socket.recv_multipart(copy=False)
+                ) from None
             try:
-                reply = decode([f.buffer for f in frames], DEFAULT_MAX_MESSAGE_BYTES)
+                reply = decode(frames, DEFAULT_MAX_MESSAGE_BYTES)
             except ProtocolError as error:
                 log.warning("dropped an unreadable reply from %s: %s", self.address, error)
                 continue

@@ -7,6 +7,7 @@ docs/bridge-protocol.md is the normative description; this module implements it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,10 @@ DTYPES: dict[str, np.dtype] = {
         "float64",
     )
 }
+
+#: Wire names of the native dtypes (numpy dtypes compare equal across byte-order spellings
+#: on little-endian machines, so native arrays are sent as they are).
+_WIRE_NAMES: dict[np.dtype, str] = {dtype: name for name, dtype in DTYPES.items()}
 
 #: Request types a server understands.
 REQUEST_TYPES = (
@@ -115,23 +120,27 @@ def encode(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = 
     specs = []
     for name, value in (arrays or {}).items():
         array = np.asarray(value)
-        wire = _wire_dtype_name(array.dtype, name)
-        array = np.ascontiguousarray(array, dtype=DTYPES[wire])
+        wire = _WIRE_NAMES.get(array.dtype)
+        if wire is None:  # e.g. big-endian: convert
+            wire = _wire_dtype_name(array.dtype, name)
+            array = np.ascontiguousarray(array, dtype=DTYPES[wire])
+        elif not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
         specs.append({"name": name, "dtype": wire, "shape": list(array.shape)})
-        frames.append(memoryview(array.reshape(-1)).cast("B") if array.size else b"")
+        frames.append(array.data.cast("B") if array.size else b"")
     head["arrays"] = specs
     return [msgpack.packb(head, use_bin_type=True), *frames]
 
 
 def _wire_dtype_name(dtype: np.dtype, name: str) -> str:
-    wire = "bool" if dtype == np.bool_ else dtype.name
-    if wire not in DTYPES:
-        raise ProtocolError(
-            ErrorCode.BAD_REQUEST,
-            f"array `{name}` has dtype {dtype}, which the bridge cannot carry",
-            hint=f"convert it to one of: {', '.join(DTYPES)}",
-        )
-    return wire
+    wire = _WIRE_NAMES.get(dtype.newbyteorder("<"))
+    if wire is not None:
+        return wire
+    raise ProtocolError(
+        ErrorCode.BAD_REQUEST,
+        f"array `{name}` has dtype {dtype}, which the bridge cannot carry",
+        hint=f"convert it to one of: {', '.join(DTYPES)}",
+    )
 
 
 def decode(frames: Sequence[bytes | memoryview], max_bytes: int) -> Message:
@@ -172,7 +181,7 @@ def decode(frames: Sequence[bytes | memoryview], max_bytes: int) -> Message:
     arrays: dict[str, np.ndarray] = {}
     for spec, frame in zip(specs, frames[1:], strict=True):
         name, dtype, shape = _array_spec(spec)
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        expected = math.prod(shape) * dtype.itemsize
         if len(frame) != expected:
             wire = ErrorCode.TRUNCATED if len(frame) < expected else ErrorCode.MALFORMED
             raise ProtocolError(
@@ -184,20 +193,18 @@ def decode(frames: Sequence[bytes | memoryview], max_bytes: int) -> Message:
 
 
 def _unpack_header(data: bytes) -> dict[str, Any]:
-    unpacker = msgpack.Unpacker(
-        raw=False, strict_map_key=True, ext_hook=_no_ext, max_buffer_size=MAX_HEADER_BYTES
-    )
-    unpacker.feed(data)
     try:
-        header = unpacker.unpack()
-    except msgpack.OutOfData:
-        raise ProtocolError(ErrorCode.TRUNCATED, "the header ends inside a value") from None
+        header = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
     except ProtocolError:
         raise
-    except (ValueError, TypeError, msgpack.UnpackException) as error:
+    except msgpack.ExtraData:
+        raise ProtocolError(ErrorCode.MALFORMED, "bytes follow the header map") from None
+    except ValueError as error:
+        if "incomplete" in str(error):
+            raise ProtocolError(ErrorCode.TRUNCATED, "the header ends inside a value") from None
         raise ProtocolError(ErrorCode.MALFORMED, f"the header is not msgpack: {error}") from None
-    if unpacker.tell() != len(data):
-        raise ProtocolError(ErrorCode.MALFORMED, "the header frame has bytes after its map")
+    except (TypeError, msgpack.UnpackException) as error:
+        raise ProtocolError(ErrorCode.MALFORMED, f"the header is not msgpack: {error}") from None
     if not isinstance(header, dict):
         raise ProtocolError(
             ErrorCode.MALFORMED, f"the header must be a msgpack map, not {type(header).__name__}"

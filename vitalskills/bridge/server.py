@@ -49,6 +49,8 @@ from vitalskills.errors import VitalskillsError
 log = logging.getLogger("vitalskills.bridge")
 
 DEFAULT_WATCHDOG_S = 0.2
+#: Most messages answered in a row before the watchdog is checked again.
+MAX_BACKLOG = 32
 
 
 @dataclass(frozen=True)
@@ -141,16 +143,17 @@ class BridgeServer:
         tick_ms = max(1, int(min(self.watchdog_s / 10, 0.02) * 1000))
         log.info("serving %s on %s (watchdog %g s)", self.name, self.address, self.watchdog_s)
         try:
+            backlog = 0
             while not stop.is_set():
                 if self._socket.poll(tick_ms, zmq.POLLIN):
-                    # Drain everything queued (e.g. heartbeats sent during a long act)
-                    # before judging the watchdog.
-                    while True:
-                        try:
-                            frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
-                        self._handle([f.buffer for f in frames])
+                    self._handle(self._socket.recv_multipart())
+                    # Answer what queued up meanwhile (heartbeats sent during a slow
+                    # driver call) before judging the watchdog, but never let a flood
+                    # of messages postpone the watchdog for long.
+                    backlog += 1
+                    if backlog < MAX_BACKLOG and self._socket.poll(0, zmq.POLLIN):
+                        continue
+                backlog = 0
                 self._check_watchdog()
         finally:
             self._safe_stop()
@@ -187,7 +190,7 @@ class BridgeServer:
             log.error("driver.stop() raised:\n%s", traceback.format_exc())
 
     # ------------------------------------------------------------------ one message
-    def _handle(self, frames: list[memoryview]) -> None:
+    def _handle(self, frames: list[bytes]) -> None:
         identity, body = frames[0], frames[1:]
         envelope: list[Any] = [identity]
         if body and len(body[0]) == 0:  # a REQ client's empty delimiter
@@ -208,7 +211,7 @@ class BridgeServer:
             hint = error.hint
             log.info("refused %s from %s: %s", request_type, bytes(identity).hex(), error)
             reply = encode(error_header(request_id, request_type, wire, str(error), hint))
-        self._socket.send_multipart(envelope + reply, copy=False)
+        self._socket.send_multipart(envelope + reply)
 
     def _validate(self, message: Message) -> tuple[Any, str]:
         header = message.header
@@ -361,7 +364,7 @@ class BridgeServer:
         return scene_to_wire(scene())
 
 
-def _salvage(body: list[memoryview]) -> tuple[Any, str]:
+def _salvage(body: list[bytes]) -> tuple[Any, str]:
     """Recover `id` and `type` from a rejected message, so the client can match the reply."""
     if not body or len(body[0]) > MAX_HEADER_BYTES:
         return None, "error"
