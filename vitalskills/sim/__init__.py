@@ -9,6 +9,14 @@ The environments are also registered with gymnasium as `vitalskills/PlugInSocket
 
 from __future__ import annotations
 
+import os
+
+# Headless machines have no display for GLFW: render offscreen with EGL unless the user
+# chose a backend. This must happen before MuJoCo's renderer is first imported.
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
 import gymnasium as gym
 
 from vitalskills.sim.env import VitalEnv

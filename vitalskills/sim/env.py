@@ -63,6 +63,11 @@ SHAPE_TYPES = {
 }
 
 
+def _potential(distance: float, angle: float) -> float:
+    """The reward's potential: minus centimetres plus tenths of a radian to the goal."""
+    return -(distance / 0.01 + angle / 0.1)
+
+
 class VitalEnv(gym.Env):
     """A ViTaL task: wrist RGB + tactile + proprioception in, 7-D EE deltas out.
 
@@ -182,13 +187,16 @@ class VitalEnv(gym.Env):
         self._released = False
         self._gripper_cmd = 1.0
         obs = self._observe()
-        self._potential = self._goal_potential()
-        return obs, self._info()
+        info = self._info()
+        self._potential = _potential(info["goal_distance"], info["goal_angle"])
+        return obs, info
 
     def _apply_layout(self, layout: Layout) -> None:
         m, d = self.model, self.data
         m.body_pos[self._target] = layout.target_pos
         m.body_quat[self._target] = mat_to_quat(yaw_mat(layout.target_yaw))
+        hidden = np.isin(m.geom_bodyid, self._distractor_bodies)
+        m.geom_rgba[hidden, 3] = 0.0  # the renderer skips invisible geoms: much faster
         for body in self._distractor_bodies:
             m.body_pos[body] = [0.0, 0.0, -2.0]
         for item in layout.distractors:
@@ -196,6 +204,7 @@ class VitalEnv(gym.Env):
             m.body_pos[body] = item.pos
             m.body_quat[body] = mat_to_quat(yaw_mat(item.yaw))
             geoms = np.flatnonzero(m.geom_bodyid == body)
+            m.geom_rgba[geoms, 3] = 1.0
             rgb = COLOURS[item.colour]
             if item.decoy:
                 m.geom_rgba[geoms, :3] = rgb
@@ -247,7 +256,8 @@ class VitalEnv(gym.Env):
         rot = quat_to_mat(d.mocap_quat[self._mocap])
         target_pos = d.mocap_pos[self._mocap] + rot @ applied[:3]
         target_rot = rot @ axis_angle_to_mat(applied[3:6])
-        ee_pos, ee_rot = self.ee_pose_matrix()[:3, 3], self.ee_pose_matrix()[:3, :3]
+        ee = self.ee_pose_matrix()
+        ee_pos, ee_rot = ee[:3, 3], ee[:3, :3]
         offset = target_pos - ee_pos
         if np.linalg.norm(offset) > LEASH:
             target_pos = ee_pos + offset * LEASH / np.linalg.norm(offset)
@@ -261,11 +271,11 @@ class VitalEnv(gym.Env):
         self._steps += 1
         obs = self._observe()
         success = bool(obs["success"][0])
-        potential = self._goal_potential()
+        info = self._info()
+        potential = _potential(info["goal_distance"], info["goal_angle"])
         reward = potential - self._potential + (SUCCESS_BONUS if success else 0.0)
         self._potential = potential
         truncated = self._steps >= self.max_steps and not success
-        info = self._info()
         info["applied_action"] = applied
         return obs, float(reward), success, truncated, info
 
@@ -356,7 +366,7 @@ class VitalEnv(gym.Env):
         return measure_insertion(self.task, relative)
 
     def _success(self) -> bool:
-        insertion = self.insertion()
+        insertion = self._insertion = self.insertion()
         if self.task.kind != "swipe":
             return insertion.inserted(self.task)
         if insertion.inserted(self.task):
@@ -373,10 +383,6 @@ class VitalEnv(gym.Env):
         distance = float(np.linalg.norm(ee[:3, 3] - goal[:3, 3]))
         angle = float(np.linalg.norm(mat_to_axis_angle(goal[:3, :3].T @ ee[:3, :3])))
         return distance, angle
-
-    def _goal_potential(self) -> float:
-        distance, angle = self._goal_errors()
-        return -(distance / 0.01 + angle / 0.1)
 
     def _observe(self) -> dict[str, np.ndarray]:
         self._succeeded = self._success() or self._succeeded
@@ -399,7 +405,7 @@ class VitalEnv(gym.Env):
 
     def _info(self) -> dict[str, Any]:
         distance, angle = self._goal_errors()
-        insertion = self.insertion()
+        insertion = self._insertion
         info = {
             "success": self._succeeded,
             "insertion_depth": insertion.depth,

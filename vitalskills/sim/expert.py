@@ -83,9 +83,16 @@ class ScriptedExpert:
             if tip_z > task.entry_z + 0.003:
                 self.phase = "align"
         else:
+            # Sliding, the card drags on the slot wall it is aimed into: a person
+            # feels the drag and centres the card.
+            if touching:
+                self.aim[1] *= 0.5
             depth_z = task.entry_z - task.goal_depth
             x = min(task.goal_tip_x, tip_now[0, 3] + SWIPE_SPEED)
             tip = np.array([x, self.aim[1], depth_z])
+            if tip_now[0, 3] >= task.goal_tip_x - 0.001 and not env._succeeded:
+                self.phase = "lift"
+                self.corrections += 1
         if self.phase != "lift":
             floor = task.entry_z - task.goal_depth
             tip[2] = max(tip[2], floor)

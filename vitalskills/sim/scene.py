@@ -129,7 +129,7 @@ def build_mjcf(spec: TaskSpec) -> str:
         noslip_iterations="0" iterations="30"/>
 <visual>
   <global offwidth="320" offheight="240"/>
-  <quality shadowsize="0" offsamples="0"/>
+  <quality shadowsize="0" offsamples="0" numslices="12" numstacks="8" numquads="1"/>
   <headlight ambient="0.25 0.25 0.25" diffuse="0.25 0.25 0.25" specular="0.05 0.05 0.05"/>
   <map znear="0.01" zfar="6"/>
 </visual>

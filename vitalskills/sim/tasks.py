@@ -10,7 +10,8 @@ Success is purely geometric: the tip face's corners must lie inside their openin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -80,7 +81,6 @@ class TaskSpec:
     slot_half_length: float = 0.0
     swipe_travel: float = 0.0
     card_half_length: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def clearance(self) -> float:
@@ -109,6 +109,7 @@ class TaskSpec:
         return np.array([0.0, 0.0, self.entry_z])
 
 
+@cache
 def tip_probes(spec: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
     """Return tip-face probe points (object frame) and the opening each belongs to."""
     if spec.kind == "swipe":
