@@ -126,6 +126,15 @@ def test_unknown_grounder_lists_known_ones() -> None:
     assert "mine, owlv2-sam, sim, vlm-point" in error.value.hint
 
 
+def test_underscore_names_reach_dashed_grounders() -> None:
+    """`locate ... using owlv2_sam`: task-language names cannot contain `-`."""
+    from vitalskills.perception.config import grounder_options
+
+    config = PerceptionConfig(grounders={"table-cam": OwlSamOptions(threshold=0.3)})
+    assert grounder_options("table_cam", config).threshold == 0.3
+    assert grounder_options("vlm_point", config).backend == "vlm-point"
+
+
 def test_config_file_names_backends_and_bad_fields(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
