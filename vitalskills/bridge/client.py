@@ -127,6 +127,14 @@ class BridgeClient:
         if self._socket is None:
             self._socket = self._new_socket()
             reply = self._request("hello", {"versions": list(SUPPORTED_VERSIONS)})
+            if reply.header.get("version") not in SUPPORTED_VERSIONS:
+                self._drop_socket()
+                raise RobotError(
+                    f"bridge server at {self.address} chose protocol version "
+                    f"{reply.header.get('version')!r}; this client speaks "
+                    f"{list(SUPPORTED_VERSIONS)}",
+                    hint="upgrade the client or the server so that they share a version",
+                )
             self.hello = reply.header
             self._capabilities = RobotCapabilities.model_validate(reply.header["capabilities"])
         return self._socket
