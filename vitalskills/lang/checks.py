@@ -8,7 +8,6 @@ up in the library; their sensors are compared with the robot's when one is given
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
 
 from vitalskills.errors import Location, VitalskillsError
 from vitalskills.lang import ir
@@ -34,20 +33,13 @@ def _where(node: ir.IRNode, field: str | None = None) -> Location | None:
     return span.location() if span else None
 
 
-def _children(statement: ir.IRNode) -> Iterator[list]:
-    for field in ("then", "body", "orelse"):
-        value = getattr(statement, field, None)
-        if isinstance(value, list):
-            yield value
-
-
 def located_names(body: list) -> set[str]:
     """Return every name any `locate ... as NAME` in `body` (at any depth) defines."""
     names: set[str] = set()
     for statement in body:
         if isinstance(statement, ir.Locate) and statement.name:
             names.add(statement.name)
-        for child in _children(statement):
+        for child in ir.child_blocks(statement):
             names |= located_names(child)
     return names
 

@@ -107,8 +107,8 @@ def _resolve_statement(statement: ir.IRNode, base: Path, stack: Sequence[Path]) 
     if isinstance(statement, ir.Include):
         _splice(statement, base, stack)
         return
-    for field in ("body", "then", "orelse"):
-        for child in getattr(statement, field, ()) or ():
+    for block in ir.child_blocks(statement):
+        for child in block:
             _resolve_statement(child, base, stack)
 
 

@@ -41,12 +41,11 @@ def grammar_path() -> Path:
 
 @cache
 def parser() -> Lark:
-    """Build the LALR parser once per process (with positions propagated)."""
+    """Build the LALR parser once per process."""
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
         lexer="basic",
-        propagate_positions=True,
         maybe_placeholders=True,
     )
 
@@ -90,16 +89,23 @@ def whole(value: float, what: str, where: ir.Span) -> int:
     return int(value)
 
 
-class ToIR:
-    """Turn a parse tree into IR nodes; one method per rule alias, called with (meta, children).
+class _Block(list):
+    """A block's statements, remembering where its closing brace ends."""
 
-    A plain bottom-up walk rather than `lark.Transformer`: lark's per-call `v_args`
-    wrapping tripled the cost of this pass on large files (benchmarks/compile.py).
+    end: tuple[int, int]
+
+
+class ToIR:
+    """Turn a parse tree into IR nodes; one method per rule alias, called with its children.
+
+    A plain bottom-up walk rather than `lark.Transformer`, and positions taken from each
+    node's first and last tokens rather than lark's `propagate_positions`: together they
+    halve the time to build the IR of a large file (benchmarks/compile.py).
     """
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self._rules: dict[str, Callable[[Any, list[Any]], Any]] = {}
+        self._rules: dict[str, Callable[[list[Any]], Any]] = {}
 
     def transform(self, tree: Tree) -> Any:
         """Build the IR for `tree`, children first."""
@@ -108,44 +114,55 @@ class ToIR:
         ]
         rule = self._rules.get(tree.data)
         if rule is None:
-            rule = self._rules[tree.data] = getattr(
-                self, "try_" if tree.data == "try" else tree.data
-            )
-        return rule(tree.meta, children)
+            name = "try_" if tree.data == "try" else str(tree.data)
+            rule = self._rules[tree.data] = getattr(self, name)
+        return rule(children)
 
-    def _span(self, meta: Any) -> ir.Span:
-        return span_of(self.file, meta)
+    def _token(self, token: Token) -> ir.Span:
+        return span_of(self.file, token)
+
+    def _span(self, first: Token, children: list[Any]) -> ir.Span:
+        """Span from the `first` token to the end of the last child that has one."""
+        for item in reversed(children):
+            end = _end_of(item)
+            if end is not None:
+                break
+        else:
+            end = (first.end_line, first.end_column)
+        return ir.Span(
+            file=self.file, line=first.line, column=first.column, end_line=end[0], end_column=end[1]
+        )
 
     # ------------------------------------------------------------ values
 
-    def string(self, meta: Any, children: list[Token]) -> ir.Text:
+    def string(self, children: list[Token]) -> ir.Text:
         token = children[0]
         try:
             value = json.loads(token, strict=False)
         except json.JSONDecodeError:
             raise TaskSyntaxError(
                 "invalid escape sequence in string",
-                location=span_of(self.file, token).location(),
+                location=self._token(token).location(),
                 hint='use `\\"`, `\\\\`, `\\n`, `\\t` or `\\uXXXX`',
                 code="E169",
             ) from None
-        return ir.Text(value=value, span=self._span(meta))
+        return ir.Text(value=value, span=self._token(token))
 
-    def number(self, meta: Any, children: list[Token]) -> ir.Number:
+    def number(self, children: list[Token]) -> ir.Number:
         token = children[0]
-        return ir.Number(value=_finite(float(token), self.file, token), span=self._span(meta))
+        return ir.Number(value=_finite(float(token), self.file, token), span=self._token(token))
 
-    def quantity(self, meta: Any, children: list[Token]) -> ir.Quantity:
+    def quantity(self, children: list[Token]) -> ir.Quantity:
         number, unit = children
-        span = self._span(meta)
-        kind, factor = unit_of(str(unit), span_of(self.file, unit))
+        span = self._span(number, children)
+        kind, factor = unit_of(str(unit), self._token(unit))
         value = _finite(float(number), self.file, number) * factor
         return ir.Quantity(value=value, unit=str(unit), dimension=kind, span=span)
 
-    def vector(self, meta: Any, children: list[Any]) -> ir.Vector:
-        *numbers, unit = children
+    def vector(self, children: list[Any]) -> ir.Vector:
+        bracket, *numbers, unit = children
         numbers = [n for n in numbers if n is not None]
-        span = self._span(meta)
+        span = self._span(bracket, children)
         if len(numbers) != 3:
             raise TaskSyntaxError(
                 f"a vector needs 3 components, got {len(numbers)}",
@@ -153,26 +170,27 @@ class ToIR:
                 hint="write it as `[x, y, z] mm`",
                 code="E106",
             )
-        kind, factor = unit_of(str(unit), span_of(self.file, unit))
+        kind, factor = unit_of(str(unit), self._token(unit))
         values = [_finite(float(n), self.file, n) * factor for n in numbers]
         return ir.Vector(values=values, unit=str(unit), dimension=kind, span=span)
 
-    def ref(self, meta: Any, children: list[Token]) -> ir.Ref:
-        return ir.Ref(name=str(children[0]), span=self._span(meta))
+    def ref(self, children: list[Token]) -> ir.Ref:
+        return ir.Ref(name=str(children[0]), span=self._token(children[0]))
 
     # ------------------------------------------------------------ top level
 
-    def header(self, meta: Any, children: list[Any]) -> tuple[str, Any]:
-        name, description = children
-        text = self.string(meta, [description]).value if description is not None else ""
-        return ("header", (str(name), text, self._span(meta), span_of(self.file, name)))
+    def header(self, children: list[Any]) -> tuple[str, Any]:
+        keyword, name, description = children
+        text = self.string([description]).value if description is not None else ""
+        return ("header", (str(name), text, self._span(keyword, children), self._token(name)))
 
-    def param(self, meta: Any, children: list[Any]) -> ir.Param:
-        name, value = children
-        spans = {"name": span_of(self.file, name)}
-        return ir.Param(name=str(name), default=value, span=self._span(meta), field_spans=spans)
+    def param(self, children: list[Any]) -> ir.Param:
+        keyword, name, value = children
+        spans = {"name": self._token(name)}
+        span = self._span(keyword, children)
+        return ir.Param(name=str(name), default=value, span=span, field_spans=spans)
 
-    def start(self, meta: Any, children: list[Any]) -> ir.Task:
+    def start(self, children: list[Any]) -> ir.Task:
         name, description = Path(self.file).stem, ""
         params: list[ir.Param] = []
         body: list[Any] = []
@@ -197,8 +215,7 @@ class ToIR:
 
     # ------------------------------------------------------------ statements
 
-    def locate(self, meta: Any, children: list[Any]) -> ir.Locate:
-        query, *options = children
+    def _options(self, options: list[tuple[str, Any, ir.Span]]) -> tuple[dict, dict]:
         fields: dict[str, Any] = {}
         spans: dict[str, ir.Span] = {}
         for key, value, span in options:
@@ -211,27 +228,34 @@ class ToIR:
                 )
             fields[key] = value
             spans[key] = span
-        return ir.Locate(query=query, span=self._span(meta), field_spans=spans, **fields)
+        return fields, spans
 
-    def locate_as(self, meta: Any, children: list[Token]) -> tuple[str, str, ir.Span]:
-        return ("name", str(children[0]), span_of(self.file, children[0]))
+    def locate(self, children: list[Any]) -> ir.Locate:
+        keyword, query, *options = children
+        fields, spans = self._options(options)
+        return ir.Locate(
+            query=query, span=self._span(keyword, children), field_spans=spans, **fields
+        )
 
-    def locate_min_score(self, meta: Any, children: list[ir.Number]) -> tuple[str, float, ir.Span]:
+    def locate_as(self, children: list[Token]) -> tuple[str, str, ir.Span]:
+        return ("name", str(children[0]), self._token(children[0]))
+
+    def locate_min_score(self, children: list[ir.Number]) -> tuple[str, float, ir.Span]:
         return ("min_score", children[0].value, children[0].span)
 
-    def locate_using(self, meta: Any, children: list[Token]) -> tuple[str, str, ir.Span]:
-        return ("grounder", str(children[0]), span_of(self.file, children[0]))
+    def locate_using(self, children: list[Token]) -> tuple[str, str, ir.Span]:
+        return ("grounder", str(children[0]), self._token(children[0]))
 
-    def reach(self, meta: Any, children: list[Any]) -> ir.Reach:
-        target, offset = children
-        return ir.Reach(target=target, offset=offset, span=self._span(meta))
+    def reach(self, children: list[Any]) -> ir.Reach:
+        keyword, target, offset = children
+        return ir.Reach(target=target, offset=offset, span=self._span(keyword, children))
 
-    def move(self, meta: Any, children: list[Any]) -> ir.Move:
-        delta, frame = children
-        spans: dict[str, ir.Span] = {}
+    def move(self, children: list[Any]) -> ir.Move:
+        keyword, delta, frame = children
+        span = self._span(keyword, children)
         if frame is None:
-            return ir.Move(delta=delta, span=self._span(meta))
-        spans["frame"] = span_of(self.file, frame)
+            return ir.Move(delta=delta, span=span)
+        spans = {"frame": self._token(frame)}
         if str(frame) not in ("base", "ee"):
             raise TaskSyntaxError(
                 f"unknown frame `{frame}`",
@@ -239,97 +263,108 @@ class ToIR:
                 hint="use `in base` or `in ee`",
                 code="E108",
             )
-        return ir.Move(delta=delta, frame=str(frame), span=self._span(meta), field_spans=spans)
+        return ir.Move(delta=delta, frame=str(frame), span=span, field_spans=spans)
 
-    def run_skill(self, meta: Any, children: list[Any]) -> ir.RunSkill:
-        name, version, *options = children
-        spans = {"skill": span_of(self.file, name)}
-        fields: dict[str, Any] = {}
+    def run_skill(self, children: list[Any]) -> ir.RunSkill:
+        keyword, name, version, *options = children
+        fields, spans = self._options(options)
+        spans["skill"] = self._token(name)
         if version is not None:
             fields["version"] = str(version)[1:]
-            spans["version"] = span_of(self.file, version)
-        for key, value, span in options:
-            if key in fields:
-                raise TaskSyntaxError(
-                    f"`{key}` given twice",
-                    location=span.location(),
-                    hint=f"keep one `{key}`",
-                    code="E107",
-                )
-            fields[key] = value
-            spans[key] = span
+            spans["version"] = self._token(version)
         if "retries" in fields:
             fields["retries"] = whole(fields["retries"], "`retries`", spans["retries"])
-        return ir.RunSkill(skill=str(name), span=self._span(meta), field_spans=spans, **fields)
+        span = self._span(keyword, children)
+        return ir.RunSkill(skill=str(name), span=span, field_spans=spans, **fields)
 
-    def run_at(self, meta: Any, children: list[ir.Ref]) -> tuple[str, ir.Ref, ir.Span]:
+    def run_at(self, children: list[ir.Ref]) -> tuple[str, ir.Ref, ir.Span]:
         return ("at", children[0], children[0].span)
 
-    def run_retries(self, meta: Any, children: list[ir.Number]) -> tuple[str, float, ir.Span]:
+    def run_retries(self, children: list[ir.Number]) -> tuple[str, float, ir.Span]:
         return ("retries", children[0].value, children[0].span)
 
-    def run_timeout(
-        self, meta: Any, children: list[ir.Quantity]
-    ) -> tuple[str, ir.Quantity, ir.Span]:
+    def run_timeout(self, children: list[ir.Quantity]) -> tuple[str, ir.Quantity, ir.Span]:
         return ("timeout", children[0], children[0].span)
 
-    def gripper(self, meta: Any, children: list[Token]) -> ir.Gripper:
-        action = children[0]
+    def gripper(self, children: list[Token]) -> ir.Gripper:
+        keyword, action = children
         if str(action) not in ("open", "close"):
             raise TaskSyntaxError(
                 f"unknown gripper action `{action}`",
-                location=span_of(self.file, action).location(),
+                location=self._token(action).location(),
                 hint="use `gripper open` or `gripper close`",
                 code="E108",
             )
-        return ir.Gripper(action=str(action), span=self._span(meta))
+        return ir.Gripper(action=str(action), span=self._span(keyword, children))
 
-    def wait(self, meta: Any, children: list[ir.Quantity]) -> ir.Wait:
-        return ir.Wait(duration=children[0], span=self._span(meta))
+    def wait(self, children: list[Any]) -> ir.Wait:
+        keyword, duration = children
+        return ir.Wait(duration=duration, span=self._span(keyword, children))
 
-    def fail(self, meta: Any, children: list[Token]) -> ir.Fail:
-        message = self.string(meta, children).value
-        return ir.Fail(message=message, span=self._span(meta))
+    def fail(self, children: list[Token]) -> ir.Fail:
+        keyword, message = children
+        text = self.string([message]).value
+        return ir.Fail(message=text, span=self._span(keyword, children))
 
-    def block(self, meta: Any, children: list[Any]) -> list[Any]:
-        return list(children)
+    def block(self, children: list[Any]) -> _Block:
+        block = _Block(children[1:-1])
+        block.end = (children[-1].end_line, children[-1].end_column)
+        return block
 
-    def if_found(self, meta: Any, children: list[Any]) -> ir.IfFound:
-        name, then, orelse = children
-        spans = {"name": span_of(self.file, name)}
+    def if_found(self, children: list[Any]) -> ir.IfFound:
+        keyword, name, then, orelse = children
         return ir.IfFound(
-            name=str(name), then=then, orelse=orelse or [], span=self._span(meta), field_spans=spans
+            name=str(name),
+            then=list(then),
+            orelse=list(orelse or []),
+            span=self._span(keyword, children),
+            field_spans={"name": self._token(name)},
         )
 
-    def try_(self, meta: Any, children: list[Any]) -> ir.Try:
-        body, orelse = children
-        return ir.Try(body=body, orelse=orelse or [], span=self._span(meta))
+    def try_(self, children: list[Any]) -> ir.Try:
+        keyword, body, orelse = children
+        return ir.Try(
+            body=list(body), orelse=list(orelse or []), span=self._span(keyword, children)
+        )
 
     def _counted(self, children: list[Any]) -> tuple[int, list[Any], dict[str, ir.Span]]:
-        count, body = children
+        _, count, body = children
         spans = {"times": count.span}
-        return whole(count.value, "the count", count.span), body, spans
+        return whole(count.value, "the count", count.span), list(body), spans
 
-    def retry(self, meta: Any, children: list[Any]) -> ir.Retry:
+    def retry(self, children: list[Any]) -> ir.Retry:
         times, body, spans = self._counted(children)
-        return ir.Retry(times=times, body=body, span=self._span(meta), field_spans=spans)
+        span = self._span(children[0], children)
+        return ir.Retry(times=times, body=body, span=span, field_spans=spans)
 
-    def repeat(self, meta: Any, children: list[Any]) -> ir.Repeat:
+    def repeat(self, children: list[Any]) -> ir.Repeat:
         times, body, spans = self._counted(children)
-        return ir.Repeat(times=times, body=body, span=self._span(meta), field_spans=spans)
+        span = self._span(children[0], children)
+        return ir.Repeat(times=times, body=body, span=span, field_spans=spans)
 
-    def timeout(self, meta: Any, children: list[Any]) -> ir.Timeout:
-        duration, body = children
-        return ir.Timeout(duration=duration, body=body, span=self._span(meta))
+    def timeout(self, children: list[Any]) -> ir.Timeout:
+        keyword, duration, body = children
+        span = self._span(keyword, children)
+        return ir.Timeout(duration=duration, body=list(body), span=span)
 
-    def include(self, meta: Any, children: list[Token]) -> ir.Include:
-        path = self.string(meta, children).value
-        spans = {"path": span_of(self.file, children[0])}
-        return ir.Include(path=path, span=self._span(meta), field_spans=spans)
+    def include(self, children: list[Token]) -> ir.Include:
+        keyword, path = children
+        text = self.string([path]).value
+        spans = {"path": self._token(path)}
+        return ir.Include(path=text, span=self._span(keyword, children), field_spans=spans)
 
 
-# `try` is a Python keyword: route the rule of that name to `try_`.
-setattr(ToIR, "try", ToIR.try_)
+def _end_of(item: Any) -> tuple[int, int] | None:
+    """Where a child ends: a token, an IR node, a block or an option (key, value, span)."""
+    if isinstance(item, Token):
+        return (item.end_line, item.end_column)
+    if isinstance(item, _Block):
+        return item.end
+    if isinstance(item, ir.IRNode) and item.span is not None:
+        return (item.span.end_line, item.span.end_column)
+    if isinstance(item, tuple) and len(item) == 3 and isinstance(item[2], ir.Span):
+        return (item[2].end_line, item[2].end_column)
+    return None
 
 
 def _depth(tree: Tree) -> int:
