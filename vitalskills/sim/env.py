@@ -119,7 +119,7 @@ class VitalEnv(gym.Env):
         self._base = {
             "cam_pos": self.model.cam_pos.copy(),
             "cam_quat": self.model.cam_quat.copy(),
-            "light_pos": self.model.light_pos.copy(),
+            "light_dir": self.model.light_dir.copy(),
             "light_diffuse": self.model.light_diffuse.copy(),
         }
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
@@ -221,7 +221,8 @@ class VitalEnv(gym.Env):
             m.geom_matid[geom] = mat
             m.mat_rgba[mat, :3] = rgb
             m.geom_rgba[geom, :3] = rgb
-        m.light_pos[:] = self._base["light_pos"] + layout.light_shift
+        directions = self._base["light_dir"] + layout.light_shift
+        m.light_dir[:] = directions / np.linalg.norm(directions, axis=1, keepdims=True)
         m.light_diffuse[:] = np.clip(self._base["light_diffuse"] * layout.light_scale, 0, 1)
         m.cam_pos[:] = self._base["cam_pos"]
         m.cam_quat[:] = self._base["cam_quat"]

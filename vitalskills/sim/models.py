@@ -62,7 +62,7 @@ def target_geoms(spec: TaskSpec, collide: bool = True, rgba: str | None = None) 
     """Return the geoms of the task's target, in the target frame."""
     name = spec.name
     if name == "plug_in_socket":
-        body = rgba or "0.93 0.93 0.9 1"
+        body = rgba or "0.86 0.86 0.84 1"
         holes = []
         for outlet in (-0.08, 0.0, 0.08):
             holes += [(outlet + o.cx, o.cy, o.hx, o.hy) for o in spec.openings]

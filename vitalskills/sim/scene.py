@@ -27,8 +27,8 @@ FINGER_TRAVEL = 0.035
 #: Where the end effector waits when an episode starts away from the target.
 HOME = np.array([0.5, 0.0, 0.25])
 
-WRIST_CAMERA_POS = np.array([0.075, 0.0, -0.05])
-WRIST_CAMERA_LOOK = np.array([0.0, 0.0, 0.07])
+WRIST_CAMERA_POS = np.array([0.09, 0.0, -0.03])
+WRIST_CAMERA_LOOK = np.array([0.0, 0.0, 0.06])
 SCENE_CAMERA_POS = np.array([0.93, 0.0, 0.47])
 SCENE_CAMERA_LOOK = np.array([0.48, 0.0, 0.0])
 
@@ -91,7 +91,7 @@ def _gripper(spec: TaskSpec) -> str:
   <geom type="box" pos="0 0 -0.056" size="0.018 0.045 0.012" rgba="0.3 0.3 0.33 1" group="2"/>
   <geom type="cylinder" pos="0 0 -0.095" size="0.03 0.027" rgba="0.85 0.85 0.87 1"
         contype="0" conaffinity="0" group="1"/>
-  <geom type="box" pos="0.082 0 -0.06" size="0.006 0.01 0.008" rgba="0.1 0.1 0.1 1"
+  <geom type="box" pos="0.097 0 -0.04" size="0.006 0.01 0.008" rgba="0.1 0.1 0.1 1"
         contype="0" conaffinity="0" group="1"/>
   <camera name="wrist" pos="{_fmt(WRIST_CAMERA_POS)}" xyaxes="{_fmt(cam_axes)}" fovy="80"/>
   {"".join(fingers)}
@@ -135,9 +135,9 @@ def build_mjcf(spec: TaskSpec) -> str:
 </visual>
 {_assets()}
 <worldbody>
-  <light name="key" pos="0.6 0.3 1.2" dir="-0.1 -0.2 -1" diffuse="0.45 0.45 0.45"
+  <light name="key" directional="true" pos="0.6 0.3 1.2" dir="-0.3 -0.2 -1" diffuse="0.55 0.55 0.55"
          castshadow="false"/>
-  <light name="fill" pos="1.2 -0.5 0.8" dir="-0.6 0.4 -0.6" diffuse="0.25 0.25 0.25"
+  <light name="fill" directional="true" pos="1.2 -0.5 0.8" dir="-0.6 0.4 -0.6" diffuse="0.2 0.2 0.2"
          castshadow="false"/>
   <geom name="table" type="box" pos="0.55 0 -0.02" size="0.45 0.55 0.02" material="table_plain"
         rgba="0.76 0.7 0.62 1" group="2"/>
