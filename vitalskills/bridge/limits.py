@@ -51,7 +51,7 @@ class SafetyLimits(BaseModel):
 
 def quat_to_matrix(quat_wxyz: Sequence[float]) -> list[list[float]]:
     """Rotation matrix (rows) of a (w, x, y, z) quaternion, normalised first."""
-    w, x, y, z = (float(v) for v in quat_wxyz)
+    w, x, y, z = quat_wxyz
     norm = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
     w, x, y, z = w / norm, x / norm, y / norm, z / norm
     return [
@@ -76,32 +76,33 @@ def clip_action(
     may move back toward it but not further out. An action within every limit comes
     back bit for bit. (Plain floats: this runs on every step, numpy is slower here.)
     """
-    values = [float(v) for v in np.asarray(action).reshape(-1)]
+    values = np.asarray(action, dtype=np.float64).reshape(-1).tolist()
     step = min(limits.max_step, limits.max_speed / control_hz)
     move = _clip_norm(values[:3], step)
     turn = _clip_norm(values[3:6], limits.max_rotation_step)
     grip = min(1.0, max(-1.0, values[6]))
     if ee_pose is not None and len(ee_pose) >= 7:
-        position = [float(v) for v in ee_pose[:3]]
-        rotation = quat_to_matrix(ee_pose[3:7])
-        target = [position[i] + sum(rotation[i][j] * move[j] for j in range(3)) for i in range(3)]
+        pose = np.asarray(ee_pose, dtype=np.float64).tolist()
+        position = pose[:3]
+        r = quat_to_matrix(pose[3:7])
+        dx, dy, dz = move
+        target = [position[i] + r[i][0] * dx + r[i][1] * dy + r[i][2] * dz for i in range(3)]
+        low, high = limits.workspace_min, limits.workspace_max
         clipped = [
-            min(max(target[i], min(limits.workspace_min[i], position[i])),
-                max(limits.workspace_max[i], position[i]))
+            min(max(target[i], min(low[i], position[i])), max(high[i], position[i]))
             for i in range(3)
-        ]  # fmt: skip
+        ]
         if clipped != target:
-            offset = [clipped[i] - position[i] for i in range(3)]
-            move = [sum(rotation[j][i] * offset[j] for j in range(3)) for i in range(3)]
-    out = np.array([*move, *turn, grip], dtype=np.float32)
-    return out
+            ox, oy, oz = (clipped[i] - position[i] for i in range(3))
+            move = [r[0][i] * ox + r[1][i] * oy + r[2][i] * oz for i in range(3)]
+    return np.array([*move, *turn, grip], dtype=np.float32)
 
 
 def tripped_limit(observation: Observation, limits: SafetyLimits) -> str | None:
     """Say which reading exceeds its protective-stop limit, or None when all are fine."""
     tactile = observation.get("tactile")
     if tactile is not None and tactile.size:
-        peak = float(np.max(np.abs(tactile)))
+        peak = float(np.abs(tactile).max())
         if not np.isfinite(peak) or peak > limits.max_tactile:
             return f"tactile reading {peak:.4g} exceeds the limit {limits.max_tactile:.4g}"
     force = observation.get("force")

@@ -226,7 +226,7 @@ def _array_spec(spec: Any) -> tuple[str, np.dtype, tuple[int, ...]]:
     if (
         not isinstance(shape, list)
         or len(shape) > MAX_NDIM
-        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        or not all(type(n) is int and n >= 0 for n in shape)  # `type is`: no bools
     ):
         raise ProtocolError(
             ErrorCode.MALFORMED,

@@ -322,7 +322,7 @@ class BridgeServer:
             raise _Refusal(ErrorCode.WATCHDOG, why, "send a new command to resume")
         action = message.arrays.get("action")
         dim = self._capabilities.action_dim
-        if action is None or action.shape != (dim,) or not np.all(np.isfinite(action)):
+        if action is None or action.shape != (dim,) or not np.isfinite(action).all():
             got = "nothing" if action is None else f"shape {action.shape}"
             raise _Refusal(
                 ErrorCode.BAD_REQUEST,
