@@ -39,7 +39,8 @@ def list_(skills: SkillsDirs = None, json_: JsonFlag = False) -> None:
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("name", "version", "sensors", "trained", "source")
+    table = Table("name", "version", "sensors", "trained")
+    table.add_column("source", overflow="fold")
     for m in manifests:
         table.add_row(
             m.name, m.version, ", ".join(m.sensors), "yes" if m.trained else "no", str(m.root)

@@ -101,7 +101,7 @@ class _Checker:
 
     def located(self, ref: ir.Ref, what: str) -> None:
         name = ref.name
-        if name in self.params:
+        if name in self.params and name not in self.all_located:
             self.error(
                 ReferenceKindError(
                     f"{what} needs a located name, but `{name}` is a param",
