@@ -119,3 +119,20 @@ def test_every_command_has_help(command):
     assert result.exit_code == 0 and len(result.stdout) > 100
     if command != "skills":
         assert "--skills" in result.stdout
+
+
+def test_robot_caps_file_checks_sensors(write, tmp_path):
+    task = write('locate "x"\nrun skill plug_insert\n')
+    caps = tmp_path / "robot.yaml"
+    caps.write_text("name: camera_arm\nsensors: [wrist_rgb, ee_pose, gripper]\n")
+    result = invoke("check", task, "--robot-caps", caps)
+    assert result.exit_code == 1
+    assert "needs sensor `tactile`, which robot `camera_arm` lacks" in result.stderr
+    caps.write_text(
+        '{"name": "full", "sensors": ["wrist_rgb", "tactile", "ee_pose", "gripper"],'
+        ' "tactile_dim": 15}'
+    )
+    assert invoke("check", task, "--robot-caps", caps).exit_code == 0
+    caps.write_text("name: r\nsensors: 3\n")
+    bad = invoke("check", task, "--robot-caps", caps)
+    assert bad.exit_code == 2 and f"{caps}:2:10: error: invalid robot capabilities" in bad.stderr
