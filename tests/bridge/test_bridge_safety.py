@@ -164,3 +164,47 @@ def test_scene_of_a_driver_without_one_is_unsupported() -> None:
         pytest.raises(RobotError, match="unsupported"),
     ):
         client.scene()
+
+
+def test_another_sessions_flood_neither_feeds_nor_postpones_the_watchdog() -> None:
+    import threading
+
+    import zmq
+
+    from vitalskills.bridge.protocol import PROTOCOL_VERSION, encode
+
+    arm = FakeArm()
+    with (
+        served(arm, watchdog_s=0.1) as server,
+        connect(server.address, heartbeat=False) as client,
+    ):
+        flood = zmq.Context.instance().socket(zmq.DEALER)
+        flood.linger = 0
+        flood.connect(server.address)
+        stop = threading.Event()
+
+        def spam() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                head = {"v": PROTOCOL_VERSION, "type": "heartbeat", "id": n, "session": "other"}
+                flood.send_multipart(encode(head))
+                while flood.poll(0):
+                    flood.recv_multipart()
+
+        client.reset(seed=0)
+        client.act(np.array([0.01, 0, 0, 0, 0, 0, 0], dtype=np.float32))
+        acted = time.monotonic()
+        spammer = threading.Thread(target=spam)
+        spammer.start()
+        try:
+            deadline = acted + 5.0
+            while not server.events and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            spammer.join()
+            flood.close()
+        assert [e.kind for e in server.events] == [ErrorCode.WATCHDOG]
+        assert server.events[0].time - acted < 1.0
+        assert not arm.moving
