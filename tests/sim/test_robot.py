@@ -45,7 +45,7 @@ def _project(frame, point: np.ndarray) -> tuple[int, int, float]:
 
 @pytest.mark.parametrize("condition", ["canonical", "scene"])
 def test_scene_frame_geometry_matches_the_privileged_truth(condition: str) -> None:
-    with SimRobot("plug_in_socket", condition, seed=5, start="approach") as robot:
+    with SimRobot("plug_in_socket", condition, seed=5) as robot:  # locate runs from home
         robot.reset(seed=5)
         frame = robot.scene()
         h, w = frame.depth.shape
