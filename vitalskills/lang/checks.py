@@ -13,14 +13,16 @@ from vitalskills.errors import Location, VitalskillsError
 from vitalskills.lang import ir
 from vitalskills.lang.errors import (
     HeaderError,
-    LangError,
     MissingSensorError,
     NoTargetError,
     ReferenceKindError,
+    SkillVersionError,
     UndefinedReferenceError,
     UnitError,
+    UnknownSkillError,
     UsedBeforeLocateError,
     ValueRangeError,
+    VersionSyntaxError,
 )
 from vitalskills.runtime.robot import RobotCapabilities
 from vitalskills.skills.library import SkillLibrary
@@ -233,7 +235,7 @@ class _Checker:
             return None
         try:
             return self.library.get(node.skill, node.version)
-        except LangError as error:
+        except (UnknownSkillError, SkillVersionError, VersionSyntaxError) as error:
             field = "version" if error.code in ("E201", "E202") else "skill"
             self.error(error.at(_where(node, field)))
         return None

@@ -187,9 +187,9 @@ def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxEr
     else:
         line, column = token.line, token.column
     here = _location(file, line, column, len(str(token)) if not at_end else 1)
-    if at_end or "RBRACE" in expected:
+    if at_end:
         unclosed = _unclosed_brace(source)
-        if unclosed and (at_end or kind == "$END"):
+        if unclosed:
             return TaskSyntaxError(
                 "missing closing brace",
                 location=_location(file, *unclosed),
