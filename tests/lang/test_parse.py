@@ -119,3 +119,11 @@ def test_yaml_plain_and_quoted_scalars_differ(write):
 def test_yaml_run_accepts_an_inline_version(write):
     run = parse_file(write("steps:\n  - run: plug_insert@>=0.1\n", "t.yaml")).body[0]
     assert (run.skill, run.version) == ("plug_insert", ">=0.1")
+
+
+@pytest.mark.parametrize(
+    ("file", "name"), [("plug-in.vtl", "plug_in"), ("2nd try.yaml", "_2nd_try")]
+)
+def test_headerless_tasks_are_named_after_a_valid_form_of_the_file(write, file, name):
+    text = "steps:\n  - gripper: open\n" if file.endswith(".yaml") else "gripper open\n"
+    assert parse_file(write(text, file)).name == name

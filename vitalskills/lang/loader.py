@@ -165,6 +165,10 @@ def parse_file(path: Path, *, includes: bool = True) -> ir.Task:
         LangError: a located syntax, encoding, YAML or include error.
     """
     path = Path(path)
+    if path.is_dir():
+        raise TaskFileNotFoundError(
+            f"`{path}` is a directory, not a task file", hint="pass .vtl or .yaml files"
+        )
     if not path.is_file():
         raise TaskFileNotFoundError(
             f"task file `{path}` does not exist", hint="check the path and try again"

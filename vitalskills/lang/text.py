@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -59,6 +60,12 @@ def span_of(file: str, item: Any) -> ir.Span:
         end_line=item.end_line,
         end_column=item.end_column,
     )
+
+
+def default_task_name(file: str) -> str:
+    """Name a task without a `task` header after its file, made a valid name."""
+    name = re.sub(r"\W", "_", Path(file).stem, flags=re.ASCII) or "task"
+    return f"_{name}" if name[0].isdigit() else name
 
 
 def _finite(value: float, file: str, token: Token) -> float:
@@ -191,7 +198,7 @@ class ToIR:
         return ir.Param(name=str(name), default=value, span=span, field_spans=spans)
 
     def start(self, children: list[Any]) -> ir.Task:
-        name, description = Path(self.file).stem, ""
+        name, description = default_task_name(self.file), ""
         params: list[ir.Param] = []
         body: list[Any] = []
         spans: dict[str, ir.Span] = {}

@@ -12,14 +12,13 @@ import difflib
 import math
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from vitalskills.lang import ir
 from vitalskills.lang.errors import EmptyFileError, YamlKeyError, YamlShapeError
-from vitalskills.lang.text import unit_of, whole
+from vitalskills.lang.text import default_task_name, unit_of, whole
 from vitalskills.lang.yamlnodes import MAX_DEPTH, TAG, compose, node_span, scalar_value
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -352,7 +351,7 @@ class _Reader:
         for key, (key_node, _) in keys.items():
             if key not in TOP_KEYS:
                 raise self.unknown_key(key_node, TOP_KEYS, "a task file")
-        fields: dict[str, Any] = {"name": Path(self.file).stem}
+        fields: dict[str, Any] = {"name": default_task_name(self.file)}
         spans: dict[str, ir.Span] = {}
         if "task" in keys:
             fields["name"] = self.name(keys["task"][1], "`task`")
