@@ -31,12 +31,12 @@ def owl_sam_config(detector: Path, sam: Path, **extra: object) -> PerceptionConf
     return PerceptionConfig(grounders={"test-owl": options})
 
 
-@pytest.mark.parametrize("kind", ["owlv2_dir", "owlvit_dir"])
+@pytest.mark.parametrize("kind", ["owlv2_dir", "owlvit_dir", "grounding_dino_dir"])
 def test_detector_loads_from_directory_and_boxes_lie_in_the_image(
     kind: str, request: pytest.FixtureRequest, scene: tuple[SceneFrame, np.ndarray]
 ) -> None:
     detector = ZeroShotDetector(str(request.getfixturevalue(kind)))
-    assert detector.model_type == kind.removesuffix("_dir")
+    assert detector.model_type == kind.removesuffix("_dir").replace("_", "-")
     frame, _ = scene
     detection = detector.detect(frame.rgb, "grey box")
     assert detection is not None
@@ -163,3 +163,24 @@ def test_config_file_names_backends_and_bad_fields(
     path.write_text("grounders:\n  x:\n    backend: yolo\n")
     with pytest.raises(BadConfig, match="yolo"):
         load_config()
+
+
+def test_full_pipeline_on_a_simulator_frame(owlv2_dir: Path, sam_checkpoint: Path) -> None:
+    from vitalskills.perception.locate import sim_frame
+
+    frame = sim_frame("plug_in_socket", "scene", seed=1)
+    config = owl_sam_config(owlv2_dir, sam_checkpoint, threshold=0.0)
+    result = make_grounder("test-owl", config).locate(frame, "power strip")
+    h, w = frame.depth.shape
+    x0, y0, x1, y1 = result.box
+    assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and 0.0 <= result.score <= 1.0
+    assert result.mask is not None and result.mask.shape == (h, w)
+    assert not result.privileged and result.frame == "base"
+    assert set(result.timings) == {"detector", "sam", "geometry"}
+    if result.found:
+        # Random weights point anywhere, but always at a real surface in front of the camera.
+        assert np.all(np.isfinite(result.point))
+        cam = frame.extrinsics[:3, :3].T @ (result.point - frame.extrinsics[:3, 3])
+        assert cam[2] > 0
+    else:
+        assert result.detail

@@ -14,9 +14,15 @@ from typing import Literal
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import (
+    BertConfig,
+    BertTokenizer,
     CLIPImageProcessor,
     CLIPTokenizer,
     CLIPVisionConfig,
+    GroundingDinoConfig,
+    GroundingDinoForObjectDetection,
+    GroundingDinoImageProcessor,
+    GroundingDinoProcessor,
     LlamaConfig,
     LlavaConfig,
     LlavaForConditionalGeneration,
@@ -30,6 +36,7 @@ from transformers import (
     OwlViTImageProcessor,
     OwlViTProcessor,
     PreTrainedTokenizerFast,
+    SwinConfig,
 )
 
 from vitalskills.perception.sam import build_sam
@@ -64,10 +71,15 @@ def _dims(size: Size) -> tuple[dict, dict, int]:
 
 
 def save_random_detector(
-    directory: Path, kind: Literal["owlv2", "owlvit"] = "owlv2", size: Size = "tiny", seed: int = 0
+    directory: Path,
+    kind: Literal["owlv2", "owlvit", "grounding-dino"] = "owlv2",
+    size: Size = "tiny",
+    seed: int = 0,
 ) -> Path:
-    """Save a random OWLv2 or OWL-ViT detector with its processor; return the directory."""
+    """Save a random OWLv2, OWL-ViT or (tiny only) Grounding DINO detector with its processor."""
     torch.manual_seed(seed)
+    if kind == "grounding-dino":
+        return _save_tiny_grounding_dino(directory)
     text, vision, projection = _dims(size)
     tokenizer = byte_level_clip_tokenizer()
     text.update(
@@ -111,6 +123,33 @@ def save_random_sam(path: Path, sam_type: str = "vit_tiny", seed: int = 0) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(build_sam(sam_type).state_dict(), path)
     return path
+
+
+def _save_tiny_grounding_dino(directory: Path) -> Path:
+    """Save a tiny Grounding DINO (Swin backbone, BERT text encoder) with its processor."""
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *"abcdefghijklmnopqrstuvwxyz"]
+    words += ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+    backbone = SwinConfig(
+        embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=7,
+        image_size=64, out_features=["stage2", "stage3", "stage4"],
+    )  # fmt: skip
+    text = BertConfig(
+        vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64,
+    )  # fmt: skip
+    config = GroundingDinoConfig(
+        backbone_config=backbone, text_config=text, d_model=32, encoder_layers=1,
+        decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64, encoder_attention_heads=2,
+        decoder_attention_heads=2, num_queries=20, max_text_len=32,
+    )  # fmt: skip
+    model = GroundingDinoForObjectDetection(config)
+    images = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    processor = GroundingDinoProcessor(image_processor=images, tokenizer=tokenizer)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
 
 
 #: A minimal chat template: the image, then the prompt, then the answer.
