@@ -40,7 +40,13 @@ def pack(**header: object) -> bytes:
 
 
 def valid(request_type: str = "hello", **fields: object) -> dict:
-    return {"v": PROTOCOL_VERSION, "type": request_type, "id": next(_ids), **fields}
+    return {
+        "v": PROTOCOL_VERSION,
+        "type": request_type,
+        "id": next(_ids),
+        "session": "faults",
+        **fields,
+    }
 
 
 def read_reply(frames: list[bytes]) -> dict:
@@ -116,6 +122,11 @@ CASES = {
         [arrays_header("float64", [3]), np.zeros(3).tobytes()],
         ErrorCode.BAD_REQUEST,
     ),
+    "act without session": (
+        [pack(**{**valid("act"), "session": ""})],
+        ErrorCode.MALFORMED,
+    ),
+    "session not a string": ([pack(**{**valid("observe"), "session": 5})], ErrorCode.MALFORMED),
     "seed not an integer": ([pack(**valid("reset"), seed="zero")], ErrorCode.BAD_REQUEST),
 }
 

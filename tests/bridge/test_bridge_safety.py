@@ -208,3 +208,16 @@ def test_another_sessions_flood_neither_feeds_nor_postpones_the_watchdog() -> No
         assert [e.kind for e in server.events] == [ErrorCode.WATCHDOG]
         assert server.events[0].time - acted < 1.0
         assert not arm.moving
+
+
+def test_an_observation_that_cannot_be_sent_is_a_driver_error_not_a_crash() -> None:
+    class Odd(FakeArm):
+        def observe(self) -> dict[str, np.ndarray]:
+            return {**super().observe(), "label": np.array(["text"])}
+
+    arm = Odd()
+    with served(arm) as server, connect(server.address) as client:
+        with pytest.raises(RobotError, match="cannot carry"):
+            client.observe()
+        client.capabilities()
+        assert client.ping() > 0

@@ -14,7 +14,7 @@ from vitalskills.bridge.client import BridgeClient, connect
 from vitalskills.bridge.drivers import Driver, DriverError, load_driver
 from vitalskills.bridge.limits import SafetyLimits
 from vitalskills.bridge.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
-from vitalskills.bridge.server import BridgeServer, SafetyEvent
+from vitalskills.bridge.server import BridgeServer, SafetyEvent, ServeError
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -28,6 +28,7 @@ __all__ = [
     "ProtocolError",
     "SafetyEvent",
     "SafetyLimits",
+    "ServeError",
     "connect",
     "generate_keys",
     "load_driver",

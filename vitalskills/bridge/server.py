@@ -62,6 +62,12 @@ class SafetyEvent:
     time: float  # time.monotonic() when the driver's stop returned
 
 
+class ServeError(VitalskillsError):
+    """The server cannot start: the endpoint cannot be bound or the keys are incomplete."""
+
+    code = "R040"
+
+
 class _Refusal(Exception):
     """A request the server answers with an error reply."""
 
@@ -109,7 +115,7 @@ class BridgeServer:
         self._authenticator = None
         if curve is not None:
             if curve_clients is None:
-                raise VitalskillsError(
+                raise ServeError(
                     "a CurveZMQ server needs the directory of allowed client keys",
                     hint="pass --curve-clients DIR holding each client's `NAME.key`",
                 )
@@ -122,8 +128,8 @@ class BridgeServer:
         try:
             self._socket.bind(bind)
         except zmq.ZMQError as error:
-            self._socket.close()
-            raise VitalskillsError(
+            self.close()
+            raise ServeError(
                 f"cannot bind the bridge server to {bind}: {error}",
                 hint="use tcp://HOST:PORT with a free port, or ipc:///path/in/a/writable/dir",
             ) from None
@@ -211,6 +217,11 @@ class BridgeServer:
             hint = error.hint
             log.info("refused %s from %s: %s", request_type, bytes(identity).hex(), error)
             reply = encode(error_header(request_id, request_type, wire, str(error), hint))
+        except Exception as error:  # a bug, or a driver answer that cannot be sent
+            log.error("failed on %s:\n%s", request_type, traceback.format_exc())
+            self._after_driver_failure(request_type)
+            text = f"the server failed on `{request_type}`: {type(error).__name__}: {error}"
+            reply = encode(error_header(request_id, request_type, ErrorCode.DRIVER_ERROR, text))
         self._socket.send_multipart(envelope + reply)
 
     def _validate(self, message: Message) -> tuple[Any, str]:
@@ -320,6 +331,12 @@ class BridgeServer:
             why = self._watchdog_report[1]
             self._watchdog_report = None
             raise _Refusal(ErrorCode.WATCHDOG, why, "send a new command to resume")
+        if not session:
+            raise _Refusal(
+                ErrorCode.MALFORMED,
+                "`act` needs a `session` string in its header",
+                "send the same random session id with every request, heartbeats included",
+            )
         action = message.arrays.get("action")
         dim = self._capabilities.action_dim
         if action is None or action.shape != (dim,) or not np.isfinite(action).all():
