@@ -52,6 +52,8 @@ def test_table_codes_are_unique():
         ('locate "x" as skill', "E170", "`skill` is a keyword and cannot be used as a name", 1, 15),
         ("wait 1e999 s", "E221", "number `1e999` is too large", 1, 6),
         ("gripper open %", "E100", "unexpected character `%`", 1, 14),
+        ("  {  }", "E100", "expected a statement, found `{`", 1, 3),
+        ("gripper open\n[1, 2, 3] mm", "E100", "expected a statement, found `[`", 2, 1),
         ("", "E110", "file has no statements", 1, 1),
         ("# only a comment\n", "E110", "file has no statements", 1, 1),
         ('task t "only a header"\nparam p = 1\n', "E110", "file has no statements", 1, 1),

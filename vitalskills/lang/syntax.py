@@ -90,7 +90,7 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
         "move\n", "move 3 mm\n", "move x\n", "reach x offset\n", "reach x offset 3\n",
     ),
     _label(
-        "E161", "`reach` needs a located name", "write e.g. `reach strip`",
+        "E161", "missing located name", "write the name bound by `locate ... as NAME`",
         "reach\n", 'reach "x"\n', "reach 3\n", "run skill a at\n", 'run skill a at "x"\n',
     ),
     _label(
@@ -109,7 +109,7 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
     _label(
         "E165", "missing count", "write a whole number, e.g. `retry 3 { ... }`",
         "retry {\n}\n", "repeat {\n}\n", "retry x {\n}\n", "repeat x {\n}\n",
-        "run skill a retries\n", "run skill a retries x\n", 'locate "x" min_score\n',
+        "run skill a retries\n", "run skill a retries x\n",
     ),
     _label(
         "E166", "`if` must be followed by `found NAME`", "write `if found NAME { ... }`",
@@ -123,6 +123,14 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
         "E168", "`task` description must be in double quotes",
         'write e.g. `task plug_in_socket "Plug it in"`',
         "task x y\n", "task x 3\n",
+    ),
+    _label(
+        "E172", "`min_score` needs a number from 0 to 1", 'write e.g. `min_score 0.3`',
+        'locate "x" min_score\n', 'locate "x" min_score x\n',
+    ),
+    _label(
+        "E173", "`in` needs a frame", "write `in base` or `in ee`",
+        "move [0, 0, 1] mm in\n", "move [0, 0, 1] mm in 3\n",
     ),
 ]  # fmt: skip
 
@@ -214,6 +222,13 @@ def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxEr
             location=here,
             hint=_did_you_mean(word, TOP_LEVEL if "TASK" in expected else STATEMENTS),
             code="E105",
+        )
+    if "LOCATE" in expected and kind not in ("ELSE", "$END") and kind not in _END_OF_STATEMENT:
+        return TaskSyntaxError(
+            f"expected a statement, found {_describe(word)}",
+            location=here,
+            hint="statements start with a keyword such as `locate`, `run` or `wait`",
+            code="E100",
         )
     if kind == "NAME" and "RETRIES" in expected:
         return TaskSyntaxError(
