@@ -107,9 +107,12 @@ class BridgeClient:
             self._heartbeat_thread.start()
         return self
 
-    def _new_socket(self) -> zmq.Socket:
+    def _new_socket(self, heartbeats: bool = False) -> zmq.Socket:
         socket = self._context.socket(zmq.DEALER)
         socket.linger = 0
+        if heartbeats:  # only worth sending now: never queue them for a dead server
+            socket.sndhwm = 2
+            socket.immediate = True
         socket.setsockopt(zmq.MAXMSGSIZE, DEFAULT_MAX_MESSAGE_BYTES)
         if self._curve is not None:
             make_curve_client(socket, *self._curve)
@@ -197,7 +200,7 @@ class BridgeClient:
         return RobotError(text, hint=hint)
 
     def _heartbeat_loop(self) -> None:
-        socket = self._new_socket()
+        socket = self._new_socket(heartbeats=True)
         beat = 0
         try:
             while not self._heartbeat_stop.is_set():
