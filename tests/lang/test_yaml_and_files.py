@@ -18,18 +18,24 @@ def error_for(path) -> LangError:
 @pytest.mark.parametrize(
     ("text", "code", "message", "line", "column"),
     [
-        ("task: t\nstep:\n  - wait: 1 s\n", "E113", "unknown key `step` in a task file", 2, 1),
+        (
+            "task: t\nstep:\n  - wait: 1 s\n",
+            "E113",
+            "unknown key `step` at the top level of a task file",
+            2,
+            1,
+        ),
         (
             "steps:\n  - wait: 1 s\n    retries: 2\n",
             "E113",
-            "unknown key `retries` in a `wait` step",
+            "unknown key `retries` for `wait`",
             3,
             5,
         ),
         (
             "steps:\n  - run: a\n    retires: 2\n",
             "E113",
-            "unknown key `retires` in a `run` step",
+            "unknown key `retires` for `run`",
             3,
             5,
         ),
@@ -69,6 +75,7 @@ def error_for(path) -> LangError:
         ("steps:\n  - wait: 1 lightyear\n", "E220", "unknown unit `lightyear`", 2, 11),
         ("- wait: 1 s\n", "E114", "a task file must be a mapping of keys to values", 1, 1),
         ("", "E110", "file is empty", 1, 1),
+        ("steps:\n  - {}\n", "E113", "empty step", 2, 5),
         ("task: t\n", "E110", "file has no statements", 1, 1),
         ("steps:\n  - &a {wait: 1 s}\n  - *a\n", "E114", None, 2, 5),
     ],

@@ -170,7 +170,7 @@ class _Reader:
             f"allowed here: {', '.join(f'`{k}`' for k in allowed)}" if allowed else None
         )
         return YamlKeyError(
-            f"unknown key `{key.value}` in {where}", location=self.span(key).location(), hint=hint
+            f"unknown key `{key.value}` {where}", location=self.span(key).location(), hint=hint
         )
 
     def steps(self, node: Node, depth: int) -> list[Any]:
@@ -193,6 +193,12 @@ class _Reader:
                 f"unknown statement `{node.value}`", location=self.span(node).location(), hint=hint
             )
         keys = self.mapping(node, "a step")
+        if not keys:
+            raise YamlKeyError(
+                "empty step",
+                location=self.span(node).location(),
+                hint="write a statement key, e.g. `- wait: 1 s`",
+            )
         heads = [k for k in keys if k in STEP_KEYS]
         if "run" in heads:
             heads = ["run"]
@@ -214,7 +220,7 @@ class _Reader:
         allowed = STEP_KEYS[head]
         for key, (key_node, _) in keys.items():
             if key != head and key not in allowed:
-                raise self.unknown_key(key_node, allowed, f"a `{head}` step")
+                raise self.unknown_key(key_node, allowed, f"for `{head}`")
         values = {key: value for key, (_, value) in keys.items()}
         build: Callable[[dict[str, Node], ir.Span, int], Any] = getattr(self, f"_{head}")
         return build(values, self.span(node), depth)
@@ -350,7 +356,7 @@ class _Reader:
         keys = self.mapping(node, "a task file")
         for key, (key_node, _) in keys.items():
             if key not in TOP_KEYS:
-                raise self.unknown_key(key_node, TOP_KEYS, "a task file")
+                raise self.unknown_key(key_node, TOP_KEYS, "at the top level of a task file")
         fields: dict[str, Any] = {"name": default_task_name(self.file)}
         spans: dict[str, ir.Span] = {}
         if "task" in keys:
