@@ -48,6 +48,12 @@ def test_valid_task_has_no_errors(write, errors_of):
     assert errors_of(write(text)) == []
 
 
+def test_a_point_param_is_a_fixed_target(write, errors_of):
+    text = "param home = [0.4, 0, 0.3] m\nparam t = 3 s\nreach home offset [0, 0, 1] cm\n"
+    text += "run skill plug_insert at home\nreach t\n"
+    assert errors_of(write(text)) == [("E212", 5, 7)]
+
+
 def test_run_skill_without_any_locate_has_no_target(write, errors_of):
     assert errors_of(write("gripper open\nrun skill plug_insert")) == [("E213", 2, 11)]
 

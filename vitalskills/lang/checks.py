@@ -101,6 +101,23 @@ class _Checker:
 
     # ------------------------------------------------------------ names
 
+    def target(self, ref: ir.Ref, what: str) -> None:
+        """A motion target: a located name, or a param holding a fixed base-frame point."""
+        param = self.params.get(ref.name)
+        if param is None or ref.name in self.all_located:
+            self.located(ref, what)
+            return
+        default = param.default
+        if not (isinstance(default, ir.Vector) and default.dimension == "length"):
+            self.error(
+                ReferenceKindError(
+                    f"{what} needs a located name or a point param, "
+                    f"but param `{ref.name}` is a {_kind_of(default)}",
+                    location=_where(ref),
+                    hint=f"locate it first: `locate {ref.name} as NAME`, then use NAME",
+                )
+            )
+
     def located(self, ref: ir.Ref, what: str) -> None:
         name = ref.name
         if name in self.params and name not in self.all_located:
@@ -182,7 +199,7 @@ class _Checker:
             elif not isinstance(param.default, ir.Text):
                 self.error(
                     ReferenceKindError(
-                        f"`locate` needs text, but param `{name}` is a {param.default.kind}",
+                        f"`locate` needs text, but param `{name}` is a {_kind_of(param.default)}",
                         location=_where(node.query),
                         hint=f'declare it as text: `param {name} = "..."`',
                     )
@@ -199,7 +216,7 @@ class _Checker:
         self.any_locate = True
 
     def reach(self, node: ir.Reach) -> None:
-        self.located(node.target, "`reach`")
+        self.target(node.target, "`reach`")
         if node.offset is not None:
             self.unit(node.offset, "length", "`offset`")
 
@@ -208,7 +225,7 @@ class _Checker:
 
     def run_skill(self, node: ir.RunSkill) -> None:
         if node.at is not None:
-            self.located(node.at, "`run skill ... at`")
+            self.target(node.at, "`run skill ... at`")
         elif not self.any_locate:
             self.error(
                 NoTargetError(
@@ -311,6 +328,13 @@ class _Checker:
 
     def include(self, node: ir.Include) -> None:
         self.body(node.body)
+
+
+def _kind_of(value: ir.IRNode) -> str:
+    """Describe a param's value kind: `text`, `number`, `time quantity`, `angle vector`."""
+    if isinstance(value, ir.Quantity | ir.Vector):
+        return f"{value.dimension} {value.kind}"
+    return str(getattr(value, "kind", "value"))
 
 
 setattr(_Checker, "try", _Checker.try_)
