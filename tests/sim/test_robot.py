@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vitalskills.runtime.robot import Robot
+from vitalskills.runtime.robot import Robot, RobotError
 from vitalskills.sim import SimRobot
 from vitalskills.sim.env import MASK_LABELS
 
@@ -23,6 +23,10 @@ def test_sim_robot_is_a_robot_with_privileged_extras() -> None:
         applied = robot.act(np.array([0.5, 0, 0, 0, 0, 2.0, 1.0]))
         assert applied[0] == pytest.approx(0.01) and applied[5] == pytest.approx(0.1)
         assert robot.observe()["ee_pose"].shape == (7,)
+        with pytest.raises(RobotError, match="7 finite numbers"):
+            robot.act(np.array([0.0, np.nan, 0, 0, 0, 0, 1.0]))
+        with pytest.raises(RobotError, match="7 finite numbers"):
+            robot.act(np.zeros(3))
         robot.stop()
         before = robot.observe()["ee_pose"].copy()
         robot.act(np.array([0, 0, 0, 0, 0, 0, 1.0]))

@@ -37,7 +37,7 @@ from vitalskills.sim.randomize import (
 )
 from vitalskills.sim.scene import FINGER_TRAVEL, MAX_DISTRACTORS, build_mjcf
 from vitalskills.sim.tactile import SATURATION, TactileSkin
-from vitalskills.sim.tasks import check_condition, get_task, measure_insertion
+from vitalskills.sim.tasks import SimError, check_condition, get_task, measure_insertion
 
 CONTROL_HZ = 10.0
 SUBSTEPS = 50
@@ -252,7 +252,13 @@ class VitalEnv(gym.Env):
         self, action: np.ndarray
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Apply one 7-D action for 0.1 s of simulated time."""
-        applied = np.clip(np.asarray(action, dtype=np.float32).reshape(7), ACTION_LOW, ACTION_HIGH)
+        raw = np.asarray(action, dtype=np.float32)
+        if raw.size != 7 or not np.all(np.isfinite(raw)):
+            raise SimError(
+                f"an action must be 7 finite numbers, got shape {raw.shape}",
+                hint="send xyz delta (m), axis-angle delta (rad) and the gripper command",
+            )
+        applied = np.clip(raw.reshape(7), ACTION_LOW, ACTION_HIGH)
         d = self.data
         rot = quat_to_mat(d.mocap_quat[self._mocap])
         target_pos = d.mocap_pos[self._mocap] + rot @ applied[:3]
@@ -269,6 +275,11 @@ class VitalEnv(gym.Env):
         d.mocap_quat[self._mocap] = mat_to_quat(target_rot)
         self._set_gripper(float(applied[6]))
         mujoco.mj_step(self.model, d, nstep=SUBSTEPS)
+        if not np.all(np.isfinite(d.qpos)):
+            raise SimError(
+                f"the simulation became unstable at step {self._steps + 1}",
+                hint="reset the environment; please report the task, seed and actions",
+            )
         self._steps += 1
         obs = self._observe()
         success = bool(obs["success"][0])

@@ -13,9 +13,16 @@ from types import TracebackType
 
 import numpy as np
 
-from vitalskills.runtime.robot import CameraSpec, Observation, RobotCapabilities, SceneFrame
+from vitalskills.runtime.robot import (
+    CameraSpec,
+    Observation,
+    RobotCapabilities,
+    RobotError,
+    SceneFrame,
+)
 from vitalskills.sim.env import CONTROL_HZ, VitalEnv
 from vitalskills.sim.scene import DECOYS
+from vitalskills.sim.tasks import SimError
 
 SENSORS = ["wrist_rgb", "tactile", "ee_pose", "gripper", "scene_rgbd"]
 #: OpenCV camera axes (x right, y down, z forward) expressed in MuJoCo's camera axes.
@@ -92,7 +99,10 @@ class SimRobot:
         """Apply one action for one control period; return the action after clipping."""
         if self._obs is None:
             self.reset()
-        obs, _, _, _, info = self.env.step(action)
+        try:
+            obs, _, _, _, info = self.env.step(action)
+        except SimError as error:
+            raise RobotError(error.message, hint=error.hint) from None
         self._obs = self._with_privileged(obs)
         return info["applied_action"]
 
