@@ -303,6 +303,22 @@ class VitalEnv(gym.Env):
             self.data.eq_active[self._grasp] = 0
             self.model.body_gravcomp[self._held] = 0.0
 
+    @property
+    def steps(self) -> int:
+        """Steps taken in this episode."""
+        return self._steps
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether this episode has succeeded (latched)."""
+        return self._succeeded
+
+    def body_id(self, name: str) -> int:
+        """Return the MuJoCo body id of `target`, `held`, `gripper` or `distractor_N`."""
+        if name.startswith("distractor_"):
+            return self._distractor_bodies[int(name.removeprefix("distractor_"))]
+        return {"target": self._target, "held": self._held, "gripper": self._gripper}[name]
+
     def place_held(self, pose_in_target: np.ndarray) -> bool:
         """Put the held object at a 4x4 pose in the target frame; return whether that succeeds.
 

@@ -50,7 +50,7 @@ class ScriptedExpert:
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """Return the next 7-D action."""
         env, task = self.env, self.env.task
-        if env._steps == 0 and self.phase != "align":
+        if env.steps == 0 and self.phase != "align":
             self.reset()
         target = env.target_matrix()
         tip_now = np.linalg.inv(target) @ env.held_matrix()
@@ -90,7 +90,7 @@ class ScriptedExpert:
             depth_z = task.entry_z - task.goal_depth
             x = min(task.goal_tip_x, tip_now[0, 3] + SWIPE_SPEED)
             tip = np.array([x, self.aim[1], depth_z])
-            if tip_now[0, 3] >= task.goal_tip_x - 0.001 and not env._succeeded:
+            if tip_now[0, 3] >= task.goal_tip_x - 0.001 and not env.succeeded:
                 self.phase = "lift"
                 self.corrections += 1
         if self.phase != "lift":

@@ -124,7 +124,7 @@ class SimRobot:
         depth = env.render_camera("scene", h, w, depth=True)
         geoms = env.render_segmentation("scene", h, w)
         model, data = env.model, env.data
-        cam = env._scene_cam
+        cam = model.camera("scene").id
         focal = (h / 2.0) / np.tan(np.deg2rad(model.cam_fovy[cam]) / 2.0)
         intrinsics = np.array([[focal, 0.0, w / 2.0], [0.0, focal, h / 2.0], [0.0, 0.0, 1.0]])
         extrinsics = np.eye(4)
@@ -133,12 +133,12 @@ class SimRobot:
         task = env.task
         target = env.target_matrix()
         point = target[:3, :3] @ task.target_point() + target[:3, 3]
-        bodies = {task.target: env._target, task.held: env._held}
+        bodies = {task.target: env.body_id("target"), task.held: env.body_id("held")}
         objects = {task.target: point, task.held: env.held_matrix()[:3, 3].copy()}
         labels = {task.target: list(task.target_labels), task.held: list(task.held_labels)}
         for item in env.layout.distractors if env.layout else []:
             name = f"distractor_{item.slot}"
-            bodies[name] = env._distractor_bodies[item.slot]
+            bodies[name] = env.body_id(name)
             objects[name] = item.pos + np.array([0.0, 0.0, 0.02])
             kind = task.target_labels[0] if item.slot < DECOYS else item.shape
             labels[name] = [f"{item.colour} {kind}"]
