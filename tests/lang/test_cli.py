@@ -93,13 +93,10 @@ def test_compile_json_has_no_spans(tasks_dir):
     assert '"span"' not in out and "field_spans" not in out
 
 
-def test_fmt_write_refuses_to_drop_comments(write):
-    path = write("# keep me\ngripper   open\n")
-    result = invoke("fmt", path, "--write")
-    assert result.exit_code == 2 and "has comments" in result.stderr
-    assert path.read_text() == "# keep me\ngripper   open\n"
-    assert invoke("fmt", path, "--write", "--drop-comments").exit_code == 0
-    assert path.read_text() == "task task\n\ngripper open\n"
+def test_fmt_write_keeps_comments(write):
+    path = write("# keep me\ngripper   open  # and me\n")
+    assert invoke("fmt", path, "--write").exit_code == 0
+    assert path.read_text() == "# keep me\ntask task\n\ngripper open  # and me\n"
 
 
 def test_fmt_write_to_other_surface_writes_beside(write):

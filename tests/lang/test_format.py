@@ -59,3 +59,55 @@ def test_tricky_values_survive_both_surfaces(source):
         back = parse_source(text, f"t.{surface}", surface)
         assert back.model_dump_json() == task.model_dump_json(), text
         assert format_task(back, surface) == text
+
+
+COMMENTED = """# File header
+task commented "with comments"  # on the header
+
+# about the param
+param target = "power # strip"  # the default
+
+locate target as strip   # on locate
+if found strip {  # on the if
+  # inside the block
+  run skill plug_insert at strip
+} else {
+  fail "no # comment here" ; # after a semicolon
+}
+# the end
+"""
+
+
+def test_comments_survive_fmt_and_conversion(write):
+    from vitalskills.lang.format import format_file
+
+    text = format_file(write(COMMENTED, "c.vtl"))
+    for comment in ("# File header", "# on the header", "# about the param", "# the default",
+                    "# on locate", "# on the if", "# inside the block", "# after a semicolon",
+                    "# the end"):  # fmt: skip
+        assert text.count(comment) == 1, comment
+    assert '"power # strip"' in text and '"no # comment here"' in text
+    assert format_file(write(text, "again.vtl")) == text
+    yaml_text = format_file(write(text, "c2.vtl"), "yaml")
+    assert "  - locate: $target  # on locate" in yaml_text
+    assert format_file(write(yaml_text, "c3.yaml")) == yaml_text
+    assert format_file(write(yaml_text, "c4.yaml"), "vtl") == text
+
+
+def test_yaml_comment_scanner_respects_quotes():
+    from vitalskills.lang.comments import scan_comments
+
+    source = "a: 'x # y'  # real\nb: \"p # q\"\nc: d#e\n# own\n"
+    found = [(c.line, c.text, c.own_line) for c in scan_comments(source, "yaml")]
+    assert found == [(1, " real", False), (4, " own", True)]
+
+
+@pytest.mark.parametrize("relative", TASK_FILES, ids=str)
+def test_every_task_file_is_already_canonical_or_converges(tmp_path, relative):
+    from vitalskills.lang.format import format_file
+
+    shutil.copytree(REPO / "tasks", tmp_path / "tasks")
+    path = tmp_path / "tasks" / relative
+    once = format_file(path)
+    path.write_text(once, encoding="utf-8")
+    assert format_file(path) == once

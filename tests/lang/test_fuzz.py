@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vitalskills.lang import CheckFailed, check_task, parse_source
+from vitalskills.lang.comments import attach_comments, scan_comments
 from vitalskills.lang.errors import LangError
 from vitalskills.lang.format import format_task
 from vitalskills.skills import SkillLibrary, project_skills_dir
@@ -47,8 +48,9 @@ def _parse_and_check(text: str, surface: str) -> None:
         assert error.location is not None, error
     if errors:
         CheckFailed(errors).render()
+    comments = attach_comments(task, scan_comments(text, surface))
     for target in ("vtl", "yaml"):
-        format_task(task, target)  # whatever parses must also format
+        format_task(task, target, comments)  # whatever parses must also format
 
 
 @SETTINGS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -98,37 +98,24 @@ def fmt(
             help="Write the result to FILE (or beside it, with the new suffix, for --to).",
         ),
     ] = False,
-    drop_comments: Annotated[
-        bool,
-        typer.Option("--drop-comments", help="Allow --write to overwrite a file's comments."),
-    ] = False,
     skills: SkillsDirs = None,
 ) -> None:
     """Print task files in canonical form, or convert between .vtl and YAML losslessly.
 
-    The conversion keeps every statement and value; comments are not kept, so `--write`
-    refuses to overwrite a file that has comments unless `--drop-comments` is given.
+    Every statement, value and comment is kept; includes are not inlined. `--skills` is
+    accepted like everywhere else, but formatting needs no skills.
     """
-    from vitalskills.lang import format_task, parse_file
-    from vitalskills.lang.format import has_comments
+    from vitalskills.lang.format import format_file
     from vitalskills.lang.loader import surface_of
 
     with user_errors(exit_code=1):
         if to not in (None, "vtl", "yaml"):
             raise UsageError(f"`--to {to}` is not a surface", hint="use `--to vtl` or `--to yaml`")
         for file in files:
-            surface: Literal["vtl", "yaml"] = to or surface_of(file)  # type: ignore[assignment]
-            text = format_task(parse_file(file, includes=False), surface)
+            text = format_file(file, to)  # type: ignore[arg-type]
             if not write:
                 typer.echo(text, nl=False)
                 continue
-            target = file if surface_of(file) == surface else file.with_suffix(f".{surface}")
-            if target.exists() and not drop_comments:
-                old = target.read_text(encoding="utf-8", errors="replace")
-                if has_comments(old, surface) and old != text:
-                    raise UsageError(
-                        f"`{target}` has comments, which fmt does not keep",
-                        hint="pass --drop-comments to overwrite it anyway",
-                    )
+            target = file if to in (None, surface_of(file)) else file.with_suffix(f".{to}")
             target.write_text(text, encoding="utf-8")
             err_console.print(f"wrote {target}", markup=False, highlight=False)

@@ -3,18 +3,22 @@
 Lossless: quantities print in the unit the author wrote, with the shortest number that
 reads back to the same SI value, and YAML scalars are quoted whenever a plain scalar
 would read back as something else. Includes print as `include` (their bodies are not
-inlined), so formatting never changes which files a task depends on.
+inlined), so formatting never changes which files a task depends on. Comments, which
+the IR does not hold, come back in place through `format_file` (see comments.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Literal
 
 import yaml
 
 from vitalskills.lang import ir
+from vitalskills.lang.comments import CommentMap, Notes, attach_comments, scan_comments
+from vitalskills.lang.loader import decode, parse_file, surface_of
 from vitalskills.lang.yaml_surface import QUANTITY, REF
 
 _INDENT = "  "
@@ -75,22 +79,34 @@ def _vtl_value(value: ir.IRNode) -> str:
     raise TypeError(f"not a value: {value!r}")
 
 
-def _vtl_block(body: list, depth: int) -> list[str]:
+def _annotated(lines: list[str], notes: Notes | None, pad: str) -> list[str]:
+    """Put a node's comments back: leading ones above it, a trailing one after line one."""
+    if notes is None:
+        return lines
+    if notes.trailing is not None:
+        lines = [f"{lines[0]}  #{notes.trailing}", *lines[1:]]
+    return [*(f"{pad}#{text}" for text in notes.leading), *lines]
+
+
+def _vtl_block(body: list, depth: int, cm: CommentMap) -> list[str]:
     out = []
     for statement in body:
-        out.extend(_vtl_statement(statement, depth))
+        lines = _vtl_statement(statement, depth, cm)
+        out.extend(_annotated(lines, cm.of(statement), _INDENT * depth))
     return out
 
 
-def _vtl_braced(head: str, body: list, depth: int, orelse: list | None = None) -> list[str]:
+def _vtl_braced(
+    head: str, body: list, depth: int, cm: CommentMap, orelse: list | None = None
+) -> list[str]:
     pad = _INDENT * depth
-    lines = [f"{pad}{head} {{", *_vtl_block(body, depth + 1)]
+    lines = [f"{pad}{head} {{", *_vtl_block(body, depth + 1, cm)]
     if orelse:
-        lines += [f"{pad}}} else {{", *_vtl_block(orelse, depth + 1)]
+        lines += [f"{pad}}} else {{", *_vtl_block(orelse, depth + 1, cm)]
     return [*lines, f"{pad}}}"]
 
 
-def _vtl_statement(s: ir.IRNode, depth: int) -> list[str]:
+def _vtl_statement(s: ir.IRNode, depth: int, cm: CommentMap) -> list[str]:
     pad = _INDENT * depth
     if isinstance(s, ir.Locate):
         line = f"locate {_vtl_value(s.query)}"
@@ -124,26 +140,30 @@ def _vtl_statement(s: ir.IRNode, depth: int) -> list[str]:
     if isinstance(s, ir.Include):
         return [f"{pad}include {string(s.path)}"]
     if isinstance(s, ir.IfFound):
-        return _vtl_braced(f"if found {s.name}", s.then, depth, s.orelse)
+        return _vtl_braced(f"if found {s.name}", s.then, depth, cm, s.orelse)
     if isinstance(s, ir.Try):
-        return _vtl_braced("try", s.body, depth, s.orelse)
+        return _vtl_braced("try", s.body, depth, cm, s.orelse)
     if isinstance(s, ir.Retry):
-        return _vtl_braced(f"retry {s.times}", s.body, depth)
+        return _vtl_braced(f"retry {s.times}", s.body, depth, cm)
     if isinstance(s, ir.Repeat):
-        return _vtl_braced(f"repeat {s.times}", s.body, depth)
+        return _vtl_braced(f"repeat {s.times}", s.body, depth, cm)
     if isinstance(s, ir.Timeout):
-        return _vtl_braced(f"timeout {quantity(s.duration)}", s.body, depth)
+        return _vtl_braced(f"timeout {quantity(s.duration)}", s.body, depth, cm)
     raise TypeError(f"not a statement: {s!r}")
 
 
-def format_vtl(task: ir.Task) -> str:
+def format_vtl(task: ir.Task, cm: CommentMap) -> str:
     header = f"task {task.name}" + (f" {string(task.description)}" if task.description else "")
-    lines = [header]
+    if cm.header is not None:
+        header += f"  #{cm.header}"
+    lines = [*(f"#{text}" for text in cm.top), header]
     if task.params:
         lines.append("")
-        lines += [f"param {p.name} = {_vtl_value(p.default)}" for p in task.params]
+        for p in task.params:
+            lines += _annotated([f"param {p.name} = {_vtl_value(p.default)}"], cm.of(p), "")
     lines.append("")
-    lines += _vtl_block(task.body, 0)
+    lines += _vtl_block(task.body, 0, cm)
+    lines += [f"#{text}" for text in cm.bottom]
     return "\n".join(lines) + "\n"
 
 
@@ -182,24 +202,23 @@ def _yaml_value(value: ir.IRNode) -> str:
     raise TypeError(f"not a value: {value!r}")
 
 
-def _yaml_steps(body: list, depth: int) -> list[str]:
+def _yaml_steps(body: list, depth: int, cm: CommentMap) -> list[str]:
     out: list[str] = []
     for statement in body:
-        fields = _yaml_step(statement, depth)
+        first, *rest = _yaml_step(statement, cm)
         pad = _INDENT * depth
-        first, *rest = fields
-        out.append(f"{pad}- {first}")
-        out.extend(f"{pad}  {line}" for line in rest)
+        lines = [f"{pad}- {first}", *(f"{pad}  {line}" for line in rest)]
+        out.extend(_annotated(lines, cm.of(statement), pad))
     return out
 
 
-def _yaml_block(key: str, body: list, depth: int) -> list[str]:
+def _yaml_block(key: str, body: list, cm: CommentMap) -> list[str]:
     if not body:
         return [f"{key}: []"]
-    return [f"{key}:", *_yaml_steps(body, 1)]
+    return [f"{key}:", *_yaml_steps(body, 1, cm)]
 
 
-def _yaml_step(s: ir.IRNode, depth: int) -> list[str]:
+def _yaml_step(s: ir.IRNode, cm: CommentMap) -> list[str]:
     """Return a step's lines relative to its `- ` (nested lines already indented)."""
     if isinstance(s, ir.Locate):
         lines = [f"locate: {_yaml_value(s.query)}"]
@@ -235,42 +254,56 @@ def _yaml_step(s: ir.IRNode, depth: int) -> list[str]:
     if isinstance(s, ir.Include):
         return [f"include: {yaml_text(s.path)}"]
     if isinstance(s, ir.IfFound):
-        lines = [f"if_found: {s.name}", *_yaml_block("steps", s.then, depth)]
-        return lines + (_yaml_block("else", s.orelse, depth) if s.orelse else [])
+        lines = [f"if_found: {s.name}", *_yaml_block("steps", s.then, cm)]
+        return lines + (_yaml_block("else", s.orelse, cm) if s.orelse else [])
     if isinstance(s, ir.Try):
-        lines = _yaml_block("try", s.body, depth)
-        return lines + (_yaml_block("else", s.orelse, depth) if s.orelse else [])
+        lines = _yaml_block("try", s.body, cm)
+        return lines + (_yaml_block("else", s.orelse, cm) if s.orelse else [])
     if isinstance(s, ir.Retry):
-        return [f"retry: {s.times}", *_yaml_block("steps", s.body, depth)]
+        return [f"retry: {s.times}", *_yaml_block("steps", s.body, cm)]
     if isinstance(s, ir.Repeat):
-        return [f"repeat: {s.times}", *_yaml_block("steps", s.body, depth)]
+        return [f"repeat: {s.times}", *_yaml_block("steps", s.body, cm)]
     if isinstance(s, ir.Timeout):
-        return [f"timeout: {quantity(s.duration)}", *_yaml_block("steps", s.body, depth)]
+        return [f"timeout: {quantity(s.duration)}", *_yaml_block("steps", s.body, cm)]
     raise TypeError(f"not a statement: {s!r}")
 
 
-def format_yaml(task: ir.Task) -> str:
-    lines = [f"task: {task.name}"]
+def format_yaml(task: ir.Task, cm: CommentMap) -> str:
+    name = f"task: {task.name}" + (f"  #{cm.header}" if cm.header is not None else "")
+    lines = [*(f"#{text}" for text in cm.top), name]
     if task.description:
         lines.append(f"description: {yaml_text(task.description)}")
     if task.params:
         lines.append("params:")
-        lines += [f"  {p.name}: {_yaml_value(p.default)}" for p in task.params]
+        for p in task.params:
+            lines += _annotated([f"  {p.name}: {_yaml_value(p.default)}"], cm.of(p), "  ")
     lines.append("steps:")
-    lines += _yaml_steps(task.body, 1)
+    lines += _yaml_steps(task.body, 1, cm)
+    lines += [f"#{text}" for text in cm.bottom]
     return "\n".join(lines) + "\n"
 
 
-_VTL_COMMENT = re.compile(r'^(?:[^"#\n]|"(?:[^"\\\n]|\\.)*")*#', re.MULTILINE)
-_YAML_COMMENT = re.compile(r"(?:^|\s)#")
+def format_task(
+    task: ir.Task, to: Literal["vtl", "yaml"], comments: CommentMap | None = None
+) -> str:
+    """Return `task` as canonical `.vtl` text or canonical YAML.
+
+    Args:
+        task: the task (includes need not be resolved: they print as `include`).
+        to: the surface to print.
+        comments: comments to print back in place (`attach_comments`); none by default.
+    """
+    cm = comments or CommentMap()
+    return format_vtl(task, cm) if to == "vtl" else format_yaml(task, cm)
 
 
-def has_comments(source: str, surface: Literal["vtl", "yaml"]) -> bool:
-    """Whether `source` holds comments, which `fmt` does not keep (YAML: conservative)."""
-    pattern = _VTL_COMMENT if surface == "vtl" else _YAML_COMMENT
-    return pattern.search(source) is not None
+def format_file(path: Path, to: Literal["vtl", "yaml"] | None = None) -> str:
+    """Return a task file in canonical form on surface `to` (default: its own), comments kept.
 
-
-def format_task(task: ir.Task, to: Literal["vtl", "yaml"]) -> str:
-    """Return `task` as canonical `.vtl` text or canonical YAML."""
-    return format_vtl(task) if to == "vtl" else format_yaml(task)
+    Includes are not read: they print as `include` statements.
+    """
+    surface = surface_of(path)
+    task = parse_file(path, includes=False)
+    source = decode(path.read_bytes(), str(path))
+    comments = attach_comments(task, scan_comments(source, surface))
+    return format_task(task, to or surface, comments)
