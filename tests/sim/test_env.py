@@ -13,8 +13,10 @@ from vitalskills.sim.geometry import pose_matrix
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_check_env_passes(name: str) -> None:
-    env = gym.make(TASKS[name].gym_id, image_size=64)
-    check_env(env.unwrapped, skip_render_check=True)
+    env = gym.make(TASKS[name].gym_id, image_size=64, render_mode="rgb_array")
+    check_env(env.unwrapped)
+    env.reset(seed=0)
+    assert env.render().shape == (240, 320, 3)
     env.close()
 
 
