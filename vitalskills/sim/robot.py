@@ -118,6 +118,8 @@ class SimRobot:
 
     def scene(self) -> SceneFrame:
         """Return the scene camera's RGB-D frame, camera model and privileged labels."""
+        if self._obs is None:
+            self.reset()
         env = self.env
         h, w = env.scene_size
         rgb = env.render_camera("scene", h, w)
