@@ -27,6 +27,7 @@ from vitalskills.lang.errors import (
     UnitError,
     ValueRangeError,
 )
+from vitalskills.lang.lexer import FastLexer
 from vitalskills.lang.syntax import MAX_NESTING, describe_syntax_error, too_deep
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def parser() -> Lark:
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
-        lexer="basic",
+        lexer=FastLexer,
         maybe_placeholders=True,
     )
 
