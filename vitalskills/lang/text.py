@@ -1,8 +1,8 @@
 """The `.vtl` text surface: the lark grammar, loaded once, and a transformer to the IR.
 
 The grammar lives in `grammar/vitalskills.lark` (shipped in the wheel as
-`vitalskills/_grammar`). Rule aliases equal IR class names, so the transformer has one
-small method per alias. Values are checked only as far as the IR's types need (a unit
+`vitalskills/_grammar`). Rule aliases equal the IR nodes' `kind` names (`run_skill`,
+`if_found`, ...), so the transformer has one small method per alias. Values are checked only as far as the IR's types need (a unit
 must exist, a count must be whole); everything else is the checker's job, so that both
 surfaces share it.
 """
@@ -53,7 +53,7 @@ def parser() -> Lark:
 
 
 def span_of(file: str, item: Any) -> ir.Span:
-    """Return the span of a lark token or of a tree's meta."""
+    """Return the span of a lark token."""
     return ir.Span(
         file=file,
         line=item.line,
