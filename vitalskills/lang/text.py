@@ -2,9 +2,9 @@
 
 The grammar lives in `grammar/vitalskills.lark` (shipped in the wheel as
 `vitalskills/_grammar`). Rule aliases equal the IR nodes' `kind` names (`run_skill`,
-`if_found`, ...), so the transformer has one small method per alias. Values are checked only as far as the IR's types need (a unit
-must exist, a count must be whole); everything else is the checker's job, so that both
-surfaces share it.
+`if_found`, ...), so the transformer has one small method per alias. Values are checked
+only as far as the IR's types need (a unit must exist, a count must be whole); everything
+else is the checker's job, so that both surfaces share it.
 """
 
 from __future__ import annotations
