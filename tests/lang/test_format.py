@@ -50,6 +50,7 @@ def test_round_trip_is_lossless(tmp_path, relative, surface):
         "run skill plug_insert@>=1.0,<2 retries 3 timeout 1.5 s\n",
         "retry 2 { }\ntry { } else { gripper open }\nrepeat 1 { try { } }\n",
         'locate "x" as x min_score 0 using oracle\nif found x { } else { fail "" }\n',
+        'locate "x" as x using "owlv2-sam"\nlocate "y" using "vlm point"\n',
     ],
 )
 def test_tricky_values_survive_both_surfaces(source):

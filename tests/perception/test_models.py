@@ -126,13 +126,15 @@ def test_unknown_grounder_lists_known_ones() -> None:
     assert "mine, owlv2-sam, sim, vlm-point" in error.value.hint
 
 
-def test_underscore_names_reach_dashed_grounders() -> None:
-    """`locate ... using owlv2_sam`: task-language names cannot contain `-`."""
+def test_task_files_name_dashed_grounders() -> None:
+    """`locate ... using "owlv2-sam"` reaches the grounder of that exact name."""
+    from vitalskills.lang import parse_source
     from vitalskills.perception.config import grounder_options
 
+    task = parse_source('locate "plug" using "table-cam"\n', "t.vtl", "vtl")
     config = PerceptionConfig(grounders={"table-cam": OwlSamOptions(threshold=0.3)})
-    assert grounder_options("table_cam", config).threshold == 0.3
-    assert grounder_options("vlm_point", config).backend == "vlm-point"
+    assert grounder_options(task.body[0].grounder, config).threshold == 0.3
+    assert grounder_options("vlm-point", config).backend == "vlm-point"
 
 
 def test_config_file_names_backends_and_bad_fields(

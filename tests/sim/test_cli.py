@@ -78,3 +78,11 @@ def test_every_command_has_help() -> None:
     for args in (["eval", "--help"], ["sim", "show", "--help"], ["sim", "tasks", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_eval_skill_names_the_library_problem() -> None:
+    """`--skill` goes through the skill library: a typo is an error with a hint."""
+    typo = runner.invoke(app, ["eval", "--task", "plug_in_socket", "--skill", "plug_insrt"])
+    assert typo.exit_code == 1
+    assert "unknown skill `plug_insrt`" in typo.stderr
+    assert "did you mean `plug_insert`?" in typo.stderr

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vitalskills.cli.app import app, console, err_console, user_errors
+from vitalskills.cli.app import SkillsDirs, app, console, err_console, user_errors
 
 sim_app = typer.Typer(
     help="Look at the simulator: its tasks, and what a policy sees and feels.",
@@ -72,6 +72,12 @@ def eval_command(
             "--policy", help="expert: scripted with privileged state; random: uniform actions."
         ),
     ] = PolicyName.expert,
+    skill: Annotated[
+        str | None,
+        typer.Option(
+            "--skill", help="Evaluate this library skill (NAME or NAME@CONSTRAINT) instead."
+        ),
+    ] = None,
     condition: ConditionOption = ConditionName.canonical,
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes to run.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first episode.")] = 0,
@@ -80,13 +86,17 @@ def eval_command(
     video: Annotated[
         Path | None, typer.Option("--video", help="Write one MP4 per episode into this folder.")
     ] = None,
+    skills: SkillsDirs = None,
 ) -> None:
     """Run a policy in the simulator for N seeded episodes and report its success rate."""
+    from vitalskills.learning.evaluate import evaluate_skill
     from vitalskills.sim.evaluate import evaluate
+    from vitalskills.skills import default_library
 
-    task, policy, condition = task.value, policy.value, condition.value
+    task, condition = task.value, condition.value
+    label = f"skill {skill}" if skill else f"{policy.value} policy"
     with user_errors(), _progress() as progress:
-        bar = progress.add_task(f"{task} {condition} {policy}", total=episodes, successes=0)
+        bar = progress.add_task(f"{task} {condition}: {label}", total=episodes, successes=0)
         successes = 0
 
         def advance(index: int, ok: bool) -> None:
@@ -94,20 +104,23 @@ def eval_command(
             successes += ok
             progress.update(bar, advance=1, successes=successes)
 
-        result = evaluate(
-            task,
-            policy,
-            condition,
+        options = dict(
             episodes=episodes,
             seed=seed,
             distractors=distractors,
             video_dir=video,
             on_episode=advance,
         )
+        if skill:
+            name, _, constraint = skill.partition("@")
+            manifest = default_library(skills or []).get(name, constraint or None)
+            result = evaluate_skill(manifest, task, condition, **options)
+        else:
+            result = evaluate(task, policy.value, condition, **options)
     if as_json:
         print(json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{task}: {policy} policy, {condition} condition")
+    table = Table(title=f"{task}: {label}, {condition} condition")
     for column in ("episodes", "successes", "success rate", "seeds"):
         table.add_column(column)
     table.add_row(

@@ -19,7 +19,7 @@ import yaml
 from vitalskills.lang import ir
 from vitalskills.lang.comments import CommentMap, Notes, attach_comments, scan_comments
 from vitalskills.lang.loader import decode, parse_file, surface_of
-from vitalskills.lang.yaml_surface import QUANTITY, REF
+from vitalskills.lang.yaml_surface import NAME, QUANTITY, REF
 
 _INDENT = "  "
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_ .,/()'-]*[A-Za-z0-9_.)]|[A-Za-z_]")
@@ -115,7 +115,8 @@ def _vtl_statement(s: ir.IRNode, depth: int, cm: CommentMap) -> list[str]:
         if s.min_score is not None:
             line += f" min_score {number(s.min_score)}"
         if s.grounder:
-            line += f" using {s.grounder}"
+            grounder = s.grounder if NAME.fullmatch(s.grounder) else string(s.grounder)
+            line += f" using {grounder}"
         return [pad + line]
     if isinstance(s, ir.Reach):
         offset = f" offset {_vtl_value(s.offset)}" if s.offset else ""
@@ -227,7 +228,7 @@ def _yaml_step(s: ir.IRNode, cm: CommentMap) -> list[str]:
         if s.min_score is not None:
             lines.append(f"min_score: {yaml_number(number(s.min_score))}")
         if s.grounder:
-            lines.append(f"using: {s.grounder}")
+            lines.append(f"using: {yaml_text(s.grounder)}")
         return lines
     if isinstance(s, ir.Reach):
         lines = [f"reach: {s.target.name}"]

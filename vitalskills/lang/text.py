@@ -251,8 +251,12 @@ class ToIR:
     def locate_min_score(self, children: list[ir.Number]) -> tuple[str, float, ir.Span]:
         return ("min_score", children[0].value, children[0].span)
 
-    def locate_using(self, children: list[Token]) -> tuple[str, str, ir.Span]:
-        return ("grounder", str(children[0]), self._token(children[0]))
+    def locate_using(self, children: list[Token | ir.Text]) -> tuple[str, str, ir.Span]:
+        # Grounder names like `owlv2-sam` are not identifiers, so they may be quoted.
+        (grounder,) = children
+        if isinstance(grounder, ir.Text):
+            return ("grounder", grounder.value, grounder.span)
+        return ("grounder", str(grounder), self._token(grounder))
 
     def reach(self, children: list[Any]) -> ir.Reach:
         keyword, target, offset = children

@@ -244,7 +244,7 @@ class _Reader:
             fields["min_score"] = self.number(v["min_score"], "`min_score`").value
             spans["min_score"] = self.span(v["min_score"])
         if "using" in v:
-            fields["grounder"] = self.name(v["using"], "`using`")
+            fields["grounder"] = self.text(v["using"], "`using`").value
             spans["grounder"] = self.span(v["using"])
         return ir.Locate(query=query, span=span, field_spans=spans, **fields)
 

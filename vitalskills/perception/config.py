@@ -132,14 +132,10 @@ def grounder_options(
     name: str, config: PerceptionConfig, overrides: dict[str, Any] | None = None
 ) -> _Options:
     """Return the validated options of grounder `name`, with `overrides` applied."""
-    # Task-language names cannot hold `-`, so `owlv2_sam` also names `owlv2-sam`.
-    dashed = name.replace("_", "-")
     if name in config.grounders:
         options = config.grounders[name]
-    elif dashed in config.grounders:
-        options = config.grounders[dashed]
-    elif dashed in BACKEND_OPTIONS:
-        options = BACKEND_OPTIONS[dashed]()
+    elif name in BACKEND_OPTIONS:
+        options = BACKEND_OPTIONS[name]()
     else:
         known = sorted({*config.grounders, *BACKEND_OPTIONS})
         raise UnknownGrounder(

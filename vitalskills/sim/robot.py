@@ -128,7 +128,10 @@ class SimRobot:
         model, data = env.model, env.data
         cam = model.camera("scene").id
         focal = (h / 2.0) / np.tan(np.deg2rad(model.cam_fovy[cam]) / 2.0)
-        intrinsics = np.array([[focal, 0.0, w / 2.0], [0.0, focal, h / 2.0], [0.0, 0.0, 1.0]])
+        # Pixel (u, v) is the centre of pixel column u and row v, so the optical axis,
+        # at the middle of the image plane, falls on ((w - 1) / 2, (h - 1) / 2).
+        cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+        intrinsics = np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]])
         extrinsics = np.eye(4)
         extrinsics[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ MJ_TO_CV
         extrinsics[:3, 3] = data.cam_xpos[cam]
