@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from vitalskills.cli import app
@@ -108,14 +107,6 @@ def test_fmt_write_to_other_surface_writes_beside(write):
 def test_fmt_errors(write):
     assert invoke("fmt", write("wait 3\n")).exit_code == 1
     assert invoke("fmt", write("gripper open\n"), "--to", "json").exit_code == 2
-
-
-@pytest.mark.parametrize("command", ["check", "compile", "fmt", "skills"])
-def test_every_command_has_help(command):
-    result = invoke(command, "--help")
-    assert result.exit_code == 0 and len(result.stdout) > 100
-    if command != "skills":
-        assert "--skills" in result.stdout
 
 
 def test_robot_caps_file_checks_sensors(write, tmp_path):

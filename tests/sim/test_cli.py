@@ -74,12 +74,6 @@ def test_sim_tasks_lists_every_task() -> None:
         assert name in result.stdout
 
 
-def test_every_command_has_help() -> None:
-    for args in (["eval", "--help"], ["sim", "show", "--help"], ["sim", "tasks", "--help"]):
-        result = runner.invoke(app, args)
-        assert result.exit_code == 0 and "Usage" in result.stdout
-
-
 def test_eval_skill_names_the_library_problem() -> None:
     """`--skill` goes through the skill library: a typo is an error with a hint."""
     typo = runner.invoke(app, ["eval", "--task", "plug_in_socket", "--skill", "plug_insrt"])
