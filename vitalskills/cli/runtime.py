@@ -1,20 +1,76 @@
-"""`vitalskills run`: execute a task file (for now on the dry-run backend)."""
+"""`vitalskills run` (simulator, robot or dry run) and `vitalskills report`."""
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from vitalskills.cli.app import SkillsDirs, app, console, err_console, user_errors
-from vitalskills.errors import UsageError
+from vitalskills.errors import UsageError, VitalskillsError
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM take the Ctrl-C path: halt the plan, stop the robot, stop the child."""
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_errors() -> tuple[type[VitalskillsError], ...]:
+    from vitalskills.lang import CheckFailed
+    from vitalskills.runtime.plan import PlanError
+
+    return (CheckFailed, PlanError, UsageError)
 
 
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="Task file (.vtl, .yaml or .yml).")],
+    robot: Annotated[
+        str | None,
+        typer.Option(
+            "--robot",
+            help="Bridge address of a robot (tcp://HOST:PORT); without it the built-in "
+            "simulator is started behind the bridge.",
+        ),
+    ] = None,
+    condition: Annotated[
+        str, typer.Option(help="Simulator condition: canonical, spatial or scene.")
+    ] = "canonical",
+    seed: Annotated[int, typer.Option(help="Simulator seed (scene layout, distractors).")] = 0,
+    distractors: Annotated[
+        int | None, typer.Option(help="Simulator distractors (default: by condition).")
+    ] = None,
+    sim_task: Annotated[
+        str | None,
+        typer.Option(help="Simulator scene; by default chosen from the task's objects and skills."),
+    ] = None,
+    grounder: Annotated[
+        str | None,
+        typer.Option(help="Default grounder for `locate` (simulator: `sim`; robot: configured)."),
+    ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(help="Pace the simulator at its control rate instead of as fast as it steps."),
+    ] = False,
+    record: Annotated[
+        Path | None,
+        typer.Option(help="Record the run here: trace, video, signals plot, summary."),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -29,10 +85,11 @@ def run(
         typer.Option("--set", help="Override a param: NAME=VALUE (repeatable)."),
     ] = None,
     json_: Annotated[
-        bool, typer.Option("--json", help="Print the trace as JSON lines instead of the display.")
+        bool, typer.Option("--json", help="Print a JSON summary instead of the live display.")
     ] = False,
     trace: Annotated[
-        Path | None, typer.Option("--trace", help="Also write the JSONL trace to this file.")
+        Path | None,
+        typer.Option("--trace", help="Also write the JSONL trace to this file (`-`: stdout)."),
     ] = None,
     not_found: Annotated[
         list[str] | None,
@@ -49,38 +106,135 @@ def run(
 ) -> None:
     """Run a task: exit 0 when it succeeds, 1 when it fails, 2 when it does not check."""
     from vitalskills.lang import parse_override
+    from vitalskills.report.summary import SummaryCollector
     from vitalskills.runtime.display import LiveDisplay
-    from vitalskills.runtime.session import dry_run as walk
-    from vitalskills.runtime.session import plan_file
     from vitalskills.runtime.trace import TraceWriter
 
+    collector = SummaryCollector()
+    subscribers: list[Any] = [collector]
     with user_errors(exit_code=2):
-        if not dry_run:
-            raise UsageError(
-                "the simulator backend is not available yet, so `run` can only do a dry run",
-                hint=f"run `vitalskills run {file} --dry-run` to check and walk the plan",
-            )
         overrides = dict(parse_override(item) for item in set_ or [])
-        plan = plan_file(file, skills_dirs=skills or [], overrides=overrides)
-        subscribers = [TraceWriter(trace)] if trace else []
+        if trace is not None:
+            subscribers.append(TraceWriter(sys.stdout if str(trace) == "-" else trace))
+    if not json_:
+        subscribers.append(LiveDisplay(console))
+    if dry_run:
+        _dry_run(file, skills or [], overrides, subscribers, not_found or [], timeout, json_)
+        return
+    _simulate_or_drive(
+        file,
+        subscribers,
+        record=record,
+        options=dict(
+            robot=robot,
+            condition=condition,
+            seed=seed,
+            distractors=distractors,
+            sim_task=sim_task,
+            grounder=grounder,
+            skills_dirs=list(skills or []),
+            overrides=overrides,
+            realtime=realtime,
+            timeout=timeout,
+        ),
+    )
     if json_:
-        subscribers.append(TraceWriter(sys.stdout))
-    else:
+        raise _print_summary(collector)
+    raise typer.Exit(0 if collector.ok else 1)
+
+
+def _print_summary(collector: Any, **extra: Any) -> typer.Exit:
+    console.print_json(json.dumps(collector.summary(**extra)))
+    return typer.Exit(0 if collector.ok else 1)
+
+
+def _dry_run(
+    file: Path,
+    skills: list[Path],
+    overrides: dict[str, str],
+    subscribers: list[Any],
+    not_found: list[str],
+    timeout: float | None,
+    json_: bool,
+) -> None:
+    from vitalskills.runtime.session import dry_run as walk
+    from vitalskills.runtime.session import plan_file
+
+    with user_errors(exit_code=2):
+        plan = plan_file(file, skills_dirs=skills, overrides=overrides)
+    if not json_:
         err_console.print(
             "[yellow]dry run:[/] a kinematic robot, placeholder targets and skills that "
             "succeed by declaration; this validates the plan, it does not simulate it"
         )
-        subscribers.append(LiveDisplay(console))
     with user_errors(exit_code=1):
         try:
             result = walk(
                 plan,
                 subscribers=subscribers,
-                not_found=not_found or [],
+                not_found=not_found,
                 timeout=timeout,
                 source=str(file),
             )
         except KeyboardInterrupt:
             err_console.print("interrupted: the plan was halted and the robot stopped")
             raise typer.Exit(130) from None
+    if json_:
+        raise _print_summary(subscribers[0])
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _simulate_or_drive(
+    file: Path, subscribers: list[Any], *, record: Path | None, options: dict[str, Any]
+) -> None:
+    from vitalskills.runtime.run import RunOptions, run_file
+
+    recorder = None
+    with user_errors(exit_code=2):
+        run_options = RunOptions(**options)
+        if record is not None:
+            from vitalskills.report.record import Recorder
+
+            recorder = Recorder(record)
+            run_options.server_log = record / "server.log"
+    if run_options.robot is None:
+        err_console.print(
+            "[cyan]simulator:[/] MuJoCo behind the bridge in a child process; `locate` uses "
+            f"the `{run_options.grounder or 'sim'}` grounder"
+            + (" (privileged simulator segmentation)" if run_options.grounder is None else "")
+        )
+    try:
+        with _sigterm_as_interrupt():
+            run_file(
+                file,
+                run_options,
+                subscribers=subscribers,
+                recorder=recorder,
+                on_status=lambda line: err_console.print(f"[dim]{line}[/]"),
+            )
+    except KeyboardInterrupt:
+        err_console.print("interrupted: the plan was halted, the robot stopped, the server stopped")
+        raise typer.Exit(130) from None
+    except _check_errors() as error:
+        err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except VitalskillsError as error:
+        err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if record is not None:
+        err_console.print(f"recorded to {record} (open it with `vitalskills report {record}`)")
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A folder written by `run --record`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the page (default DIR/report.html).")
+    ] = None,
+) -> None:
+    """Render a recorded run into one self-contained HTML page."""
+    from vitalskills.report.html import render_report
+
+    with user_errors():
+        page = render_report(directory, out)
+    console.print(f"wrote {page}", soft_wrap=True)

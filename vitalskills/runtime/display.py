@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -71,6 +71,7 @@ class LiveDisplay:
         self.now = 0.0
         self.live: Live | None = None
         self.final: dict[str, Any] = {}
+        self.skill_line = ""
 
     def __call__(self, event: Event) -> None:
         self.now = event.t
@@ -81,7 +82,7 @@ class LiveDisplay:
         elif event.node is not None and event.node in self.nodes:
             self._node(event)
         if self.live is not None:
-            self.live.update(self.tree())
+            self.live.update(self.view())
 
     def _start(self, event: Event) -> None:
         self.task = str(event.values.get("task", ""))
@@ -99,7 +100,7 @@ class LiveDisplay:
             if view.parent is not None:
                 self.nodes[view.parent].children.append(view.id)
         if self.live_enabled:
-            self.live = Live(self.tree(), console=self.console, refresh_per_second=8)
+            self.live = Live(self.view(), console=self.console, refresh_per_second=8)
             self.live.start()
 
     def _node(self, event: Event) -> None:
@@ -110,6 +111,8 @@ class LiveDisplay:
             view.started, view.elapsed = event.t, None
         elif event.event == "node_finished":
             view.elapsed = event.elapsed
+        if event.kind == "run_skill":
+            self._skill(view, event)
         if self.log and event.event != "node_started":
             icon, style = STYLES.get(view.status, ("?", ""))
             line = Text(f"{event.t:8.2f}s ", style="dim")
@@ -117,6 +120,22 @@ class LiveDisplay:
             line.append(f"{'  ' * self._depth(view)}{view.label}")
             line.append(f"  {view.reason}", style="dim")
             self.console.print(line, soft_wrap=True)
+
+    def _skill(self, view: NodeView, event: Event) -> None:
+        values = event.values
+        line = f"{view.label}: {view.status}"
+        if "steps" in values:
+            line += f", policy step {values['steps']}"
+        if "tactile" in values:
+            line += f", |tactile| {values['tactile']:.3f}"
+        self.skill_line = line
+
+    def view(self) -> Group:
+        """The live view: the plan tree, the current skill's progress, the elapsed time."""
+        status = Text(f"elapsed {self.now:.1f} s", style="cyan")
+        if self.skill_line:
+            status.append(f"   {self.skill_line}", style="")
+        return Group(self.tree(), status)
 
     def _finish(self, event: Event) -> None:
         if self.live is not None:

@@ -32,6 +32,10 @@ def policy_view(observation: Observation) -> Observation:
     }
 
 
+#: Publish a progress event (step, tactile magnitude) every this many policy steps.
+PROGRESS_EVERY = 5
+
+
 class RunSkill(Node):
     """Run one learned skill at a located target, with retries and a per-attempt timeout."""
 
@@ -149,10 +153,16 @@ class RunSkill(Node):
         self.steps += 1
         self.values["steps"] = self.steps
         self.values["total_steps"] += 1
-        return self.running(
+        if "tactile" in observation:
+            tactile = np.asarray(observation["tactile"], dtype=np.float64)
+            self.values["tactile"] = float(np.linalg.norm(tactile))
+        status = self.running(
             f"policy step {self.steps} of at most {self.skill.max_steps}"
             f" (attempt {self.attempt} of {self.attempts})"
         )
+        if self.steps % PROGRESS_EVERY == 0:
+            ctx.emit("node_progress", self)
+        return status
 
     def _finish(self, reason: str, verified: bool) -> Status:
         self.values["verified"] = verified

@@ -1,0 +1,205 @@
+"""Whole runs on a robot: on the simulator behind the bridge, or on `--robot ADDR`.
+
+    compile + plan (library only) -> load every skill's policy -> start the simulator's
+    bridge server as a child process (no `--robot`) -> connect -> check the task
+    against the robot's capabilities -> execute -> stop the robot, close, stop the child
+
+Policies load before anything starts, so an untrained skill fails in a second instead
+of after the simulator came up. On the simulator, time is simulated by default: the
+executor's clock advances one control period per tick (10 Hz), so a run goes as fast as
+the simulator steps and its timeouts mean simulated seconds; `realtime` paces ticks at
+the robot's control rate on the wall clock, as with a real robot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from vitalskills.perception.grounder import Grounder
+from vitalskills.runtime.context import Clock, ManualClock, MonotonicClock
+from vitalskills.runtime.events import Subscriber
+from vitalskills.runtime.executor import Executor, RunResult
+from vitalskills.runtime.leaves import Locate
+from vitalskills.runtime.plan import Plan, build_plan
+from vitalskills.runtime.policy import PolicyProvider
+from vitalskills.runtime.robot import Robot
+from vitalskills.runtime.skill import RunSkill
+from vitalskills.runtime.timing import PreloadedPolicies, TimedGrounder, TimedRobot, Timings
+
+
+class RunRecorder(Protocol):
+    """What a run needs from a recorder (`vitalskills.report.Recorder` is one)."""
+
+    def wrap(self, robot: Robot, fetch: Robot) -> Robot: ...
+
+    def __call__(self, event: object) -> None: ...
+
+    def finish(self, result: RunResult | None, timings: Timings) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    """How to run a task file (the options of `vitalskills run`).
+
+    Args:
+        robot: a bridge address; None starts the simulator behind the bridge.
+        condition, seed, distractors: simulator settings.
+        sim_task: the simulator scene; None chooses it from the task.
+        grounder: the default grounder; None is `sim` on the simulator, else the
+            configured default.
+        realtime: pace the simulator at its control rate on the wall clock.
+        timeout: fail the run after this many seconds (simulated on the simulator).
+    """
+
+    robot: str | None = None
+    condition: str = "canonical"
+    seed: int = 0
+    distractors: int | None = None
+    sim_task: str | None = None
+    grounder: str | None = None
+    skills_dirs: Sequence[Path] = ()
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    realtime: bool = False
+    timeout: float | None = None
+    server_log: Path | None = None
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: its result, where the time went, and what it ran on."""
+
+    result: RunResult
+    timings: Timings
+    info: dict[str, object]
+
+
+def skill_nodes(plan: Plan) -> list[RunSkill]:
+    return [node for node in plan.nodes if isinstance(node, RunSkill)]
+
+
+def build_grounders(
+    plan: Plan, default: str | None, timings: Timings
+) -> tuple[dict[str, Grounder], str]:
+    """The grounders `plan` names plus the default one, built once and timed."""
+    from vitalskills.perception.config import make_grounder
+
+    fallback = make_grounder(default)
+    grounders: dict[str, Grounder] = {fallback.name: TimedGrounder(fallback, timings)}
+    for node in plan.nodes:
+        if isinstance(node, Locate) and node.grounder and node.grounder not in grounders:
+            grounders[node.grounder] = TimedGrounder(make_grounder(node.grounder), timings)
+    return grounders, fallback.name
+
+
+def sim_server_args(options: RunOptions) -> list[str]:
+    """The `bridge serve` options that set the simulator up like `options` asks."""
+    args = ["--condition", options.condition, "--seed", str(options.seed)]
+    if options.distractors is not None:
+        args += ["--distractors", str(options.distractors)]
+    return args
+
+
+def run_file(
+    path: Path,
+    options: RunOptions,
+    *,
+    subscribers: Sequence[Subscriber] = (),
+    recorder: RunRecorder | None = None,
+    policies: PolicyProvider | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> RunOutcome:
+    """Compile, check and execute `path` on the simulator or the robot `options.robot`.
+
+    Args:
+        subscribers: event consumers (display, trace writer).
+        recorder: records frames and signals, and gets every event.
+        policies: how skills' policies load (default: trained checkpoints).
+        on_status: called with one line per start-up stage ("starting the simulator").
+
+    Raises:
+        CheckFailed: the task does not check against the library or the robot.
+        UsageError: a bad option, or a task the simulator has no scene for.
+        VitalskillsError: untrained skills, an unreachable robot, a failed server.
+        KeyboardInterrupt: after the plan was halted and the robot stopped.
+    """
+    from vitalskills.bridge.client import connect
+    from vitalskills.bridge.launcher import ChildServer
+    from vitalskills.lang import compile_task
+    from vitalskills.learning.policy import TrainedPolicyProvider
+    from vitalskills.runtime.simscene import choose_scene
+    from vitalskills.skills import default_library
+
+    say = on_status or (lambda _line: None)
+    started = time.perf_counter()
+    timings = Timings()
+    library = default_library(list(options.skills_dirs))
+    overrides = dict(options.overrides)
+    draft = build_plan(compile_task(path, library=library, overrides=overrides), library.get)
+    loader = PreloadedPolicies(policies or TrainedPolicyProvider(), timings)
+    for node in skill_nodes(draft):
+        loader.load(node.skill)
+    on_sim = options.robot is None
+    info: dict[str, object] = {"file": str(path)}
+    server: ChildServer | None = None
+    client = None
+    result: RunResult | None = None
+    try:
+        if on_sim:
+            scene = choose_scene(draft, options.sim_task)
+            say(f"starting the simulator ({scene}, {options.condition}, seed {options.seed})")
+            server = ChildServer(f"sim:{scene}", sim_server_args(options), options.server_log)
+            server.start()
+            address = server.address
+            info.update(
+                backend="sim",
+                sim_task=scene,
+                condition=options.condition,
+                seed=options.seed,
+                server_pid=server.pid,
+            )
+        else:
+            address = options.robot
+            info.update(backend="robot")
+        assert address is not None
+        client = connect(address, timeout_s=10.0)
+        info["robot"] = client.capabilities().name
+        info["address"] = address
+        task = compile_task(path, library=library, robot=client.capabilities(), overrides=overrides)
+        plan = build_plan(task, library.get)
+        default = options.grounder or ("sim" if on_sim else None)
+        grounders, default_name = build_grounders(plan, default, timings)
+        info["grounder"] = default_name
+        robot: Robot = TimedRobot(client, timings)
+        if recorder is not None:
+            robot = recorder.wrap(robot, client)
+        if on_sim:
+            robot.reset(seed=options.seed)
+        clock: Clock = MonotonicClock() if options.realtime or not on_sim else ManualClock()
+        info["clock"] = "simulated" if isinstance(clock, ManualClock) else "wall"
+        timings.add("startup", time.perf_counter() - started)
+        executor = Executor(
+            robot,
+            grounders,
+            loader,
+            clock=clock,
+            subscribers=[*subscribers, *([recorder] if recorder is not None else [])],
+            timeout=options.timeout,
+            default_grounder=default_name,
+            run_info=info,
+        )
+        result = executor.run(plan)
+        return RunOutcome(result, timings, info)
+    finally:
+        with timings.measure("shutdown"):
+            try:
+                if client is not None:
+                    client.close()
+            finally:
+                if server is not None:
+                    server.stop()
+        if recorder is not None:
+            recorder.finish(result, timings)

@@ -1,0 +1,78 @@
+"""Choose the simulator scene a task needs, from its skills and its `locate` queries.
+
+The simulator knows its four tasks' objects by name and by the phrases people use for
+them ("power strip", "socket", "usb port", "card reader", "lock", ...); each shipped skill
+belongs to one task. A task file never names a simulator scene: `vitalskills run`
+picks the scene whose objects the task talks about.
+"""
+
+from __future__ import annotations
+
+from vitalskills.errors import UsageError
+from vitalskills.perception.sim_grounder import normalise
+from vitalskills.runtime.leaves import Locate
+from vitalskills.runtime.plan import Plan
+from vitalskills.runtime.skill import RunSkill
+
+#: The simulator task each shipped skill is trained on.
+SKILL_TASKS = {
+    "plug_insert": "plug_in_socket",
+    "usb_insert": "usb_insert",
+    "card_swipe": "card_swipe",
+    "key_insert": "key_in_lock",
+}
+
+
+def task_for_query(query: str) -> str | None:
+    """The simulator task whose target or held object is called `query`, if any."""
+    from vitalskills.sim.tasks import TASKS
+
+    wanted = normalise(query)
+    for spec in TASKS.values():
+        names = (spec.target, spec.held, *spec.target_labels, *spec.held_labels)
+        if wanted in {normalise(name) for name in names}:
+            return spec.name
+    return None
+
+
+def scene_tasks(plan: Plan) -> list[str]:
+    """The simulator tasks a plan needs, in the order the plan first mentions them."""
+    found: list[str] = []
+    for node in plan.nodes:
+        task = None
+        if isinstance(node, RunSkill):
+            task = SKILL_TASKS.get(node.skill.name)
+        elif isinstance(node, Locate):
+            task = task_for_query(node.query)
+        if task is not None and task not in found:
+            found.append(task)
+    return found
+
+
+def choose_scene(plan: Plan, requested: str | None = None) -> str:
+    """The simulator task to serve for `plan`: `requested`, or the one the plan needs.
+
+    Raises:
+        UsageError: the plan names no simulator object or skill, or objects of
+            several tasks (one simulated scene holds one task's objects).
+    """
+    from vitalskills.sim.tasks import TASKS, get_task
+
+    if requested is not None:
+        return get_task(requested).name
+    tasks = scene_tasks(plan)
+    known = ", ".join(f"`{t}`" for t in TASKS)
+    if not tasks:
+        raise UsageError(
+            f"task `{plan.task}` names no object or skill the simulator knows, so there is "
+            "no scene to run it in",
+            hint=f"locate an object of one of the simulator's tasks ({known}), "
+            "pass --sim-task, or run it on a robot with --robot",
+        )
+    if len(tasks) > 1:
+        raise UsageError(
+            f"task `{plan.task}` needs objects from {len(tasks)} simulator scenes "
+            f"({', '.join(f'`{t}`' for t in tasks)}); one simulated run holds one scene",
+            hint="split the task, or pick one scene with --sim-task",
+        )
+    return tasks[0]
