@@ -1,4 +1,4 @@
-"""`vitalskills collect`, `train bc`, `skills register|verify`: the learning pipeline."""
+"""`vitalskills collect`, `train bc|residual`, `skills register|verify`: the learning pipeline."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from vitalskills.cli.app import app, console, err_console, user_errors
+from vitalskills.cli.sim import ConditionName, TaskName
 from vitalskills.cli.skills import skills_app
 
 train_app = typer.Typer(
@@ -166,6 +167,90 @@ def train_bc_command(
         f"trained `{skill.name}` {skill.version}: {len(result.losses)} steps, "
         f"final loss {skill.provenance['training']['final_loss']:.4f}, "
         f"{result.seconds:.0f} s; skill written to {out}"
+    )
+
+
+@train_app.command("residual")
+def train_residual_command(
+    ctx: typer.Context,
+    skill: Annotated[Path, typer.Option("--skill", help="Trained BC skill folder.")],
+    task: Annotated[TaskName, typer.Option("--task", help="Simulator task to train on.")],
+    condition: Annotated[
+        ConditionName, typer.Option("--condition", help="canonical, spatial or scene.")
+    ] = ConditionName.canonical,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Environment steps.")] = 6000,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    eval_every: Annotated[
+        int, typer.Option("--eval-every", min=1, help="Steps between evaluations.")
+    ] = 1000,
+    eval_episodes: Annotated[int, typer.Option("--eval-episodes", min=1)] = 10,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Skill folder to write (default: --skill).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from OUT/residual_run/checkpoints/latest.")
+    ] = False,
+    rotation: Annotated[
+        bool, typer.Option("--rotation", help="Correct the rotation as well as xyz.")
+    ] = False,
+    offset_scale: Annotated[
+        float, typer.Option("--offset-scale", min=0.0, help="Metres per unit of residual.")
+    ] = 0.004,
+    utd: Annotated[int, typer.Option("--utd", min=1, help="Critic updates per step.")] = 16,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    seed_steps: Annotated[
+        int, typer.Option("--seed-steps", min=0, help="Random residual steps first.")
+    ] = 300,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 1000,
+    max_episode_steps: Annotated[int | None, typer.Option("--max-episode-steps", min=1)] = None,
+    no_augment: Annotated[
+        bool, typer.Option("--no-augment", help="No semantic augmentation during RL.")
+    ] = False,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: all).")
+    ] = None,
+) -> None:
+    """Train a residual policy with SAC on top of a frozen BC skill, in the simulator."""
+    import torch
+
+    from vitalskills.learning.sac import SACConfig
+    from vitalskills.learning.train import load_torch_compiler
+    from vitalskills.learning.train_residual import RunConfig, train_residual
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    load_torch_compiler()
+    command = _command_line(ctx)
+    with user_errors():
+        sac = SACConfig(utd=utd, batch_size=batch_size, seed_steps=seed_steps)
+        run = RunConfig(
+            steps=steps, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes,
+            checkpoint_every=checkpoint_every, augment=not no_augment,
+            max_episode_steps=max_episode_steps,
+        )  # fmt: skip
+        residual = {"dims": "xyz_rot" if rotation else "xyz", "offset_scale": offset_scale}
+        with _progress("return", "success", "eval") as progress:
+            shown = {"return": "-", "success": "-", "eval": "-"}
+            bar = progress.add_task("train residual", total=steps, **shown)
+
+            def advance(step: int, stats: dict[str, float]) -> None:
+                shown["return"] = f"{stats['return']:.2f}"
+                shown["success"] = f"{100 * stats['success']:.0f}%"
+                if "eval" in stats:
+                    shown["eval"] = f"{100 * stats['eval']:.0f}%"
+                progress.update(bar, completed=step, **shown)
+
+            result = train_residual(
+                skill, task.value, condition.value, residual=residual, sac_config=sac, run=run,
+                out=out, resume=resume, command=command, on_step=advance,
+            )  # fmt: skip
+    final = result.rows[-1]
+    console.print(
+        f"trained a residual for `{result.manifest.name}` on {task.value} ({condition.value}): "
+        f"{final.step} steps, {result.seconds / 60:.1f} min; evaluation success "
+        f"{final.eval_successes}/{final.eval_episodes} (started at "
+        f"{result.rows[0].eval_successes}/{result.rows[0].eval_episodes}); "
+        f"skill written to {out or skill}; log and plot in {result.files[0].parent}"
     )
 
 

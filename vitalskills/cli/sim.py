@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vitalskills.cli.app import SkillsDirs, app, console, err_console, user_errors
+from vitalskills.errors import UsageError
 
 sim_app = typer.Typer(
     help="Look at the simulator: its tasks, and what a policy sees and feels.",
@@ -87,6 +88,10 @@ def eval_command(
         Path | None, typer.Option("--video", help="Write one MP4 per episode into this folder.")
     ] = None,
     skills: SkillsDirs = None,
+    no_residual: Annotated[
+        bool,
+        typer.Option("--no-residual", help="With --skill: evaluate the BC part alone."),
+    ] = False,
 ) -> None:
     """Run a policy in the simulator for N seeded episodes and report its success rate."""
     from vitalskills.learning.evaluate import evaluate_skill
@@ -95,7 +100,10 @@ def eval_command(
 
     task, condition = task.value, condition.value
     label = f"skill {skill}" if skill else f"{policy.value} policy"
+    label += " (BC only)" if no_residual else ""
     with user_errors(), _progress() as progress:
+        if no_residual and not skill:
+            raise UsageError("`--no-residual` needs `--skill`", hint="name the skill to evaluate")
         bar = progress.add_task(f"{task} {condition}: {label}", total=episodes, successes=0)
         successes = 0
 
@@ -114,7 +122,7 @@ def eval_command(
         if skill:
             name, _, constraint = skill.partition("@")
             manifest = default_library(skills or []).get(name, constraint or None)
-            result = evaluate_skill(manifest, task, condition, **options)
+            result = evaluate_skill(manifest, task, condition, residual=not no_residual, **options)
         else:
             result = evaluate(task, policy.value, condition, **options)
     if as_json:

@@ -15,6 +15,8 @@ import numpy as np
 
 from vitalskills.learning.package import load_skill_model
 from vitalskills.learning.policy import BCPolicy
+from vitalskills.learning.residual import ResidualPolicy
+from vitalskills.learning.residual_package import has_residual, load_residual
 from vitalskills.runtime.skill import policy_view
 from vitalskills.skills.manifest import SkillManifest
 
@@ -32,15 +34,22 @@ def evaluate_skill(
     distractors: int | None = None,
     video_dir: Path | None = None,
     on_episode: Callable[[int, bool], None] | None = None,
+    residual: bool = True,
 ) -> EvalResult:
-    """Run the skill's policy for `episodes` seeded simulator episodes; return the counts."""
+    """Run the skill's policy for `episodes` seeded simulator episodes; return the counts.
+
+    With `residual` (the default) a skill's residual corrects its BC policy; without, or
+    for a skill that has none, the BC policy runs alone.
+    """
     from vitalskills.sim.evaluate import evaluate
 
     model = load_skill_model(manifest)
     low, high = np.asarray(manifest.action.low), np.asarray(manifest.action.high)
+    actor = load_residual(manifest, model) if residual and has_residual(manifest) else None
 
     def factory(env: object, episode_seed: int) -> Callable[[dict], np.ndarray]:
-        policy = BCPolicy(model, low, high)
+        bc = BCPolicy(model, low, high)
+        policy = bc if actor is None else ResidualPolicy(bc, actor)
         return lambda observation: policy.act(policy_view(observation))
 
     return evaluate(
@@ -53,5 +62,5 @@ def evaluate_skill(
         video_dir=video_dir,
         on_episode=on_episode,
         image_size=model.config.image_size,
-        policy_name=f"skill:{manifest.name}@{manifest.version}",
+        policy_name=f"skill:{manifest.name}@{manifest.version}" + ("+residual" if actor else ""),
     )

@@ -180,7 +180,10 @@ def load_skill_model(manifest: SkillManifest) -> VitalBC:
 
 
 def verify_skill(folder: Path) -> SkillManifest:
-    """Check a skill folder end to end: manifest, hashes, config, shapes, one forward pass."""
+    """Check a skill folder end to end: manifest, hashes, config, shapes, one forward pass.
+
+    A residual, when the skill has one, is loaded and run once too.
+    """
     manifest = load_manifest(Path(folder))
     model = load_skill_model(manifest)
     config = model.config
@@ -190,6 +193,9 @@ def verify_skill(folder: Path) -> SkillManifest:
         out = model(images, tactile)
     if not torch.isfinite(out).all():
         raise PolicyPackageError(f"skill `{manifest.name}` predicts non-finite actions")
+    from vitalskills.learning.residual_package import verify_residual
+
+    verify_residual(manifest, model)
     return manifest
 
 

@@ -16,7 +16,7 @@ import torch
 from vitalskills.learning.errors import PolicyPackageError
 from vitalskills.learning.model import VitalBC
 from vitalskills.learning.package import load_skill_model
-from vitalskills.runtime.policy import SkillSpec
+from vitalskills.runtime.policy import Policy, SkillSpec
 from vitalskills.runtime.robot import Observation
 from vitalskills.skills.manifest import SkillManifest
 
@@ -87,12 +87,30 @@ def load_bc_policy(manifest: SkillManifest) -> BCPolicy:
     return BCPolicy(model, np.asarray(manifest.action.low), np.asarray(manifest.action.high))
 
 
-class TrainedPolicyProvider:
-    """The runtime's `PolicyProvider` for skills packaged by `vitalskills train bc`."""
+def load_skill_policy(manifest: SkillManifest, residual: bool = True) -> Policy:
+    """Load a skill's BC policy, corrected by its residual when it has one and `residual`."""
+    from vitalskills.learning.residual import ResidualPolicy
+    from vitalskills.learning.residual_package import has_residual, load_residual
 
-    def load(self, manifest: SkillSpec) -> BCPolicy:
+    policy = load_bc_policy(manifest)
+    if residual and has_residual(manifest):
+        return ResidualPolicy(policy, load_residual(manifest, policy.model))
+    return policy
+
+
+class TrainedPolicyProvider:
+    """The runtime's `PolicyProvider` for skills packaged by `vitalskills train bc|residual`.
+
+    Args:
+        residual: apply a skill's residual when it has one (off: the BC part alone).
+    """
+
+    def __init__(self, residual: bool = True) -> None:
+        self.residual = residual
+
+    def load(self, manifest: SkillSpec) -> Policy:
         if not isinstance(manifest, SkillManifest):
             raise PolicyPackageError(
                 f"skill `{manifest.name}` has no manifest on disk to load weights from"
             )
-        return load_bc_policy(manifest)
+        return load_skill_policy(manifest, self.residual)

@@ -1,0 +1,220 @@
+"""Residual RL on the real simulator: a fresh residual is a no-op, training lowers the critic
+loss and resumes exactly, the residual packs into the skill, and `eval --no-residual`
+evaluates the BC part alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from vitalskills.cli import app
+from vitalskills.learning.errors import PolicyPackageError
+from vitalskills.learning.package import register_skill, verify_skill
+from vitalskills.learning.policy import BCPolicy, TrainedPolicyProvider, load_bc_policy
+from vitalskills.learning.residual import (
+    ResidualActor,
+    ResidualConfig,
+    ResidualPolicy,
+    feature_dim,
+)
+from vitalskills.learning.residual_package import RESIDUAL_WEIGHTS, add_residual, copy_skill
+from vitalskills.learning.sac import SACConfig
+from vitalskills.learning.train_residual import RunConfig, train_residual
+from vitalskills.runtime.skill import policy_view
+from vitalskills.skills import SkillWeightsError, load_manifest
+
+runner = CliRunner()
+TASK = "plug_in_socket"
+TINY_SAC = SACConfig(utd=4, batch_size=32, seed_steps=8, buffer=500, critic_hidden=64)
+TINY_ACTOR = {"hidden": 64, "layers": 2}
+
+
+def tiny_run(**overrides: object) -> RunConfig:
+    settings = dict(steps=30, eval_every=15, eval_episodes=1, checkpoint_every=10,
+                    max_episode_steps=10, backgrounds=4)  # fmt: skip
+    return RunConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def bc_skill(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BC skill trained on two simulator demonstrations, 32 px images."""
+    root = tmp_path_factory.mktemp("residual")
+    collected = runner.invoke(
+        app,
+        ["collect", "--task", TASK, "--episodes", "2", "--seed", "3", "--image-size", "32",
+         "--out", str(root / "demos")],
+    )  # fmt: skip
+    assert collected.exit_code == 0, collected.output
+    trained = runner.invoke(
+        app,
+        ["train", "bc", "--data", str(root / "demos"), "--out", str(root / "bc" / "plug_insert"),
+         "--name", "plug_insert", "--steps", "20", "--batch-size", "8", "--image-size", "32",
+         "--width", "32", "--layers", "1", "--checkpoint-every", "20"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    return root / "bc" / "plug_insert"
+
+
+@pytest.fixture(scope="module")
+def trained(bc_skill: Path) -> tuple[Path, object]:
+    """A short residual run written into a copy of the BC skill."""
+    out = bc_skill.parents[1] / "rl" / "plug_insert"
+    result = train_residual(
+        bc_skill, TASK, residual=TINY_ACTOR, sac_config=TINY_SAC, run=tiny_run(), out=out,
+        command="vitalskills train residual (test)",
+    )  # fmt: skip
+    return out, result
+
+
+def _fresh_actor(bc_skill: Path, **options: object) -> ResidualActor:
+    model = load_bc_policy(load_manifest(bc_skill)).model
+    return ResidualActor(ResidualConfig(feature_dim=feature_dim(model), **options))
+
+
+@pytest.mark.parametrize("dims", ["xyz", "xyz_rot"])
+def test_a_fresh_residual_leaves_the_bc_action_unchanged(bc_skill: Path, dims: str) -> None:
+    from vitalskills.sim import make_env
+
+    manifest = load_manifest(bc_skill)
+    torch.manual_seed(1)
+    actor = _fresh_actor(bc_skill, dims=dims)
+    bc, corrected = load_bc_policy(manifest), ResidualPolicy(load_bc_policy(manifest), actor)
+    env = make_env(TASK, "scene", seed=5, image_size=32)
+    try:
+        observation, _ = env.reset(seed=5)
+        for _ in range(12):
+            seen = policy_view(observation)
+            plain, residual = bc.act(seen), corrected.act(seen)
+            assert np.max(np.abs(plain - residual)) < 1e-3, (plain, residual)
+            observation, *_ = env.step(residual)
+    finally:
+        env.close()
+
+
+def test_a_short_residual_run_lowers_the_critic_loss_and_packs_the_skill(trained) -> None:
+    out, result = trained
+    losses = result.critic_losses
+    assert len(losses) == 30 - TINY_SAC.seed_steps + 1
+    first, last = np.mean(losses[:4]), np.mean(losses[-4:])
+    assert last < 0.7 * first, (first, last)
+    assert [row.step for row in result.rows] == [0, 15, 30]
+    assert all(0.0 <= row.eval_success_rate <= 1.0 for row in result.rows)
+    log = json.loads((out / "residual_run" / "log.json").read_text())
+    assert [row["step"] for row in log["rows"]] == [0, 15, 30]
+    assert (out / "residual_run" / "log.csv").read_text().startswith("step,episodes,")
+    with Image.open(out / "residual_run" / "success.png") as plot:
+        assert plot.size == (600, 350)
+    manifest = load_manifest(out)
+    assert [w.path for w in manifest.weights] == [
+        "policy/config.json", "policy/model.safetensors",
+        "residual/config.json", "residual/actor.safetensors",
+    ]  # fmt: skip
+    provenance = manifest.provenance["residual"]
+    assert provenance["env_steps"] == 30 and provenance["seconds"] > 0
+    assert provenance["sac"]["utd"] == 4 and provenance["task"] == TASK
+    assert manifest.provenance["dataset"]["episodes"] == 2  # the BC provenance is kept
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(bc_skill: Path, tmp_path: Path) -> None:
+    options = dict(residual=TINY_ACTOR, sac_config=TINY_SAC)
+    straight = train_residual(bc_skill, TASK, run=tiny_run(steps=20), out=tmp_path / "a", **options)
+    train_residual(bc_skill, TASK, run=tiny_run(steps=10), out=tmp_path / "b", **options)
+    resumed = train_residual(
+        bc_skill, TASK, run=tiny_run(steps=20), out=tmp_path / "b", resume=True, **options
+    )
+    assert resumed.resumed_from == 10
+    assert resumed.critic_losses == straight.critic_losses
+    for key, value in straight.actor.state_dict().items():
+        assert torch.equal(value, resumed.actor.state_dict()[key]), key
+    with pytest.raises(Exception, match="different `residual`"):
+        train_residual(
+            bc_skill, TASK, run=tiny_run(steps=20), out=tmp_path / "b", resume=True,
+            residual={"hidden": 32, "layers": 2}, sac_config=TINY_SAC,
+        )  # fmt: skip
+
+
+def test_packaging_with_and_without_the_residual(bc_skill: Path, tmp_path: Path) -> None:
+    assert isinstance(TrainedPolicyProvider().load(load_manifest(bc_skill)), BCPolicy)
+    assert len(verify_skill(bc_skill).weights) == 2
+    folder = tmp_path / "plug_insert"
+    copy_skill(bc_skill, folder)
+    actor = _fresh_actor(bc_skill)
+    with torch.no_grad():
+        actor.head.bias[:3] = 5.0  # a residual that clearly moves: +4 mm on each axis
+    add_residual(folder, actor, {"command": "test"})
+    manifest = verify_skill(folder)
+    assert len(manifest.weights) == 4 and manifest.provenance["residual"] == {"command": "test"}
+    corrected = TrainedPolicyProvider().load(manifest)
+    alone = TrainedPolicyProvider(residual=False).load(manifest)
+    reference = load_bc_policy(load_manifest(bc_skill))
+    assert isinstance(corrected, ResidualPolicy) and isinstance(alone, BCPolicy)
+    from vitalskills.sim import make_env
+
+    env = make_env(TASK, seed=0, image_size=32)
+    observation, _ = env.reset(seed=0)
+    env.close()
+    seen = policy_view(observation)
+    base, plain, moved = reference.act(seen), alone.act(seen), corrected.act(seen)
+    assert np.array_equal(base, plain)
+    np.testing.assert_allclose(moved[:3], np.clip(base[:3] + 0.004, -0.01, 0.01), atol=1e-5)
+    installed = register_skill(folder, tmp_path / "library")
+    assert (installed / RESIDUAL_WEIGHTS).is_file()
+    weights = installed / RESIDUAL_WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:-4] + b"oops")
+    with pytest.raises(SkillWeightsError, match="does not match its sha256"):
+        verify_skill(installed)
+
+
+def test_a_residual_for_another_bc_policy_is_refused(bc_skill: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "plug_insert"
+    copy_skill(bc_skill, folder)
+    add_residual(folder, ResidualActor(ResidualConfig(feature_dim=7, hidden=16)), {})
+    with pytest.raises(PolicyPackageError, match="expects 7 input features, its BC policy gives"):
+        verify_skill(folder)
+
+
+def test_eval_no_residual_evaluates_the_bc_part_alone(trained) -> None:
+    out, _ = trained
+    library = out.parent
+    base = ["eval", "--task", TASK, "--skill", "plug_insert", "--skills", str(library),
+            "--episodes", "1", "--seed", "7", "--json"]  # fmt: skip
+    with_residual = runner.invoke(app, base)
+    assert with_residual.exit_code == 0, with_residual.output
+    assert json.loads(with_residual.stdout)["policy"] == "skill:plug_insert@0.1.0+residual"
+    alone = runner.invoke(app, [*base, "--no-residual"])
+    assert alone.exit_code == 0, alone.output
+    result = json.loads(alone.stdout)
+    assert result["policy"] == "skill:plug_insert@0.1.0" and result["seeds"] == [7]
+    refused = runner.invoke(app, ["eval", "--task", TASK, "--no-residual"])
+    assert refused.exit_code == 2
+    assert "`--no-residual` needs `--skill`" in refused.output
+
+
+def test_train_residual_on_the_command_line(bc_skill: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plug_insert"
+    shutil.copytree(bc_skill, out)
+    result = runner.invoke(
+        app,
+        ["train", "residual", "--skill", str(out), "--task", TASK, "--steps", "6",
+         "--seed-steps", "3", "--utd", "1", "--batch-size", "4", "--eval-every", "6",
+         "--eval-episodes", "1", "--max-episode-steps", "5", "--rotation"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "trained a residual for `plug_insert` on plug_in_socket (canonical): 6 steps" in (
+        result.output
+    )
+    raw = yaml.safe_load((out / "skill.yaml").read_text())
+    command = raw["provenance"]["residual"]["command"]
+    assert command.startswith("vitalskills train residual --skill ") and "--rotation" in command
+    config = json.loads((out / "residual" / "config.json").read_text())
+    assert config["type"] == "vital_residual" and config["dims"] == "xyz_rot"
+    verified = runner.invoke(app, ["skills", "verify", str(out)])
+    assert "(4 files verified)" in verified.output
