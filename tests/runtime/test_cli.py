@@ -78,18 +78,27 @@ def test_dry_run_succeeds_and_prints_the_trace(workspace):
     assert "it does not simulate it" in result.stderr
 
 
-def test_dry_run_json_is_the_jsonl_trace(workspace, tmp_path):
+def test_dry_run_trace_to_stdout_is_the_jsonl_trace(workspace, tmp_path):
     trace = tmp_path / "trace.jsonl"
-    result = invoke(workspace, "--dry-run", "--json", "--trace", str(trace))
+    result = invoke(workspace, "--dry-run", "--json", "--trace", "-")
     assert result.exit_code == 0, result.output
-    events = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = result.stdout.split("\n{\n", 1)[0].splitlines()
+    events = [json.loads(line) for line in lines]
+    result = invoke(workspace, "--dry-run", "--json", "--trace", str(trace))
     assert events[0]["event"] == "task_started"
     assert events[0]["values"]["backend"] == "dry-run"
     assert events[-1] == {**events[-1], "event": "task_finished", "status": "success"}
     located = next(e for e in events if e.get("kind") == "locate" and e["event"] == "node_finished")
     assert located["line"] == 4
     assert located["values"]["placeholder"] is True
-    assert [json.loads(line) for line in trace.read_text().splitlines()][1:] == events[1:]
+    written = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [(e["event"], e.get("reason")) for e in written] == [
+        (e["event"], e.get("reason")) for e in events
+    ]
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True and summary["status"] == "success"
+    assert summary["run"]["backend"] == "dry-run"
+    assert {n["label"]: n["status"] for n in summary["nodes"]}["wait 500 ms"] == "success"
 
 
 def test_dry_run_failure_exits_1(workspace):
@@ -100,7 +109,7 @@ def test_dry_run_failure_exits_1(workspace):
 
 
 def test_set_overrides_a_param(workspace):
-    result = invoke(workspace, "--dry-run", "--set", "target=wall socket", "--json")
+    result = invoke(workspace, "--dry-run", "--set", "target=wall socket", "--trace", "-")
     assert result.exit_code == 0, result.output
     assert '"query":"wall socket"' in result.stdout
 
@@ -121,12 +130,11 @@ def test_usage_errors_exit_2(workspace):
     assert result.exit_code == 2
 
 
-def test_without_dry_run_the_simulator_is_not_faked(workspace):
-    result = invoke(workspace)
+def test_without_dry_run_a_task_with_no_simulator_objects_is_a_usage_error(workspace):
+    (workspace / "plug.vtl").write_text(TASK.replace("power strip", "teapot"))
+    result = invoke(workspace, "--set", "target=teapot")
     assert result.exit_code == 2
-    assert "the simulator backend is not available yet" in result.stderr
-    assert "--dry-run" in result.stderr
-    assert result.stdout == ""
+    assert "names no object or skill the simulator knows" in result.stderr
 
 
 def test_run_has_help():
@@ -172,9 +180,10 @@ def test_both_surfaces_run_the_same_plan(workspace):
 
     def trace(name: str) -> list[tuple]:
         args = ["run", str(workspace / name), "--skills", str(workspace / "lib")]
-        result = CliRunner().invoke(app, [*args, "--dry-run", "--json"])
+        result = CliRunner().invoke(app, [*args, "--dry-run", "--json", "--trace", "-"])
         assert result.exit_code == 0, result.output
-        events = [json.loads(line) for line in result.stdout.splitlines()]
+        lines = result.stdout.split("\n{\n", 1)[0].splitlines()
+        events = [json.loads(line) for line in lines]
         return [(e["event"], e.get("t"), e.get("label"), e.get("reason")) for e in events]
 
     assert trace("plug.vtl") == trace("plug.yaml")

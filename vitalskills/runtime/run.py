@@ -139,17 +139,17 @@ def run_file(
     library = default_library(list(options.skills_dirs))
     overrides = dict(options.overrides)
     draft = build_plan(compile_task(path, library=library, overrides=overrides), library.get)
+    on_sim = options.robot is None
+    scene = choose_scene(draft, options.sim_task) if on_sim else None
     loader = PreloadedPolicies(policies or TrainedPolicyProvider(), timings)
     for node in skill_nodes(draft):
         loader.load(node.skill)
-    on_sim = options.robot is None
     info: dict[str, object] = {"file": str(path)}
     server: ChildServer | None = None
     client = None
     result: RunResult | None = None
     try:
-        if on_sim:
-            scene = choose_scene(draft, options.sim_task)
+        if scene is not None:
             say(f"starting the simulator ({scene}, {options.condition}, seed {options.seed})")
             server = ChildServer(f"sim:{scene}", sim_server_args(options), options.server_log)
             server.start()
