@@ -1,11 +1,16 @@
-"""Bridge round-trip latency for a typical control step, beside bare pyzmq REQ/REP.
+"""Bridge round-trip latency for a typical control step, beside bare pyzmq of the same bytes.
 
 A step is what the executor does each control period: `observe` (reply: a 128x128x3
 uint8 wrist image, 15 tactile floats, a 7-D pose and the gripper) and then `act`
-(request: a 7-D action; reply: the applied action). The reference moves the same
-payload bytes in the same two round trips with a bare pyzmq REQ/REP pair and no
-protocol. Both servers run in their own process on the same transport; the two are
-timed in alternating blocks so that a change of machine load hits both alike.
+(request: a 7-D action; reply: the applied action). The reference is like for like:
+the same socket types (a DEALER client, a ROUTER server), the same frames byte for
+byte (the bridge's own encoded requests and replies, captured once and replayed), the
+same receive pattern (a blocking receive with a timeout), the same copy of each
+received array into a writable one, and the same process layout (each server in its
+own process, the client in this one). What it leaves out is exactly the bridge's work:
+encoding and checking headers and array tables, matching reply ids, the server's
+watchdog bookkeeping, limit checks and driver calls, and the client's heartbeat thread.
+The two are timed in alternating blocks so that a change of machine load hits both alike.
 
     uv run python benchmarks/bridge.py [--steps 2000] [--transport tcp|ipc]
 
@@ -71,17 +76,37 @@ def serve_bridge(address: str, ready: mp.Event, done: mp.Event) -> None:
     server.serve(stop)
 
 
+def wire_frames() -> dict[str, list[bytes]]:
+    """The bridge's own frames for one step: requests and replies, as bytes."""
+    from vitalskills.bridge.protocol import PROTOCOL_VERSION, encode
+
+    def frames(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> list:
+        return [bytes(f) for f in encode({"v": PROTOCOL_VERSION, **header}, arrays)]
+
+    session = {"id": 1_000_000, "session": "0123456789abcdef"}
+    ok = {"id": 1_000_000, "ok": True}
+    return {
+        "observe": frames({"type": "observe", **session}),
+        "act": frames({"type": "act", **session}, {"action": ACTION}),
+        "observe_reply": frames({"type": "observe", **ok}, BenchArm().observe()),
+        "act_reply": frames({"type": "act", **ok}, {"applied": ACTION}),
+    }
+
+
 def serve_bare(address: str, ready: mp.Event, done: mp.Event) -> None:
-    socket = zmq.Context.instance().socket(zmq.REP)
+    socket = zmq.Context.instance().socket(zmq.ROUTER)
     socket.linger = 0
+    socket.rcvtimeo = 20
     socket.bind(address)
-    observation = [IMAGE.tobytes(), TACTILE.tobytes(), POSE.tobytes(), GRIPPER.tobytes()]
+    wire = wire_frames()
     ready.set()
     while not done.is_set():
-        if not socket.poll(100, zmq.POLLIN):
+        try:
+            identity, *request = socket.recv_multipart()
+        except zmq.Again:
             continue
-        request = socket.recv_multipart()
-        socket.send_multipart(observation if request[0] == b"observe" else request)
+        reply = wire["act_reply"] if len(request) == 2 else wire["observe_reply"]
+        socket.send_multipart([identity, *reply])
     socket.close()
 
 
@@ -90,12 +115,28 @@ def bridge_step(robot: BridgeClient) -> None:
     robot.act(ACTION)
 
 
-def bare_step(socket: zmq.Socket) -> None:
-    socket.send(b"observe")
-    frames = socket.recv_multipart()
-    np.frombuffer(frames[0], np.uint8).reshape(128, 128, 3).copy()
-    socket.send(ACTION.tobytes())
-    np.frombuffer(socket.recv(), np.float32).copy()
+class BareClient:
+    """A DEALER that sends the bridge's request frames and copies out the reply arrays."""
+
+    def __init__(self, address: str) -> None:
+        self.wire = wire_frames()
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.linger = 0
+        self.socket.rcvtimeo = 2000
+        self.socket.connect(address)
+
+    def request(self, frames: list[bytes]) -> list[np.ndarray]:
+        self.socket.send_multipart(frames)
+        reply = self.socket.recv_multipart()
+        return [np.frombuffer(frame, np.uint8).copy() for frame in reply[1:]]
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def bare_step(client: BareClient) -> None:
+    client.request(client.wire["observe"])
+    client.request(client.wire["act"])
 
 
 def timed(step: Callable[[Any], None], target: Any, count: int) -> list[float]:
@@ -127,9 +168,7 @@ def measure(
         servers.append(server)
         if not ready.wait(60):
             raise RuntimeError(f"the {kind} server did not start")
-    bare = zmq.Context.instance().socket(zmq.REQ)
-    bare.linger = 0
-    bare.connect(addresses["bare"])
+    bare = BareClient(addresses["bare"])
     times: dict[str, list[float]] = {"bare": [], "bridge": []}
     try:
         with connect(addresses["bridge"]) as robot:
@@ -167,7 +206,10 @@ def main() -> None:
                 addresses[kind] = f"ipc://{Path(tmp) / kind}.sock"
         results = measure(addresses, args.steps, args.warmup, args.block)
     payload = IMAGE.nbytes + TACTILE.nbytes + POSE.nbytes + GRIPPER.nbytes + ACTION.nbytes
-    print(f"typical step over {args.transport}: observe ({payload - ACTION.nbytes} B) + act")
+    print(
+        f"typical step over {args.transport}: observe ({payload - ACTION.nbytes} B) + act, "
+        "both on DEALER/ROUTER with the same frames"
+    )
     print(f"{'':8}{'p50 ms':>10}{'p99 ms':>10}{'steps/s':>10}{'msgs/s':>10}")
     for kind, times in results.items():
         p50, p99 = np.percentile(times, [50, 99]) * 1e3

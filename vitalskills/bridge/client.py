@@ -89,6 +89,7 @@ class BridgeClient:
         self._curve = (curve, server_key) if curve is not None else None
         self._context = context or zmq.Context.instance()
         self._socket: zmq.Socket | None = None
+        self._rcvtimeo_ms = -1  # the main socket's RCVTIMEO (zmq's default: wait forever)
         self._next_id = 1
         self._capabilities: RobotCapabilities | None = None
         self._heartbeat_enabled = heartbeat
@@ -146,6 +147,7 @@ class BridgeClient:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+            self._rcvtimeo_ms = -1
 
     def _request(
         self,
@@ -154,38 +156,45 @@ class BridgeClient:
         arrays: dict[str, np.ndarray] | None = None,
         timeout_s: float | None = None,
     ) -> Message:
-        socket = self._ensure_socket() if request_type != "hello" else self._socket
+        socket = self._socket if request_type == "hello" else self._ensure_socket()
         assert socket is not None
         request_id = self._next_id
         self._next_id += 1
         header = {"v": PROTOCOL_VERSION, "type": request_type, "id": request_id}
         header["session"] = self.session
-        header.update(fields or {})
+        if fields:
+            header.update(fields)
         socket.send_multipart(encode(header, arrays))
         timeout = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
+        wait_ms = int(timeout * 1000)
         while True:
-            socket.rcvtimeo = int((deadline - time.monotonic()) * 1000)
-            try:
-                if socket.rcvtimeo <= 0:
-                    raise zmq.Again
-                frames = socket.recv_multipart()
-            except zmq.Again:
+            # RCVTIMEO rather than poll: one call per reply; set only when it changes.
+            if wait_ms <= 0:
                 self._drop_socket()
                 raise RobotError(
                     f"no reply from the bridge server at {self.address} to `{request_type}` "
                     f"within {timeout:g} s",
                     hint="check that `vitalskills bridge serve` runs there and that the address, "
                     "port and CurveZMQ keys are right; the next call reconnects",
-                ) from None
+                )
+            if wait_ms != self._rcvtimeo_ms:
+                socket.setsockopt(zmq.RCVTIMEO, wait_ms)
+                self._rcvtimeo_ms = wait_ms
+            try:
+                frames = socket.recv_multipart()
+            except zmq.Again:
+                wait_ms = 0
+                continue
             try:
                 reply = decode(frames, DEFAULT_MAX_MESSAGE_BYTES)
             except ProtocolError as error:
                 log.warning("dropped an unreadable reply from %s: %s", self.address, error)
-                continue
-            if reply.header.get("id") == request_id:
-                break
-            log.debug("dropped a stale reply %r", reply.header.get("id"))
+            else:
+                if reply.header.get("id") == request_id:
+                    break
+                log.debug("dropped a stale reply %r", reply.header.get("id"))
+            wait_ms = int((deadline - time.monotonic()) * 1000)
         if not reply.header.get("ok", False):
             raise self._error(request_type, reply.header.get("error") or {})
         return reply

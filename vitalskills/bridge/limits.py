@@ -76,26 +76,35 @@ def clip_action(
     may move back toward it but not further out. An action within every limit comes
     back bit for bit. (Plain floats: this runs on every step, numpy is slower here.)
     """
-    values = np.asarray(action, dtype=np.float64).reshape(-1).tolist()
+    values = np.asarray(action).ravel().tolist()
     step = min(limits.max_step, limits.max_speed / control_hz)
     move = _clip_norm(values[:3], step)
     turn = _clip_norm(values[3:6], limits.max_rotation_step)
     grip = min(1.0, max(-1.0, values[6]))
     if ee_pose is not None and len(ee_pose) >= 7:
-        pose = np.asarray(ee_pose, dtype=np.float64).tolist()
-        position = pose[:3]
-        r = quat_to_matrix(pose[3:7])
-        dx, dy, dz = move
-        target = [position[i] + r[i][0] * dx + r[i][1] * dy + r[i][2] * dz for i in range(3)]
-        low, high = limits.workspace_min, limits.workspace_max
-        clipped = [
-            min(max(target[i], min(low[i], position[i])), max(high[i], position[i]))
-            for i in range(3)
-        ]
-        if clipped != target:
-            ox, oy, oz = (clipped[i] - position[i] for i in range(3))
-            move = [r[0][i] * ox + r[1][i] * oy + r[2][i] * oz for i in range(3)]
+        move = _keep_in_box(move, np.asarray(ee_pose).ravel().tolist(), limits)
     return np.array([*move, *turn, grip], dtype=np.float32)
+
+
+def _keep_in_box(move: list[float], pose: list[float], limits: SafetyLimits) -> list[float]:
+    """Shorten `move` (end-effector frame) so that the target stays in the workspace box."""
+    position = pose[:3]
+    low, high = limits.workspace_min, limits.workspace_max
+    # Fast path: a box around the position, wider than the move by a margin far above
+    # rounding, inside the workspace; then the exact test below would not clip either.
+    reach = math.hypot(*move) * (1 + 1e-9) + 1e-12
+    if all(low[i] <= position[i] - reach and position[i] + reach <= high[i] for i in range(3)):
+        return move
+    r = quat_to_matrix(pose[3:7])
+    dx, dy, dz = move
+    target = [position[i] + r[i][0] * dx + r[i][1] * dy + r[i][2] * dz for i in range(3)]
+    clipped = [
+        min(max(target[i], min(low[i], position[i])), max(high[i], position[i])) for i in range(3)
+    ]
+    if clipped == target:
+        return move
+    ox, oy, oz = (clipped[i] - position[i] for i in range(3))
+    return [r[0][i] * ox + r[1][i] * oy + r[2][i] * oz for i in range(3)]
 
 
 def tripped_limit(observation: Observation, limits: SafetyLimits) -> str | None:

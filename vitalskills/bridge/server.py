@@ -141,26 +141,39 @@ class BridgeServer:
         self._latched: tuple[str, str] | None = None
         self._watchdog_report: tuple[str, str] | None = None
         self._ee_pose: np.ndarray | None = None
+        self._handlers: dict[str, Callable[[Message, str], tuple[dict, dict]]] = {
+            request_type: getattr(self, f"_on_{request_type}") for request_type in REQUEST_TYPES
+        }
 
     # ------------------------------------------------------------------ serving loop
     def serve(self, stop: threading.Event | None = None) -> None:
         """Answer requests until `stop` is set; stop the robot and close on the way out."""
         stop = stop or threading.Event()
-        tick_ms = max(1, int(min(self.watchdog_s / 10, 0.02) * 1000))
+        socket = self._socket
+        # A blocking receive that gives up after one tick: one call per message on the
+        # hot path, and the watchdog and `stop` are still looked at every tick.
+        socket.rcvtimeo = max(1, int(min(self.watchdog_s / 10, 0.02) * 1000))
         log.info("serving %s on %s (watchdog %g s)", self.name, self.address, self.watchdog_s)
         try:
-            backlog = 0
+            deferred = 0
             while not stop.is_set():
-                if self._socket.poll(tick_ms, zmq.POLLIN):
-                    self._handle(self._socket.recv_multipart())
-                    # Answer what queued up meanwhile (heartbeats sent during a slow
-                    # driver call) before judging the watchdog, but never let a flood
-                    # of messages postpone the watchdog for long.
-                    backlog += 1
-                    if backlog < MAX_BACKLOG and self._socket.poll(0, zmq.POLLIN):
-                        continue
-                backlog = 0
-                self._check_watchdog()
+                try:
+                    frames = socket.recv_multipart()
+                except zmq.Again:
+                    pass
+                else:
+                    self._handle(frames)
+                if not self._watchdog_due():
+                    deferred = 0
+                    continue
+                # Answer what queued up meanwhile (heartbeats sent during a slow driver
+                # call) before stopping the robot, but never let a flood of messages
+                # postpone the watchdog for long.
+                if deferred < MAX_BACKLOG and socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    deferred += 1
+                    continue
+                deferred = 0
+                self._trip_watchdog()
         finally:
             self._safe_stop()
             self.close()
@@ -173,17 +186,19 @@ class BridgeServer:
             self._authenticator.stop()
             self._authenticator = None
 
-    def _check_watchdog(self) -> None:
+    def _watchdog_due(self) -> bool:
+        return self._moving and time.monotonic() - self._last_seen > self.watchdog_s
+
+    def _trip_watchdog(self) -> None:
         idle = time.monotonic() - self._last_seen
-        if self._moving and idle > self.watchdog_s:
-            message = (
-                f"the watchdog stopped the robot: no command or heartbeat for {idle * 1e3:.0f} ms "
-                f"(limit {self.watchdog_s * 1e3:.0f} ms)"
-            )
-            self._safe_stop()
-            self._moving = False
-            self._watchdog_report = (self._owner, message)
-            self._record(ErrorCode.WATCHDOG, message)
+        message = (
+            f"the watchdog stopped the robot: no command or heartbeat for {idle * 1e3:.0f} ms "
+            f"(limit {self.watchdog_s * 1e3:.0f} ms)"
+        )
+        self._safe_stop()
+        self._moving = False
+        self._watchdog_report = (self._owner, message)
+        self._record(ErrorCode.WATCHDOG, message)
 
     def _record(self, kind: str, message: str) -> None:
         self.events.append(SafetyEvent(kind, message, time.monotonic()))
@@ -205,10 +220,11 @@ class BridgeServer:
         request_id, request_type = None, "error"
         try:
             message = decode(body, self.max_message_bytes)
-            request_id, request_type = self._validate(message)
-            fields, arrays = self._dispatch(message)
+            request_id, request_type, session = self._validate(message)
+            fields, arrays = self._dispatch(message, request_type, session)
             header = {"v": PROTOCOL_VERSION, "type": request_type, "id": request_id, "ok": True}
-            header.update(fields)
+            if fields:
+                header.update(fields)
             reply = encode(header, arrays)
         except (ProtocolError, _Refusal) as error:
             if request_id is None:
@@ -224,7 +240,8 @@ class BridgeServer:
             reply = encode(error_header(request_id, request_type, ErrorCode.DRIVER_ERROR, text))
         self._socket.send_multipart(envelope + reply)
 
-    def _validate(self, message: Message) -> tuple[Any, str]:
+    def _validate(self, message: Message) -> tuple[int, str, str]:
+        """Check the header fields every request carries; return id, type and session."""
         header = message.header
         request_id = header.get("id")
         if not isinstance(request_id, int) or isinstance(request_id, bool):
@@ -239,7 +256,7 @@ class BridgeServer:
                 f"this server speaks {list(SUPPORTED_VERSIONS)}",
                 hint="upgrade the client or the server so that they share a version",
             )
-        if request_type not in REQUEST_TYPES:
+        if request_type not in self._handlers:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_TYPE,
                 f"unknown message type {request_type!r}; known: {', '.join(REQUEST_TYPES)}",
@@ -247,26 +264,26 @@ class BridgeServer:
         session = header.get("session", "")
         if not isinstance(session, str):
             raise ProtocolError(ErrorCode.MALFORMED, "header field `session` must be a string")
-        return request_id, request_type
+        return request_id, request_type, session
 
-    def _dispatch(self, message: Message) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        session = message.header.get("session", "")
+    def _dispatch(
+        self, message: Message, request_type: str, session: str
+    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if session and session == self._owner:
             self._last_seen = time.monotonic()
-        handler = getattr(self, f"_on_{message.type}")
         try:
-            return handler(message, session)
+            return self._handlers[request_type](message, session)
         except (_Refusal, ProtocolError):
             raise
         except VitalskillsError as error:
-            self._after_driver_failure(message.type)
+            self._after_driver_failure(request_type)
             raise _Refusal(ErrorCode.DRIVER_ERROR, error.message, error.hint) from None
         except Exception as error:
-            self._after_driver_failure(message.type)
-            log.error("driver failed on %s:\n%s", message.type, traceback.format_exc())
+            self._after_driver_failure(request_type)
+            log.error("driver failed on %s:\n%s", request_type, traceback.format_exc())
             raise _Refusal(
                 ErrorCode.DRIVER_ERROR,
-                f"the driver raised {type(error).__name__} on `{message.type}`: {error}",
+                f"the driver raised {type(error).__name__} on `{request_type}`: {error}",
                 "see the server's log; the robot was stopped",
             ) from None
         finally:
