@@ -112,11 +112,11 @@ def tripped_limit(observation: Observation, limits: SafetyLimits) -> str | None:
     tactile = observation.get("tactile")
     if tactile is not None and tactile.size:
         peak = float(np.abs(tactile).max())
-        if not np.isfinite(peak) or peak > limits.max_tactile:
+        if not math.isfinite(peak) or peak > limits.max_tactile:
             return f"tactile reading {peak:.4g} exceeds the limit {limits.max_tactile:.4g}"
     force = observation.get("force")
     if force is not None and force.size:
         norm = float(np.linalg.norm(force))
-        if not np.isfinite(norm) or norm > limits.max_force:
+        if not math.isfinite(norm) or norm > limits.max_force:
             return f"force {norm:.4g} N exceeds the limit {limits.max_force:.4g} N"
     return None
