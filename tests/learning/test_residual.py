@@ -27,13 +27,13 @@ from vitalskills.learning.residual import (
 )
 from vitalskills.learning.residual_package import RESIDUAL_WEIGHTS, add_residual, copy_skill
 from vitalskills.learning.sac import SACConfig
-from vitalskills.learning.train_residual import RunConfig, train_residual
+from vitalskills.learning.train_residual import RunConfig, make_agent, train_residual
 from vitalskills.runtime.skill import policy_view
 from vitalskills.skills import SkillWeightsError, load_manifest
 
 runner = CliRunner()
 TASK = "plug_in_socket"
-TINY_SAC = SACConfig(utd=4, batch_size=32, seed_steps=8, buffer=500, critic_hidden=64)
+TINY_SAC = SACConfig(utd=8, batch_size=32, seed_steps=8, buffer=500, critic_hidden=64, lr=1e-3)
 TINY_ACTOR = {"hidden": 64, "layers": 2}
 
 
@@ -101,10 +101,15 @@ def test_a_fresh_residual_leaves_the_bc_action_unchanged(bc_skill: Path, dims: s
 
 def test_a_short_residual_run_lowers_the_critic_loss_and_packs_the_skill(trained) -> None:
     out, result = trained
-    losses = result.critic_losses
-    assert len(losses) == 30 - TINY_SAC.seed_steps + 1
-    first, last = np.mean(losses[:4]), np.mean(losses[-4:])
-    assert last < 0.7 * first, (first, last)
+    assert len(result.critic_losses) == 30 - TINY_SAC.seed_steps + 1
+    # SAC's targets move as it learns, so the per-update loss is no yardstick. Instead:
+    # on the run's own transitions and against the trained agent's targets, the trained
+    # critic fits better than the same critic at initialization.
+    initial = make_agent(result.actor.config, TINY_SAC, seed=0)
+    batch = result.buffer.sample(512, np.random.default_rng(0))
+    before = result.agent.td_loss(batch, torch.Generator().manual_seed(0), initial.critic)
+    after = result.agent.td_loss(batch, torch.Generator().manual_seed(0))
+    assert after < 0.5 * before, (before, after)
     assert [row.step for row in result.rows] == [0, 15, 30]
     assert all(0.0 <= row.eval_success_rate <= 1.0 for row in result.rows)
     log = json.loads((out / "residual_run" / "log.json").read_text())
@@ -119,7 +124,7 @@ def test_a_short_residual_run_lowers_the_critic_loss_and_packs_the_skill(trained
     ]  # fmt: skip
     provenance = manifest.provenance["residual"]
     assert provenance["env_steps"] == 30 and provenance["seconds"] > 0
-    assert provenance["sac"]["utd"] == 4 and provenance["task"] == TASK
+    assert provenance["sac"]["utd"] == 8 and provenance["task"] == TASK
     assert manifest.provenance["dataset"]["episodes"] == 2  # the BC provenance is kept
 
 

@@ -120,15 +120,24 @@ class SAC(nn.Module):
         nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         optim.step()
 
-    def update_critic(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> float:
-        """One TD step on every critic towards the soft, ensemble-min target; return the loss."""
+    def td_loss(
+        self,
+        batch: dict[str, torch.Tensor],
+        generator: torch.Generator,
+        critic: CriticEnsemble | None = None,
+    ) -> torch.Tensor:
+        """Return the summed squared TD error of `critic` (default: ours) against our targets."""
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch["next_obs"], generator)
             next_q = self.target(batch["next_obs"], next_action).min(0).values
             soft = next_q - self.log_alpha.exp() * next_log_prob
             target = batch["reward"] + self.config.gamma * batch["discount"] * soft
-        q = self.critic(batch["obs"], batch["action"])
-        loss = (q - target).pow(2).mean(1).sum()
+        q = (critic or self.critic)(batch["obs"], batch["action"])
+        return (q - target).pow(2).mean(1).sum()
+
+    def update_critic(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> float:
+        """One TD step on every critic towards the soft, ensemble-min target; return the loss."""
+        loss = self.td_loss(batch, generator)
         self._step(self.critic_optim, loss, list(self.critic.parameters()))
         with torch.no_grad():
             pairs = zip(self.critic.parameters(), self.target.parameters(), strict=True)

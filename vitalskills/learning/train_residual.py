@@ -80,6 +80,8 @@ class ResidualResult:
 
     manifest: SkillManifest
     actor: ResidualActor
+    agent: SAC
+    buffer: ReplayBuffer
     rows: list[LogRow]
     critic_losses: list[float]
     seconds: float
@@ -234,6 +236,12 @@ def _provenance(
     }
 
 
+def make_agent(config: ResidualConfig, sac_config: SACConfig, seed: int) -> SAC:
+    """Build the actor and the SAC agent, initialized from `seed` as a run does."""
+    torch.manual_seed(seed)
+    return SAC(ResidualActor(config), sac_config)
+
+
 def train_residual(
     skill_dir: Path,
     task: str,
@@ -271,11 +279,10 @@ def train_residual(
     config = validated(
         ResidualConfig, {**(residual or {}), "feature_dim": feature_dim(model)}, "residual options"
     )
-    torch.manual_seed(run.seed)
     generator = torch.Generator().manual_seed(run.seed)
     rng = np.random.default_rng(run.seed)
-    actor = ResidualActor(config)
-    sac = SAC(actor, sac_config)
+    sac = make_agent(config, sac_config, run.seed)
+    actor = sac.actor
     buffer = ReplayBuffer(sac_config.buffer, config.feature_dim, config.action_dim)
     meta = {
         "skill": manifest.name,
@@ -393,7 +400,7 @@ def train_residual(
     packaged = add_residual(out, actor, provenance)
     files = [out / RUN_DIR / name for name in ("log.csv", "log.json", "success.png")]
     return ResidualResult(
-        manifest=packaged, actor=actor, rows=[LogRow(**r) for r in state.rows],
-        critic_losses=state.critic_losses, seconds=state.seconds, resumed_from=resumed_from,
-        files=files,
+        manifest=packaged, actor=actor, agent=sac, buffer=buffer,
+        rows=[LogRow(**r) for r in state.rows], critic_losses=state.critic_losses,
+        seconds=state.seconds, resumed_from=resumed_from, files=files,
     )  # fmt: skip
