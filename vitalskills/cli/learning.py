@@ -128,6 +128,12 @@ def train_bc_command(
     layers: Annotated[int, typer.Option("--layers", min=1)] = 4,
     history: Annotated[int, typer.Option("--history", min=1)] = 1,
     chunk: Annotated[int, typer.Option("--chunk", min=1)] = 10,
+    ensemble_k: Annotated[
+        float,
+        typer.Option(
+            "--ensemble-k", help="Temporal ensembling: > 0 favours older chunks, < 0 the newest."
+        ),
+    ] = 0.01,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: all).")
     ] = None,
@@ -145,7 +151,14 @@ def train_bc_command(
     with user_errors():
         config = parse_config(
             BCConfig(tactile_dim=None if no_tactile else 15).model_dump()
-            | dict(image_size=image_size, width=width, layers=layers, history=history, chunk=chunk),
+            | dict(
+                image_size=image_size,
+                width=width,
+                layers=layers,
+                history=history,
+                chunk=chunk,
+                ensemble_k=ensemble_k,
+            ),
             source="train bc options",
         )
         train = TrainConfig(

@@ -44,7 +44,11 @@ class BCConfig(BaseModel):
     # Head: action chunks with temporal ensembling.
     chunk: int = Field(10, ge=1, le=100, description="actions predicted per step")
     ensemble_k: float = Field(
-        0.01, ge=0.0, description="temporal-ensemble weight exp(-k * age); 0 = plain mean"
+        0.01,
+        ge=-5.0,
+        le=5.0,
+        description="temporal-ensemble weight exp(-k * i) for the i-th oldest chunk: "
+        "k > 0 favours older predictions (ACT), k < 0 the newest; 0 = plain mean",
     )
 
     @model_validator(mode="after")
