@@ -18,9 +18,11 @@ have_lib 'libEGL_mesa.so.0 ' || missing_debs+=(libegl-mesa0)
 have_lib 'libOSMesa.so' || missing_debs+=(libosmesa6)
 ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1 || ls /usr/lib/*/dri/libdril_dri.so >/dev/null 2>&1 \
   || missing_debs+=(libgl1-mesa-dri)
+# Headless Chromium renders `vitalskills report` pages in the end-to-end tests.
+command -v chromium >/dev/null || missing_debs+=(chromium)
 if [ ${#missing_debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "setup: installing rendering libraries: ${missing_debs[*]}" >&2
+    echo "setup: installing system packages: ${missing_debs[*]}" >&2
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_debs[@]}" >/dev/null
   else
