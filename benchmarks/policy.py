@@ -5,7 +5,9 @@ packages it as a skill folder and loads it back through the same path `run skill
 uses, then times `BCPolicy.act` on simulator-shaped observations. The reference in the
 same run is the visual encoder alone on one image. Target: p99 under 20 ms.
 
-    uv run python benchmarks/policy.py [--steps 300] [--threads 1]
+    uv run python benchmarks/policy.py [--steps 300] [--threads 1] [--skill skills/plug_insert]
+
+With `--skill DIR` it times that packaged skill (e.g. a shipped one) instead.
 """
 
 from __future__ import annotations
@@ -41,24 +43,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skill", type=Path, help="a packaged skill folder to time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = BCConfig()
     rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "bench"
-        write_skill(folder, VitalBC(config), TEMPLATE, {})
-        policy = load_bc_policy(load_manifest(folder))
-        size_mb = (folder / "policy" / "model.safetensors").stat().st_size / 1e6
+    if args.skill is not None:
+        policy = load_bc_policy(load_manifest(args.skill))
+        size_mb = (args.skill / "policy" / "model.safetensors").stat().st_size / 1e6
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "bench"
+            write_skill(folder, VitalBC(BCConfig()), TEMPLATE, {})
+            policy = load_bc_policy(load_manifest(folder))
+            size_mb = (folder / "policy" / "model.safetensors").stat().st_size / 1e6
+    size = policy.config.image_size
     observations = [
         {
-            "wrist_rgb": rng.integers(0, 256, (128, 128, 3), dtype=np.uint8),
+            "wrist_rgb": rng.integers(0, 256, (128, 128, 3), dtype=np.uint8),  # as the sim
             "tactile": rng.normal(size=15).astype(np.float32),
         }
         for _ in range(32)
     ]
-    image = torch.rand(1, 3, 128, 128)
+    image = torch.rand(1, 3, size, size)
     encoder = policy.model.encoder
 
     policy_times, encoder_times = [], []
@@ -76,7 +83,10 @@ def main() -> None:
             encoder_times.append(elapsed)
 
     parameters = sum(p.numel() for p in policy.model.parameters())
-    print(f"ViTaL BC policy: {parameters / 1e6:.2f} M parameters, {size_mb:.1f} MB safetensors")
+    print(
+        f"ViTaL BC policy ({args.skill or 'default config'}, {size} px): "
+        f"{parameters / 1e6:.2f} M parameters, {size_mb:.1f} MB safetensors"
+    )
     print(f"CPU threads: {args.threads}; {args.steps} timed steps after 20 warm-up steps")
     print(f"{'':28}{'p50 ms':>10}{'p99 ms':>10}")
     for label, samples in (

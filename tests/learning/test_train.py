@@ -97,3 +97,18 @@ def test_temporal_ensembling_weights_older_chunks() -> None:
     assert np.abs(tight.act(first)).max() <= 1e-4
     policy.reset()
     assert len(policy.chunks) == 0 and len(policy.images) == 0
+
+
+def test_negative_ensemble_k_favours_the_newest_chunk() -> None:
+    model = VitalBC(tiny_config(ensemble_k=-2.0)).eval()
+    policy = BCPolicy(model, np.full(7, -10.0), np.full(7, 10.0))
+    robot = ToyRobot()
+    first = robot.reset(seed=1)
+    second = robot.observe()
+    reference = BCPolicy(model, np.full(7, -10.0), np.full(7, 10.0))
+    chunk0, chunk1 = reference.predict_chunk(first), reference.predict_chunk(second)
+    policy.act(first)
+    expected = (chunk0[1] * 1.0 + chunk1[0] * np.exp(2.0)) / (1.0 + np.exp(2.0))
+    assert np.allclose(policy.act(second), expected, atol=1e-5)
+    with pytest.raises(PolicyConfigError, match="`ensemble_k`"):
+        parse_config({"type": "vital_bc", "ensemble_k": -6.0})
