@@ -77,7 +77,7 @@ def still_serving(socket: zmq.Socket) -> None:
     raise AssertionError("the server stopped answering")
 
 
-def arrays_header(dtype: str = "float32", shape: Sequence[int] = (7,)) -> bytes:
+def arrays_header(dtype: object = "float32", shape: Sequence[object] = (7,)) -> bytes:
     """An `act` header announcing one array `action`."""
     spec = {"name": "action", "dtype": dtype, "shape": list(shape)}
     return pack(**valid("act"), arrays=[spec])
@@ -108,6 +108,9 @@ CASES = {
     "long array frame": ([arrays_header(), ACTION + b"\x00"], ErrorCode.MALFORMED),
     "unknown dtype": ([arrays_header("object"), ACTION], ErrorCode.MALFORMED),
     "negative shape": ([arrays_header("uint8", [-1]), b""], ErrorCode.MALFORMED),
+    "bool in shape": ([arrays_header("float32", [True, 7]), ACTION], ErrorCode.MALFORMED),
+    "float in shape": ([arrays_header("float32", [7.0]), ACTION], ErrorCode.MALFORMED),
+    "dtype not a string": ([arrays_header(["float32"]), ACTION], ErrorCode.MALFORMED),
     "arrays not a list": ([pack(**valid("act"), arrays=5)], ErrorCode.MALFORMED),
     "oversized header": (
         [pack(**valid(), pad="x" * (MAX_HEADER_BYTES + 10))],

@@ -135,33 +135,34 @@ def encode(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = 
     specs = []
     for name, value in (arrays or {}).items():
         array = value if type(value) is np.ndarray else np.asarray(value)
-        if not array.flags.c_contiguous or array.dtype not in _WIRE_NAMES:
-            array = _wire_array(array, name)
         key = (name, array.dtype, array.shape)
-        spec = _specs.get(key)
+        spec = _specs.get(key)  # a hit means the dtype is already a wire dtype
         if spec is None:
+            array = _wire_array(array, name)
             if len(_specs) >= _MAX_CACHED_SPECS:
                 _specs.clear()
             wire = _WIRE_NAMES[array.dtype]
-            spec = _specs[key] = {"name": name, "dtype": wire, "shape": list(array.shape)}
+            spec = {"name": name, "dtype": wire, "shape": list(array.shape)}
+            _specs[(name, array.dtype, array.shape)] = spec
         specs.append(spec)
-        frames.append(array.data.cast("B") if array.size else b"")
+        try:
+            frames.append(array.data.cast("B"))
+        except TypeError:  # not C-contiguous, or empty (memoryview cannot cast those)
+            frames.append(np.ascontiguousarray(array).data.cast("B") if array.size else b"")
     frames[0] = _packer().pack({**header, "arrays": specs})
     return frames
 
 
 def _wire_array(array: np.ndarray, name: str) -> np.ndarray:
-    """A C-contiguous copy of `array` in its wire dtype (e.g. big-endian to little)."""
-    wire = _WIRE_NAMES.get(array.dtype)
-    if wire is None:
-        wire = _WIRE_NAMES.get(array.dtype.newbyteorder("<"))
+    """`array` as C-contiguous in its wire dtype (converted, e.g. big- to little-endian)."""
+    wire = _WIRE_NAMES.get(array.dtype) or _WIRE_NAMES.get(array.dtype.newbyteorder("<"))
     if wire is None:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST,
             f"array `{name}` has dtype {array.dtype}, which the bridge cannot carry",
             hint=f"convert it to one of: {', '.join(DTYPES)}",
         )
-    return np.ascontiguousarray(array, dtype=DTYPES[wire])
+    return array.astype(DTYPES[wire], order="C", copy=False)  # keeps 0-d arrays 0-d
 
 
 def decode(frames: Sequence[bytes | memoryview], max_bytes: int) -> Message:
