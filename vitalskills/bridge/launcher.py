@@ -22,7 +22,7 @@ from types import TracebackType
 from vitalskills.bridge.server import ServeError
 
 #: How long the child may take to import, build the simulator and bind.
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 120.0
 #: How long it gets to stop the driver and exit after SIGTERM, before SIGKILL.
 STOP_TIMEOUT_S = 5.0
 
@@ -45,18 +45,19 @@ class ChildServer:
         self.log_path = log or Path(self._tmp.name) / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_s = 0.0
+        self._started = 0.0
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
     def start(self) -> ChildServer:
-        """Spawn the server and wait until it is bound (it prints `serving ...`).
+        """Spawn the server and wait until it is bound; see `spawn` and `wait_ready`."""
+        return self.spawn().wait_ready()
 
-        Raises:
-            ServeError: the child exited or did not bind within `START_TIMEOUT_S`.
-        """
-        started = time.perf_counter()
+    def spawn(self) -> ChildServer:
+        """Spawn the server without waiting, so the caller can work while it boots."""
+        self._started = time.perf_counter()
         command = [sys.executable, "-m", "vitalskills", "bridge", "serve"]
         command += ["--driver", self.driver, "--bind", self.address, *self.args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +69,15 @@ class ChildServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return self
+
+    def wait_ready(self) -> ChildServer:
+        """Wait until the spawned server is bound (it prints `serving ...`).
+
+        Raises:
+            ServeError: the child exited or did not bind within `START_TIMEOUT_S`.
+        """
+        assert self.process is not None, "spawn() first"
         socket_path = Path(self.address.removeprefix("ipc://"))
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (socket_path.exists() and b"serving " in self._log_bytes()):
@@ -85,7 +95,7 @@ class ChildServer:
                     f"the simulator bridge server did not start within {START_TIMEOUT_S:g} s"
                 )
             time.sleep(0.02)
-        self.startup_s = time.perf_counter() - started
+        self.startup_s = time.perf_counter() - self._started
         return self
 
     def _log_bytes(self) -> bytes:

@@ -81,6 +81,14 @@ def skill_nodes(plan: Plan) -> list[RunSkill]:
     return [node for node in plan.nodes if isinstance(node, RunSkill)]
 
 
+def check_weights(skill: object) -> None:
+    """Fail fast, before anything starts, when a skill on disk has no verified weights."""
+    from vitalskills.skills.manifest import SkillManifest
+
+    if isinstance(skill, SkillManifest):
+        skill.weight_paths(verify=True)
+
+
 def build_grounders(
     plan: Plan, default: str | None, timings: Timings
 ) -> tuple[dict[str, Grounder], str]:
@@ -141,9 +149,9 @@ def run_file(
     draft = build_plan(compile_task(path, library=library, overrides=overrides), library.get)
     on_sim = options.robot is None
     scene = choose_scene(draft, options.sim_task) if on_sim else None
-    loader = PreloadedPolicies(policies or TrainedPolicyProvider(), timings)
     for node in skill_nodes(draft):
-        loader.load(node.skill)
+        check_weights(node.skill)
+    loader = PreloadedPolicies(policies or TrainedPolicyProvider(), timings)
     info: dict[str, object] = {"file": str(path)}
     server: ChildServer | None = None
     client = None
@@ -152,7 +160,12 @@ def run_file(
         if scene is not None:
             say(f"starting the simulator ({scene}, {options.condition}, seed {options.seed})")
             server = ChildServer(f"sim:{scene}", sim_server_args(options), options.server_log)
-            server.start()
+            server.spawn()
+        # Policies load while the simulator boots: both are mostly imports.
+        for node in skill_nodes(draft):
+            loader.load(node.skill)
+        if server is not None:
+            server.wait_ready()
             address = server.address
             info.update(
                 backend="sim",
