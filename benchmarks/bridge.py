@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,14 +65,18 @@ class BenchArm:
         pass
 
 
-def serve_bridge(address: str, ready: mp.Event, done: mp.Event) -> None:
-    import threading
+def stop_on(done: mp.Event) -> threading.Event:
+    """An in-process flag set when `done` is; both servers check one per message."""
+    stop = threading.Event()
+    threading.Thread(target=lambda: (done.wait(), stop.set()), daemon=True).start()
+    return stop
 
+
+def serve_bridge(address: str, ready: mp.Event, done: mp.Event) -> None:
     from vitalskills.bridge import BridgeServer
 
     server = BridgeServer(BenchArm(), address, name="bench")
-    stop = threading.Event()
-    threading.Thread(target=lambda: (done.wait(), stop.set()), daemon=True).start()
+    stop = stop_on(done)
     ready.set()
     server.serve(stop)
 
@@ -99,8 +104,9 @@ def serve_bare(address: str, ready: mp.Event, done: mp.Event) -> None:
     socket.rcvtimeo = 20
     socket.bind(address)
     wire = wire_frames()
+    stop = stop_on(done)
     ready.set()
-    while not done.is_set():
+    while not stop.is_set():
         try:
             identity, *request = socket.recv_multipart()
         except zmq.Again:
