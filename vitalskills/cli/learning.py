@@ -123,6 +123,9 @@ def train_bc_command(
     backgrounds: Annotated[
         Path | None, typer.Option("--backgrounds", help="Folder of extra background images.")
     ] = None,
+    shift_pad: Annotated[
+        int, typer.Option("--shift-pad", min=0, help="Random shift range in pixels.")
+    ] = 4,
     image_size: Annotated[int, typer.Option("--image-size", min=32)] = 128,
     width: Annotated[int, typer.Option("--width", min=8)] = 128,
     layers: Annotated[int, typer.Option("--layers", min=1)] = 4,
@@ -163,7 +166,7 @@ def train_bc_command(
         )
         train = TrainConfig(
             steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-            checkpoint_every=checkpoint_every, augment=not no_augment,
+            checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
             background_dir=str(backgrounds) if backgrounds else None,
         )  # fmt: skip
         with _progress("loss") as progress:
