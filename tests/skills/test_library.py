@@ -35,26 +35,41 @@ def _home(tmp_path_factory, monkeypatch):
 
 
 def make_skill(root: Path, name: str, version: str = "1.0.0", **changes) -> Path:
-    """Write a valid skill folder (a copy of plug_insert's manifest with changes)."""
+    """Write a valid, untrained skill folder (plug_insert's declarations with changes)."""
     data = yaml.safe_load((project_skills_dir() / "plug_insert" / "skill.yaml").read_text())
-    data.update(name=name, version=version, **changes)
+    data.update(name=name, version=version, weights=[], provenance={"status": "untrained"})
+    data["observation"] = {
+        "cameras": [{"name": "wrist_rgb", "width": 128, "height": 128}],
+        "tactile_dim": 15,
+        "proprio": ["ee_pose", "gripper"],
+    }
+    data.update(changes)
     folder = root / f"{name}-{version}"
     folder.mkdir(parents=True)
     (folder / "skill.yaml").write_text(yaml.safe_dump(data))
     return folder
 
 
-def test_shipped_skills_are_valid_and_untrained():
+def test_shipped_skills_are_valid_and_trained():
     manifests = SkillLibrary([project_skills_dir()]).list()
     assert [m.name for m in manifests] == list(SHIPPED)
     for m in manifests:
         assert m.observation.cameras[0].name == "wrist_rgb"
-        assert (m.observation.cameras[0].width, m.observation.cameras[0].height) == (128, 128)
         assert m.observation.tactile_dim == 15 and m.action.dim == 7 and m.action.frame == "ee"
         assert m.control_hz == 10 and 0 < max(abs(x) for x in m.approach_offset) <= 0.1
-        assert not m.trained and m.weights == []
-        with pytest.raises(SkillNotTrainedError):
-            m.weight_paths()
+        assert m.trained and m.provenance["status"] == "trained"
+        paths = m.weight_paths()  # checks every sha256
+        assert sum(path.stat().st_size for path in paths) < 5 * 2**20
+        assert m.provenance["command"].startswith("vitalskills train bc ")
+        assert 32 <= m.provenance["dataset"]["episodes"] <= 64
+        assert m.provenance["training"]["seconds"] < 15 * 60
+
+
+def test_untrained_manifest_has_no_weights(tmp_path):
+    m = load_manifest(make_skill(tmp_path, "declared"))
+    assert not m.trained and m.weights == []
+    with pytest.raises(SkillNotTrainedError):
+        m.weight_paths()
 
 
 def test_root_is_kept_but_not_serialized():
@@ -201,8 +216,10 @@ def test_skills_list_and_show_commands(tmp_path):
     assert rows[1]["path"] == str(tmp_path / "extra-3.1.0")
     table = runner.invoke(app, ["skills", "list"], terminal_width=200)
     assert table.exit_code == 0 and "plug_insert" in table.stdout and "0.1.0" in table.stdout
-    shown = runner.invoke(app, ["skills", "show", "plug_insert"])
+    shown = runner.invoke(app, ["skills", "show", "extra", "--skills", str(tmp_path)])
     assert shown.exit_code == 0 and "untrained" in shown.stdout
+    trained = runner.invoke(app, ["skills", "show", "plug_insert"])
+    assert trained.exit_code == 0 and "untrained" not in trained.stdout
     data = json.loads(
         runner.invoke(
             app, ["skills", "show", "extra@^3", "--json", "--skills", str(tmp_path)]
