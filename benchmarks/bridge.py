@@ -39,6 +39,10 @@ TACTILE = np.linspace(-1.0, 1.0, 15, dtype=np.float32)
 POSE = np.array([0.4, 0.0, 0.3, 0.0, 1.0, 0.0, 0.0], dtype=np.float32)
 GRIPPER = np.array([0.5], dtype=np.float32)
 ACTION = np.array([0.001, 0.0, -0.002, 0.0, 0.0, 0.01, 1.0], dtype=np.float32)
+#: Generous, so that a client starved by a loaded machine neither trips the watchdog nor
+#: times out; the per-message watchdog work is the same whatever the period.
+WATCHDOG_S = 2.0
+TIMEOUT_S = 10.0
 
 
 class BenchArm:
@@ -75,7 +79,7 @@ def stop_on(done: mp.Event) -> threading.Event:
 def serve_bridge(address: str, ready: mp.Event, done: mp.Event) -> None:
     from vitalskills.bridge import BridgeServer
 
-    server = BridgeServer(BenchArm(), address, name="bench")
+    server = BridgeServer(BenchArm(), address, name="bench", watchdog_s=WATCHDOG_S)
     stop = stop_on(done)
     ready.set()
     server.serve(stop)
@@ -128,7 +132,7 @@ class BareClient:
         self.wire = wire_frames()
         self.socket = zmq.Context.instance().socket(zmq.DEALER)
         self.socket.linger = 0
-        self.socket.rcvtimeo = 2000
+        self.socket.rcvtimeo = int(TIMEOUT_S * 1000)
         self.socket.connect(address)
 
     def request(self, frames: list[bytes]) -> list[np.ndarray]:
@@ -177,7 +181,7 @@ def measure(
     bare = BareClient(addresses["bare"])
     times: dict[str, list[float]] = {"bare": [], "bridge": []}
     try:
-        with connect(addresses["bridge"]) as robot:
+        with connect(addresses["bridge"], timeout_s=TIMEOUT_S) as robot:
             robot.reset(seed=0)
             timed(bridge_step, robot, warmup)
             timed(bare_step, bare, warmup)
