@@ -20,7 +20,9 @@ The last line is `ratio_p50=<bridge p50 / bare p50>` (target: at most 1.5).
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
+import resource
 import tempfile
 import threading
 import time
@@ -76,13 +78,21 @@ def stop_on(done: mp.Event) -> threading.Event:
     return stop
 
 
-def serve_bridge(address: str, ready: mp.Event, done: mp.Event) -> None:
+def cpu_seconds() -> float:
+    """CPU time of this process, all threads (ZeroMQ's I/O thread included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def serve_bridge(address: str, ready: mp.Event, done: mp.Event, cpu: Any) -> None:
     from vitalskills.bridge import BridgeServer
 
     server = BridgeServer(BenchArm(), address, name="bench", watchdog_s=WATCHDOG_S)
     stop = stop_on(done)
+    start = cpu_seconds()
     ready.set()
     server.serve(stop)
+    cpu.value = cpu_seconds() - start
 
 
 def wire_frames() -> dict[str, list[bytes]]:
@@ -102,13 +112,14 @@ def wire_frames() -> dict[str, list[bytes]]:
     }
 
 
-def serve_bare(address: str, ready: mp.Event, done: mp.Event) -> None:
+def serve_bare(address: str, ready: mp.Event, done: mp.Event, cpu: Any) -> None:
     socket = zmq.Context.instance().socket(zmq.ROUTER)
     socket.linger = 0
     socket.rcvtimeo = 20
     socket.bind(address)
     wire = wire_frames()
     stop = stop_on(done)
+    start = cpu_seconds()
     ready.set()
     while not stop.is_set():
         try:
@@ -117,6 +128,7 @@ def serve_bare(address: str, ready: mp.Event, done: mp.Event) -> None:
             continue
         reply = wire["act_reply"] if len(request) == 2 else wire["observe_reply"]
         socket.send_multipart([identity, *reply])
+    cpu.value = cpu_seconds() - start
     socket.close()
 
 
@@ -160,34 +172,42 @@ def timed(step: Callable[[Any], None], target: Any, count: int) -> list[float]:
 
 def measure(
     addresses: dict[str, str], steps: int, warmup: int, block: int
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[float, float]]]:
     """Serve bare and bridge in their own processes and time them in alternating blocks.
 
     Alternating blocks of `block` steps keeps the comparison fair when the machine's
-    load changes during the run.
+    load changes during the run. Also returns CPU seconds per step (client process,
+    server process): on a busy machine wall-clock latency follows CPU time, which the
+    load does not inflate as much.
     """
     from vitalskills.bridge import connect
 
     context = mp.get_context("spawn")
     done = context.Event()
     servers = []
+    server_cpu = {kind: context.Value("d", math.nan) for kind in ("bare", "bridge")}
     for kind, target in (("bare", serve_bare), ("bridge", serve_bridge)):
         ready = context.Event()
-        server = context.Process(target=target, args=(addresses[kind], ready, done), daemon=True)
+        args = (addresses[kind], ready, done, server_cpu[kind])
+        server = context.Process(target=target, args=args, daemon=True)
         server.start()
         servers.append(server)
         if not ready.wait(60):
             raise RuntimeError(f"the {kind} server did not start")
     bare = BareClient(addresses["bare"])
     times: dict[str, list[float]] = {"bare": [], "bridge": []}
+    client_cpu = {"bare": 0.0, "bridge": 0.0}
     try:
         with connect(addresses["bridge"], timeout_s=TIMEOUT_S) as robot:
             robot.reset(seed=0)
             timed(bridge_step, robot, warmup)
             timed(bare_step, bare, warmup)
+            kinds = (("bridge", bridge_step, robot), ("bare", bare_step, bare))
             for _ in range(max(1, steps // block)):
-                times["bridge"] += timed(bridge_step, robot, block)
-                times["bare"] += timed(bare_step, bare, block)
+                for kind, step, target in kinds:
+                    start = cpu_seconds()
+                    times[kind] += timed(step, target, block)
+                    client_cpu[kind] += cpu_seconds() - start
     finally:
         bare.close()
         done.set()
@@ -195,7 +215,12 @@ def measure(
             server.join(10)
             if server.is_alive():
                 server.kill()
-    return {kind: np.array(values) for kind, values in times.items()}
+    served = len(times["bare"]) + warmup  # each server also answered the warm-up steps
+    cpu = {
+        kind: (client_cpu[kind] / len(times[kind]), server_cpu[kind].value / served)
+        for kind in times
+    }
+    return {kind: np.array(values) for kind, values in times.items()}, cpu
 
 
 def main() -> None:
@@ -214,17 +239,21 @@ def main() -> None:
                 addresses[kind] = f"tcp://127.0.0.1:{port}"
             else:
                 addresses[kind] = f"ipc://{Path(tmp) / kind}.sock"
-        results = measure(addresses, args.steps, args.warmup, args.block)
+        results, cpu = measure(addresses, args.steps, args.warmup, args.block)
     payload = IMAGE.nbytes + TACTILE.nbytes + POSE.nbytes + GRIPPER.nbytes + ACTION.nbytes
     print(
         f"typical step over {args.transport}: observe ({payload - ACTION.nbytes} B) + act, "
         "both on DEALER/ROUTER with the same frames"
     )
-    print(f"{'':8}{'p50 ms':>10}{'p99 ms':>10}{'steps/s':>10}{'msgs/s':>10}")
+    print(f"{'':8}{'p50 ms':>10}{'p99 ms':>10}{'steps/s':>10}{'msgs/s':>10}{'cpu us/step':>24}")
     for kind, times in results.items():
         p50, p99 = np.percentile(times, [50, 99]) * 1e3
         rate = len(times) / times.sum()
-        print(f"{kind:8}{p50:10.3f}{p99:10.3f}{rate:10.0f}{2 * rate:10.0f}")
+        client, server = (value * 1e6 for value in cpu[kind])
+        usage = f"{client:.0f} client + {server:.0f} server"
+        print(f"{kind:8}{p50:10.3f}{p99:10.3f}{rate:10.0f}{2 * rate:10.0f}{usage:>24}")
+    ratio_cpu = sum(cpu["bridge"]) / sum(cpu["bare"])
+    print(f"ratio_cpu={ratio_cpu:.3f}  (CPU per step, both processes, bridge / bare)")
     ratio = np.median(results["bridge"]) / np.median(results["bare"])
     print(f"ratio_p50={ratio:.3f}")
 
