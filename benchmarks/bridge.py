@@ -14,7 +14,10 @@ The two are timed in alternating blocks so that a change of machine load hits bo
 
     uv run python benchmarks/bridge.py [--steps 2000] [--transport tcp|ipc]
 
-The last line is `ratio_p50=<bridge p50 / bare p50>` (target: at most 1.5).
+Each row also gives the CPU time per step of the client and of the server process (all
+threads, ZeroMQ's included), and `ratio_cpu` compares their sums: on a busy machine the
+latency follows CPU time. The last line is `ratio_p50=<bridge p50 / bare p50>` (target:
+at most 1.5).
 """
 
 from __future__ import annotations
