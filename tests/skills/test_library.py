@@ -225,6 +225,8 @@ def test_skills_list_and_show_commands(tmp_path):
             app, ["skills", "show", "extra@^3", "--json", "--skills", str(tmp_path)]
         ).stdout
     )
-    assert data["version"] == "3.1.0" and data["approach_offset"] == [0.0, 0.0, 0.05]
+    declared = yaml.safe_load((tmp_path / "extra-3.1.0" / "skill.yaml").read_text())
+    assert data["version"] == "3.1.0"
+    assert data["approach_offset"] == declared["approach_offset"]
     missing = runner.invoke(app, ["skills", "show", "plug_insrt"])
     assert missing.exit_code == 1 and "did you mean `plug_insert`?" in missing.stderr

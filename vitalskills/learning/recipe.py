@@ -44,8 +44,13 @@ def skill_template(name: str, dataset: DemoDataset, manifest: Path | None) -> di
             found = default_library().get(name)
         except VitalskillsError:
             found = None
+    # Simulator demos start where the task's reaching step leaves the gripper, so that
+    # pose, not the template's, is the approach the policy was trained from.
+    sim_offset = _sim_approach_offset(dataset.info.task)
     if found is not None:
         data = found.model_dump(mode="json", include=set(TEMPLATE_FIELDS))
+        if sim_offset is not None:
+            data["approach_offset"] = sim_offset
         return {**data, "name": name}
     actions = np.concatenate([episode.frames["action"] for episode in dataset])
     bound = np.abs(actions).max(axis=0).astype(float).tolist()
@@ -56,15 +61,15 @@ def skill_template(name: str, dataset: DemoDataset, manifest: Path | None) -> di
         "action": {"frame": "ee", "dim": len(bound), "low": [-b for b in bound], "high": bound},
         "control_hz": dataset.info.control_hz,
         "max_steps": 150,
-        "approach_offset": _sim_approach_offset(dataset.info.task),
+        "approach_offset": [0.0, 0.0, 0.05] if sim_offset is None else sim_offset,
     }
 
 
-def _sim_approach_offset(task: str) -> list[float]:
+def _sim_approach_offset(task: str) -> list[float] | None:
     from vitalskills.sim.tasks import TASKS
 
     spec = TASKS.get(task)
-    return [0.0, 0.0, 0.05] if spec is None else spec.approach_offset().astype(float).tolist()
+    return None if spec is None else spec.approach_offset().astype(float).tolist()
 
 
 def dataset_fingerprint(dataset: DemoDataset) -> str:
