@@ -11,6 +11,8 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from vitalskills.perception.grounder import Grounder
 from vitalskills.runtime.context import (
     Clock,
@@ -23,6 +25,19 @@ from vitalskills.runtime.nodes import Status
 from vitalskills.runtime.plan import Plan
 from vitalskills.runtime.policy import PolicyProvider
 from vitalskills.runtime.robot import Robot
+
+
+def current_gripper_command(robot: Robot, default: float) -> float:
+    """The gripper command that keeps the gripper as it is now: close (1) when closed.
+
+    Motions repeat the last gripper command; before any `gripper` step that is the
+    robot's own state, so a reach does not open a gripper that holds an object.
+    A robot without a `gripper` reading keeps `default`.
+    """
+    reading = robot.observe().get("gripper")
+    if reading is None or np.asarray(reading).size == 0:
+        return default
+    return 1.0 if float(np.asarray(reading).reshape(-1)[0]) >= 0.5 else -1.0
 
 
 @dataclass
@@ -106,6 +121,7 @@ class Executor:
         try:
             for node in root.walk():
                 node.prepare(ctx)
+            ctx.gripper_command = current_gripper_command(self.robot, ctx.gripper_command)
             while True:
                 tick_start = self.clock.now()
                 status = root.tick(ctx)
