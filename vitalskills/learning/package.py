@@ -50,6 +50,21 @@ def save_policy(model: VitalBC, folder: Path) -> None:
     save_file(state, folder / WEIGHTS_FILE, metadata={"format": FORMAT_TAG, "type": config["type"]})
 
 
+def shape_mismatches(handle: Any, expected: dict[str, torch.Tensor]) -> list[str]:
+    """List missing, extra and differently shaped tensors of an open safetensors file.
+
+    Reads only the file's header, so a mismatched package is refused before any weight
+    is loaded.
+    """
+    names = set(handle.keys())
+    problems = sorted(set(expected) ^ names)
+    for name in sorted(names & set(expected)):
+        shape = list(handle.get_slice(name).get_shape())
+        if shape != list(expected[name].shape):
+            problems.append(f"{name} {shape} != {list(expected[name].shape)}")
+    return problems
+
+
 def load_policy(config_path: Path, weights_path: Path) -> VitalBC:
     """Build the network from `config_path` and load `weights_path` after checking them.
 
@@ -76,12 +91,7 @@ def load_policy(config_path: Path, weights_path: Path) -> VitalBC:
                     hint="the config and weights come from different policies; re-train or "
                     "re-install the skill",
                 )
-            names = set(handle.keys())
-            problems = sorted(set(expected) ^ names)
-            for name in sorted(names & set(expected)):
-                shape = list(handle.get_slice(name).get_shape())
-                if shape != list(expected[name].shape):
-                    problems.append(f"{name} {shape} != {list(expected[name].shape)}")
+            problems = shape_mismatches(handle, expected)
             if problems:
                 raise PolicyPackageError(
                     f"weights `{weights_path}` do not match config `{config_path}`: "
@@ -89,7 +99,7 @@ def load_policy(config_path: Path, weights_path: Path) -> VitalBC:
                     hint="the config and weights come from different policies; re-train or "
                     "re-install the skill",
                 )
-            state = {name: handle.get_tensor(name) for name in names}
+            state = {name: handle.get_tensor(name) for name in expected}
     except (SafetensorError, OSError) as error:
         raise PolicyPackageError(
             f"weights file `{weights_path}` is unreadable: {error}",

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 
 from vitalskills.learning.errors import PolicyConfigError, PolicyPackageError
 from vitalskills.learning.model import VitalBC
-from vitalskills.learning.package import _write_text_atomic
+from vitalskills.learning.package import _write_text_atomic, shape_mismatches
 from vitalskills.learning.residual import ResidualActor, ResidualConfig, feature_dim, validated
 from vitalskills.skills.manifest import (
     MANIFEST_FILE,
@@ -73,19 +73,14 @@ def load_actor(config_path: Path, weights_path: Path) -> ResidualActor:
         with safe_open(str(weights_path), framework="pt") as handle:
             if (handle.metadata() or {}).get("format") != FORMAT_TAG:
                 raise PolicyPackageError(f"`{weights_path}` holds no residual weights", hint=_HINT)
-            names = set(handle.keys())
-            problems = sorted(set(expected) ^ names)
-            for name in sorted(names & set(expected)):
-                shape = list(handle.get_slice(name).get_shape())
-                if shape != list(expected[name].shape):
-                    problems.append(f"{name} {shape} != {list(expected[name].shape)}")
+            problems = shape_mismatches(handle, expected)
             if problems:
                 raise PolicyPackageError(
                     f"residual weights `{weights_path}` do not match `{config_path}`: "
                     f"{'; '.join(problems[:4])}",
                     hint=_HINT,
                 )
-            state = {name: handle.get_tensor(name) for name in names}
+            state = {name: handle.get_tensor(name) for name in expected}
     except (SafetensorError, OSError) as error:
         raise PolicyPackageError(
             f"residual weights `{weights_path}` are unreadable: {error}", hint=_HINT

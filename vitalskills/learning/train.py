@@ -215,6 +215,15 @@ def _save_checkpoint(
         "config": model.config.model_dump(mode="json"),
     }
     (tmp / "state.json").write_text(json.dumps(meta))
+    replace_folder(tmp, folder)
+
+
+def replace_folder(tmp: Path, folder: Path) -> None:
+    """Make the fully written folder `tmp` become `folder`.
+
+    Files are fsynced first, so a crash at any point leaves the previous checkpoint or
+    the new one, never a torn mix.
+    """
     for path in tmp.iterdir():
         with path.open("rb") as handle:
             os.fsync(handle.fileno())

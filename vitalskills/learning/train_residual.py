@@ -15,7 +15,6 @@ Seeds: training episode i uses `TRAIN_SEEDS + 100_000 * seed + i`; evaluations u
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import time
@@ -49,6 +48,7 @@ from vitalskills.learning.residual import (
 from vitalskills.learning.residual_log import LogRow, write_log
 from vitalskills.learning.residual_package import add_residual, copy_skill
 from vitalskills.learning.sac import SAC, SACConfig
+from vitalskills.learning.train import replace_folder
 from vitalskills.runtime.skill import policy_view
 from vitalskills.skills.manifest import SkillManifest, load_manifest, sha256_of
 
@@ -163,15 +163,7 @@ def _save_checkpoint(
     document = {**meta, "state": asdict(state), "param_groups": groups,
                 "numpy_rng": rng.bit_generator.state}  # fmt: skip
     (tmp / "state.json").write_text(json.dumps(document), encoding="utf-8")
-    for path in tmp.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-    old = folder.with_name(f".old-{folder.name}")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, folder)
 
 
 def _load_checkpoint(
