@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from vitalskills.cli import app
+from tests.tiny_skill import train_tiny_skill
 from vitalskills.learning.train import load_torch_compiler
 
 torch.set_num_threads(1)
@@ -23,21 +22,7 @@ load_torch_compiler()
 @pytest.fixture(scope="session")
 def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny_skill")
-    runner = CliRunner()
-    collected = runner.invoke(
-        app,
-        ["collect", "--task", "plug_in_socket", "--episodes", "2", "--seed", "3",
-         "--image-size", "32", "--out", str(root / "demos")],
-    )  # fmt: skip
-    assert collected.exit_code == 0, collected.output
-    trained = runner.invoke(
-        app,
-        ["train", "bc", "--data", str(root / "demos"), "--out", str(root / "lib" / "plug_insert"),
-         "--name", "plug_insert", "--steps", "3", "--batch-size", "4", "--image-size", "32",
-         "--width", "32", "--layers", "1", "--checkpoint-every", "2"],
-    )  # fmt: skip
-    assert trained.exit_code == 0, trained.output
-    return root / "lib"
+    return train_tiny_skill(root, root / "lib" / "plug_insert").parent
 
 
 def process_gone(pid: int) -> bool:

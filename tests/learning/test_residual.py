@@ -15,6 +15,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
+from tests.tiny_skill import train_tiny_skill
 from vitalskills.cli import app
 from vitalskills.learning.errors import PolicyPackageError
 from vitalskills.learning.package import register_skill, verify_skill
@@ -47,20 +48,9 @@ def tiny_run(**overrides: object) -> RunConfig:
 def bc_skill(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny BC skill trained on two simulator demonstrations, 32 px images."""
     root = tmp_path_factory.mktemp("residual")
-    collected = runner.invoke(
-        app,
-        ["collect", "--task", TASK, "--episodes", "2", "--seed", "3", "--image-size", "32",
-         "--out", str(root / "demos")],
-    )  # fmt: skip
-    assert collected.exit_code == 0, collected.output
-    trained = runner.invoke(
-        app,
-        ["train", "bc", "--data", str(root / "demos"), "--out", str(root / "bc" / "plug_insert"),
-         "--name", "plug_insert", "--steps", "20", "--batch-size", "8", "--image-size", "32",
-         "--width", "32", "--layers", "1", "--checkpoint-every", "20"],
-    )  # fmt: skip
-    assert trained.exit_code == 0, trained.output
-    return root / "bc" / "plug_insert"
+    return train_tiny_skill(
+        root, root / "bc" / "plug_insert", steps=20, batch_size=8, checkpoint_every=20
+    )
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.tiny_skill import train_tiny_skill
 from vitalskills.cli import app
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.evaluate import evaluate_skill
@@ -22,21 +23,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def skill(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("e2e")
-    collected = runner.invoke(
-        app,
-        ["collect", "--task", "plug_in_socket", "--episodes", "2", "--seed", "3",
-         "--image-size", "32", "--out", str(root / "demos")],
-    )  # fmt: skip
-    assert collected.exit_code == 0, collected.output
-    assert "wrote 2 episodes" in collected.output
-    trained = runner.invoke(
-        app,
-        ["train", "bc", "--data", str(root / "demos"), "--out", str(root / "plug_insert"),
-         "--name", "plug_insert", "--steps", "3", "--batch-size", "4", "--image-size", "32",
-         "--width", "32", "--layers", "1", "--checkpoint-every", "2"],
-    )  # fmt: skip
-    assert trained.exit_code == 0, trained.output
-    return root / "plug_insert"
+    return train_tiny_skill(root, root / "plug_insert")
 
 
 def test_collected_demos_hold_sim_masks_and_succeed(skill: Path) -> None:
