@@ -53,6 +53,19 @@ def _progress(*fields: str) -> Progress:
     )
 
 
+ThreadsOption = Annotated[
+    int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: all).")
+]
+
+
+def _use_threads(threads: int | None) -> None:
+    """Limit torch to `threads` CPU threads when the user asked for a number."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 @app.command()
 def collect(
     task: Annotated[str, typer.Option("--task", help="Simulator task to demonstrate.")],
@@ -137,19 +150,15 @@ def train_bc_command(
             "--ensemble-k", help="Temporal ensembling: > 0 favours older chunks, < 0 the newest."
         ),
     ] = 0.01,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: all).")
-    ] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train the ViTaL visuotactile BC policy and package it as a skill folder."""
-    import torch
 
     from vitalskills.learning.config import BCConfig, parse_config
     from vitalskills.learning.recipe import train_skill
     from vitalskills.learning.train import TrainConfig
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    _use_threads(threads)
     command = _command_line(ctx)
     with user_errors():
         config = parse_config(
@@ -222,19 +231,15 @@ def train_residual_command(
     no_augment: Annotated[
         bool, typer.Option("--no-augment", help="No semantic augmentation during RL.")
     ] = False,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="torch CPU threads (default: all).")
-    ] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Train a residual policy with SAC on top of a frozen BC skill, in the simulator."""
-    import torch
 
     from vitalskills.learning.sac import SACConfig
     from vitalskills.learning.train import load_torch_compiler
     from vitalskills.learning.train_residual import RunConfig, train_residual
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    _use_threads(threads)
     load_torch_compiler()
     command = _command_line(ctx)
     with user_errors():
