@@ -139,6 +139,9 @@ def train_bc_command(
     shift_pad: Annotated[
         int, typer.Option("--shift-pad", min=0, help="Random shift range in pixels.")
     ] = 4,
+    tactile_noise: Annotated[
+        float, typer.Option("--tactile-noise", min=0.0, help="Std of training tactile noise.")
+    ] = 0.05,
     image_size: Annotated[int, typer.Option("--image-size", min=32)] = 128,
     width: Annotated[int, typer.Option("--width", min=8)] = 128,
     layers: Annotated[int, typer.Option("--layers", min=1)] = 4,
@@ -176,7 +179,7 @@ def train_bc_command(
         train = TrainConfig(
             steps=steps, batch_size=batch_size, lr=lr, seed=seed,
             checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
-            background_dir=str(backgrounds) if backgrounds else None,
+            tactile_noise=tactile_noise, background_dir=str(backgrounds) if backgrounds else None,
         )  # fmt: skip
         with _progress("loss") as progress:
             bar = progress.add_task("train bc", total=steps, loss="-")

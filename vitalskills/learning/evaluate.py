@@ -2,7 +2,8 @@
 
 The simulator's evaluation loop is reused with a policy factory: one `BCPolicy` per
 episode, loaded once and reset per episode, fed only what a real robot could give
-(privileged keys and the success flag are removed).
+(privileged keys and the success flag are removed). The wrist camera renders at its
+own size and the policy resizes it, exactly as training resized the demonstrations.
 """
 
 from __future__ import annotations
@@ -61,6 +62,5 @@ def evaluate_skill(
         distractors=distractors,
         video_dir=video_dir,
         on_episode=on_episode,
-        image_size=model.config.image_size,
         policy_name=f"skill:{manifest.name}@{manifest.version}" + ("+residual" if actor else ""),
     )

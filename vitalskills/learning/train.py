@@ -3,7 +3,10 @@
 Every sample is one step of one episode: the last `history` frames up to it and the
 next `chunk` actions after it (steps past the episode's end are masked out of the
 loss). With augmentation on, each image is first composited onto a random background
-outside its keep mask, then shifted and colour-jittered. The loss is the mean squared
+outside its keep mask, then shifted and colour-jittered. Tactile readings get Gaussian
+noise above the skin's free-space level: without it the policy reads its own last
+motion from the tiny inertial signal and copies it (the copycat failure of BC with
+history-bearing inputs) instead of looking. The loss is the mean squared
 error on normalized actions (the paper's Gaussian NLL with a fixed std, up to scale).
 
 Checkpoints hold the model, the optimizer state and both random generators, so a
@@ -50,6 +53,9 @@ class TrainConfig(BaseModel):
     augment: bool = True
     shift_pad: int = Field(4, ge=0)
     jitter: bool = True
+    tactile_noise: float = Field(
+        0.05, ge=0, description="std of Gaussian noise added to each tactile reading"
+    )
     backgrounds: int = Field(256, ge=1, description="procedural backgrounds in the pool")
     background_dir: str | None = None
 
@@ -176,7 +182,11 @@ class Batcher:
             flat = torch.nn.functional.interpolate(
                 flat, size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True
             )
-        tactile = torch.from_numpy(d.tactile[frames]) if d.tactile is not None else None
+        tactile = None
+        if d.tactile is not None:
+            tactile = torch.from_numpy(d.tactile[frames])
+            noise = torch.randn(tactile.shape, generator=self.generator)
+            tactile = tactile + self.train.tactile_noise * noise
         actions = torch.from_numpy(d.actions[ahead])
         return flat.view(batch, steps, *flat.shape[1:]), tactile, actions, torch.from_numpy(valid)
 

@@ -130,9 +130,8 @@ def _evaluate(
         return lambda observation: policy.act(policy_view(observation))
 
     result = evaluate(
-        task, factory, condition, episodes=episodes, seed=EVAL_SEEDS,
-        image_size=bc.config.image_size, policy_name="residual",
-    )  # fmt: skip
+        task, factory, condition, episodes=episodes, seed=EVAL_SEEDS, policy_name="residual"
+    )
     return result.successes, result.seeds
 
 
@@ -291,14 +290,12 @@ def train_residual(
         state = _load_checkpoint(latest, sac, buffer, generator, rng, meta)
     resumed_from = state.step
     low, high = bc.low, bc.high
-    view = _augmenter(run, bc.config.image_size, rng)
     title = f"{manifest.name} residual RL: {task}, {condition}"
     from vitalskills.sim.env import VitalEnv
 
-    env = VitalEnv(
-        task, condition, image_size=bc.config.image_size, privileged=run.augment,
-        max_steps=run.max_episode_steps,
-    )  # fmt: skip
+    # The camera renders at its own size and the policy resizes, as in BC training.
+    env = VitalEnv(task, condition, privileged=run.augment, max_steps=run.max_episode_steps)
+    view = _augmenter(run, env.image_size, rng)
     started = time.perf_counter() - state.seconds
     last_checkpoint = state.step
     recent = deque(zip(state.returns, state.successes, strict=True), maxlen=run.window)

@@ -101,7 +101,7 @@ def _gripper(spec: TaskSpec) -> str:
 def _held(spec: TaskSpec) -> str:
     return f"""<body name="held" pos="{_fmt(HOME - [0, 0, spec.grip_height])}" gravcomp="1">
   <freejoint name="held"/>
-  <inertial pos="0 0 {spec.grip_height:.4f}" mass="0.1" diaginertia="4e-5 4e-5 4e-5"/>
+  <inertial pos="0 0 {spec.grip_height:.4f}" mass="0.02" diaginertia="8e-6 8e-6 8e-6"/>
   {held_geoms(spec)}
 </body>"""
 
