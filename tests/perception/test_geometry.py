@@ -12,6 +12,7 @@ from vitalskills.perception.geometry import (
     backproject,
     check_camera,
     erode,
+    footprint_heading,
     intrinsics_matrix,
     mask_point,
     object_point,
@@ -189,3 +190,32 @@ def test_top_point_finds_the_top_face_centre_from_a_tilted_view() -> None:
     assert np.linalg.norm(median - truth) > 0.004
     assert object_point("top", mask, depth, K, ext) is not None
     assert top_point(np.zeros_like(mask), depth, K, ext) is None
+
+
+def rectangle_face(yaw: float, length: float, width: float, n: int = 4000) -> np.ndarray:
+    """Points filling a `length` x `width` rectangle turned by `yaw`, at table height."""
+    rng = np.random.default_rng(0)
+    local = rng.uniform(-0.5, 0.5, size=(n, 2)) * [length, width]
+    c, s = np.cos(yaw), np.sin(yaw)
+    xy = local @ np.array([[c, s], [-s, c]]) + [0.5, 0.1]
+    return np.column_stack([xy, np.full(n, 0.03)])
+
+
+@pytest.mark.parametrize("yaw", [-0.5, -0.1, 0.0, 0.3, 1.2])
+def test_footprint_heading_of_an_elongated_face_is_its_long_side(yaw: float) -> None:
+    found = footprint_heading(rectangle_face(yaw, 0.26, 0.06))
+    assert found is not None
+    heading, period = found
+    assert period == pytest.approx(np.pi)
+    error = (heading - yaw + np.pi / 2) % np.pi - np.pi / 2
+    assert abs(error) < np.deg2rad(1.0)
+
+
+def test_footprint_heading_of_a_square_face_is_known_up_to_a_quarter_turn() -> None:
+    heading, period = footprint_heading(rectangle_face(0.4, 0.05, 0.05))
+    assert period == pytest.approx(np.pi / 2)
+    assert abs((heading - 0.4 + np.pi / 4) % (np.pi / 2) - np.pi / 4) < np.deg2rad(1.0)
+
+
+def test_footprint_heading_needs_enough_points() -> None:
+    assert footprint_heading(rectangle_face(0.0, 0.1, 0.02, n=10)) is None

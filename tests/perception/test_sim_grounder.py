@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vitalskills.perception.config import make_grounder
-from vitalskills.perception.sim_grounder import matching_objects, normalise
+from vitalskills.perception.sim_grounder import SimGrounder, matching_objects, normalise
 from vitalskills.runtime.robot import SceneFrame
 
 
@@ -76,3 +77,22 @@ def test_cli_sim_mode_carries_the_true_point(tmp_path) -> None:
     assert result.exit_code == 0 and "not found: screwdriver" in result.stdout
     result = CliRunner().invoke(app, ["locate", "--sim", "nope", "--query", "x"])
     assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_real_simulator_heading_matches_the_target_yaw(task: str) -> None:
+    from vitalskills.sim import TASKS, SimRobot
+
+    grounder = SimGrounder()
+    robot = SimRobot(task, "scene", seed=0)
+    try:
+        for seed in range(3):
+            robot.reset(seed=seed)
+            result = grounder.locate(robot.scene(), TASKS[task].target_labels[0])
+            assert result.found and result.yaw is not None, result.detail
+            true = robot.env.layout.target_yaw
+            period = result.yaw_period
+            error = (result.yaw - true + period / 2) % period - period / 2
+            assert abs(error) < np.deg2rad(1.0), (seed, result.yaw, true)
+    finally:
+        robot.close()

@@ -7,6 +7,7 @@ The robot is the dry-run kinematic robot extended with a simulator-like success 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vitalskills.runtime.robot import SafetyStop
 
@@ -188,3 +189,55 @@ def test_skill_at_a_point_param(rt):
     assert out.result.ok
     np.testing.assert_allclose(out.node("run skill place at slot").values["target"], [0.3, 0.2, 0])
     np.testing.assert_allclose(out.robot.position, [0.3, 0.2, 0.05], atol=0.002)
+
+
+class TurnedTargetGrounder:
+    """Stands in for perception: the target at a known point, turned by a known heading."""
+
+    name = "dry-run"
+
+    def __init__(self, point: tuple[float, float, float], yaw: float) -> None:
+        self.point, self.yaw = np.asarray(point), yaw
+
+    def locate(self, frame, query):
+        from vitalskills.perception.grounder import LocateResult
+
+        return LocateResult(
+            query=query, grounder=self.name, found=True, score=1.0, point=self.point.copy(),
+            yaw=self.yaw, yaw_period=np.pi,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("yaw", [0.5, 0.5 + np.pi, -0.3])
+def test_approach_faces_a_turned_target_and_turns_its_offset(rt, yaw: float) -> None:
+    from vitalskills.runtime.motion import ee_pose, heading
+
+    point = (0.5, 0.1, 0.03)
+    manifests = {"plug_insert": rt.Manifest("plug_insert", approach_offset=(-0.045, 0.0, 0.06))}
+    robot = rt.GoalRobot((9.0, 9.0, 9.0))  # never succeeds: the run stops after the policy
+    out = rt.run(
+        locate_and_run(rt), robot=robot, grounder=TurnedTargetGrounder(point, yaw),
+        policies=StillPolicies(), manifests=manifests,
+    )  # fmt: skip
+    node = out.node("run skill plug_insert at strip")
+    facing = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the equivalent nearest the home heading
+    expected = np.add(point, [-0.045 * np.cos(facing), -0.045 * np.sin(facing), 0.06])
+    np.testing.assert_allclose(node.values["approach"], expected, atol=1e-9)
+    assert node.values["heading_deg"] == pytest.approx(np.degrees(facing), abs=0.1)
+    position, rotation = ee_pose(robot.observe())
+    np.testing.assert_allclose(position, expected, atol=0.002)
+    assert abs(heading(rotation) - facing) < 0.01
+
+
+class StillPolicies:
+    """Policies that hold still, so the pose after the run is the approach pose."""
+
+    def load(self, manifest):
+        class Still:
+            def reset(self) -> None:
+                pass
+
+            def act(self, observation) -> np.ndarray:
+                return np.array([0, 0, 0, 0, 0, 0, 1.0], dtype=np.float32)
+
+        return Still()

@@ -204,6 +204,31 @@ def top_point(
     centre; the height band already rejects spill onto lower surfaces. Returns None
     without valid depth.
     """
+    face = top_face(
+        mask, depth, intrinsics, extrinsics, erode_px=erode_px, band_m=band_m, trim=trim
+    )
+    if face is None:
+        return None
+    low, high = np.percentile(face[:, :2], [trim, 100.0 - trim], axis=0)
+    return np.array([*(low + high) / 2.0, np.median(face[:, 2])])
+
+
+def top_face(
+    mask: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: np.ndarray,
+    extrinsics: np.ndarray,
+    *,
+    erode_px: int = 0,
+    band_m: float = 0.003,
+    trim: float = 1.0,
+) -> np.ndarray | None:
+    """Return the base-frame points (N, 3) of the highest surface a mask covers.
+
+    The points within `band_m` of the robust top (the `100 - trim` percentile of height),
+    from the mask eroded by `erode_px` (the whole mask if erosion leaves too little).
+    None without valid depth.
+    """
     check_depth(depth)
     core = erode(mask, erode_px) & valid_depth(depth)
     if core.sum() < 5:
@@ -213,9 +238,36 @@ def top_point(
     v, u = np.nonzero(core)
     points = to_base(backproject(np.stack([u, v], axis=1), depth[v, u], intrinsics), extrinsics)
     top = np.percentile(points[:, 2], 100.0 - trim)
-    face = points[points[:, 2] >= top - band_m]
-    low, high = np.percentile(face[:, :2], [trim, 100.0 - trim], axis=0)
-    return np.array([*(low + high) / 2.0, np.median(face[:, 2])])
+    return points[points[:, 2] >= top - band_m]
+
+
+#: Footprints whose long side is less than this times the short side count as square.
+ELONGATED = 1.2
+
+
+def footprint_heading(face: np.ndarray, step_deg: float = 0.5) -> tuple[float, float] | None:
+    """Return (yaw, period) of the smallest rectangle around a face's x/y footprint.
+
+    Targets are rectangular: the rectangle's long side gives the object's heading up to
+    a half turn (`period` pi); a square footprint only gives its edges, up to a quarter
+    turn (`period` pi/2). Yaw is about base z, in radians in [0, period). None for a
+    footprint too small to measure (under 20 points).
+    """
+    if face is None or len(face) < 20:
+        return None
+    xy = face[:, :2] - face[:, :2].mean(axis=0)
+    angles = np.deg2rad(np.arange(0.0, 90.0, step_deg))
+    axes = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (K, 2)
+    along = xy @ axes.T  # (N, K): extent along each candidate axis
+    across = xy @ np.stack([-axes[:, 1], axes[:, 0]], axis=1).T
+    length = np.ptp(along, axis=0)
+    width = np.ptp(across, axis=0)
+    best = int(np.argmin(length * width))
+    long, short = max(length[best], width[best]), min(length[best], width[best])
+    yaw = float(angles[best]) + (0.0 if length[best] >= width[best] else np.pi / 2)
+    if long < ELONGATED * short:
+        return float(np.mod(yaw, np.pi / 2)), np.pi / 2
+    return float(np.mod(yaw, np.pi)), np.pi
 
 
 POINT_METHODS = ("top", "median")

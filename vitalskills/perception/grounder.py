@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from vitalskills.perception.geometry import footprint_heading, top_face
+
 if TYPE_CHECKING:  # runtime imports this module: a run-time import would be circular
     from vitalskills.runtime.robot import SceneFrame
 
@@ -24,8 +26,11 @@ class LocateResult:
 
     `point` is in the frame named by `frame` (always the robot base frame for results
     handed to the executor). `privileged` is true when the result came from simulator
-    ground truth rather than from perception. `placeholder` is true when no grounding
-    happened at all (the dry run's declared point). `timings` maps a stage name
+    ground truth rather than from perception. `yaw` is the object's heading about base
+    z (radians) from its footprint, known up to `yaw_period` (pi for an elongated
+    footprint, pi/2 for a square one); None when the grounder has no mask.
+    `placeholder` is true when no grounding happened at all (the dry run's declared
+    point). `timings` maps a stage name
     (detector, sam, geometry, ...) to seconds.
     """
 
@@ -36,6 +41,8 @@ class LocateResult:
     box: tuple[float, float, float, float] | None = None
     mask: np.ndarray | None = None
     point: np.ndarray | None = None
+    yaw: float | None = None
+    yaw_period: float | None = None
     frame: str = "base"
     privileged: bool = False
     placeholder: bool = False
@@ -51,6 +58,8 @@ class LocateResult:
             "score": self.score,
             "box": list(self.box) if self.box is not None else None,
             "point": self.point.tolist() if self.point is not None else None,
+            "yaw": self.yaw,
+            "yaw_period": self.yaw_period,
             "frame": self.frame,
             "privileged": self.privileged,
             "placeholder": self.placeholder,
@@ -77,6 +86,17 @@ def stage(timings: dict[str, float], name: str) -> Iterator[None]:
         yield
     finally:
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def set_heading(result: LocateResult, frame: SceneFrame) -> None:
+    """Give a found result with a mask the heading of the mask's top-face footprint."""
+    if result.mask is None or result.point is None:
+        return
+    heading = footprint_heading(
+        top_face(result.mask, frame.depth, frame.intrinsics, frame.extrinsics)
+    )
+    if heading is not None:
+        result.yaw, result.yaw_period = heading
 
 
 def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from vitalskills.perception.detector import ZeroShotDetector
 from vitalskills.perception.geometry import check_camera, check_frame, object_point
-from vitalskills.perception.grounder import LocateResult, stage
+from vitalskills.perception.grounder import LocateResult, set_heading, stage
 from vitalskills.perception.sam import SamMasker
 from vitalskills.runtime.robot import SceneFrame
 
@@ -84,6 +84,7 @@ class OwlSamGrounder:
             result.detail = "the object's mask has no valid depth readings"
             return result
         result.found, result.point = True, point
+        set_heading(result, frame)
         result.detail = (
             f"box scored {detection.score:.3f}; point from {int(result.mask.sum())} mask pixels"
         )

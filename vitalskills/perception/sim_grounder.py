@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from vitalskills.perception.geometry import check_camera, check_frame, mask_point, top_point
-from vitalskills.perception.grounder import LocateResult, mask_box, stage
+from vitalskills.perception.grounder import LocateResult, mask_box, set_heading, stage
 from vitalskills.runtime.robot import SceneFrame
 
 _ARTICLES = re.compile(r"^(the|a|an)\s+")
@@ -81,5 +81,6 @@ class SimGrounder:
             result.detail = f"`{best}` is in the scene but not visible to the scene camera"
             return result
         result.found, result.score, result.point = True, 1.0, point
+        set_heading(result, frame)
         result.detail = f"matched scene object `{best}` (privileged simulator segmentation)"
         return result

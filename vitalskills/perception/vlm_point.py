@@ -21,7 +21,7 @@ from vitalskills.perception.config import VlmPointOptions
 from vitalskills.perception.detector import load_pretrained
 from vitalskills.perception.errors import PerceptionError
 from vitalskills.perception.geometry import check_camera, check_frame, object_point, pixel_point
-from vitalskills.perception.grounder import LocateResult, stage
+from vitalskills.perception.grounder import LocateResult, set_heading, stage
 from vitalskills.perception.sam import SamMasker, load_sam
 from vitalskills.runtime.robot import SceneFrame
 
@@ -163,5 +163,6 @@ class VlmPointGrounder:
             result.detail = f"no valid depth around the VLM's point ({u:.0f}, {v:.0f})"
             return result
         result.found, result.point = True, point
+        set_heading(result, frame)
         result.detail = f"VLM pointed at pixel ({u:.0f}, {v:.0f})"
         return result

@@ -71,10 +71,14 @@ class MotionLimits:
         slack_steps: control steps allowed beyond the straight-line minimum before a
             motion gives up (a blocked or heavily clipped arm fails instead of hanging).
         gripper_steps: control steps a gripper command may take to settle.
+        max_turn: largest rotation about base z per control step, radians.
+        angle_tolerance: heading error that counts as aligned, radians.
     """
 
     max_step: float = 0.01
     tolerance: float = 0.002
+    max_turn: float = 0.1
+    angle_tolerance: float = 0.01
     slack_steps: int = 50
     gripper_steps: int = 20
 

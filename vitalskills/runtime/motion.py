@@ -2,7 +2,9 @@
 
 Each tick observes `ee_pose`, and either finishes (within tolerance), gives up (step
 limit), or sends one 7-D action (robot.py's convention: deltas in the ee frame) whose
-translation is at most `MotionLimits.max_step`. Orientation is held.
+translation is at most `MotionLimits.max_step`. Orientation is held, except that a
+servo given a heading also turns the gripper about base z (at most
+`MotionLimits.max_turn` per step) until it faces that way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,37 @@ def ee_pose(observation: Observation) -> tuple[np.ndarray, np.ndarray]:
     return pose[:3], quat_to_matrix(pose[3:7])
 
 
+def heading(rotation: np.ndarray) -> float:
+    """Yaw about base z of the end effector's x axis (the gripper's heading)."""
+    return math.atan2(rotation[1, 0], rotation[0, 0])
+
+
+def wrap_angle(angle: float) -> float:
+    """Return `angle` in [-pi, pi)."""
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+def rotate_yaw(xy: np.ndarray, yaw: float) -> np.ndarray:
+    """Rotate a 2-D vector by `yaw` about z."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]])
+
+
+def located_heading(ctx: ExecutionContext, name: str | None, current: float) -> float | None:
+    """The located target's heading, the equivalent nearest `current`; None if unknown.
+
+    A footprint gives the heading only up to its symmetry (a half or a quarter turn),
+    so the gripper turns the least it can to face the target.
+    """
+    key = name if name is not None else ctx.blackboard.latest
+    result = ctx.blackboard.results.get(key) if key is not None else None
+    if result is None or result.yaw is None or not result.yaw_period:
+        return None
+    period = float(result.yaw_period)
+    turn = float(result.yaw) - current
+    return current + turn - period * round(turn / period)
+
+
 def resolve_target(ctx: ExecutionContext, name: str | None) -> tuple[np.ndarray | None, str]:
     """Look a located name up on the blackboard: its base-frame point, or why there is none.
 
@@ -56,13 +89,23 @@ def resolve_target(ctx: ExecutionContext, name: str | None) -> tuple[np.ndarray 
 
 
 class Servo:
-    """One bounded servo toward a fixed base-frame point, one action per `step`."""
+    """One bounded servo toward a fixed base-frame point (and heading), one action per `step`."""
 
-    def __init__(self, target: np.ndarray, start: np.ndarray, ctx: ExecutionContext) -> None:
+    def __init__(
+        self,
+        target: np.ndarray,
+        start: np.ndarray,
+        ctx: ExecutionContext,
+        heading: float | None = None,
+        start_heading: float = 0.0,
+    ) -> None:
         self.target = target
+        self.heading = heading
         self.steps = 0
         limits = ctx.limits
         self.limit = math.ceil(float(np.linalg.norm(target - start)) / limits.max_step)
+        if heading is not None:
+            self.limit += math.ceil(abs(wrap_angle(heading - start_heading)) / limits.max_turn)
         self.limit += limits.slack_steps
 
     def step(self, ctx: ExecutionContext) -> tuple[bool | None, float]:
@@ -70,14 +113,17 @@ class Servo:
         position, rotation = ee_pose(ctx.robot.observe())
         delta = self.target - position
         distance = float(np.linalg.norm(delta))
-        if distance <= ctx.limits.tolerance:
+        turn = 0.0 if self.heading is None else wrap_angle(self.heading - heading(rotation))
+        if distance <= ctx.limits.tolerance and abs(turn) <= ctx.limits.angle_tolerance:
             return True, distance
         if self.steps >= self.limit:
             return False, distance
         if distance > ctx.limits.max_step:
             delta *= ctx.limits.max_step / distance
+        turn = float(np.clip(turn, -ctx.limits.max_turn, ctx.limits.max_turn))
         action = np.zeros(7, dtype=np.float32)
         action[:3] = rotation.T @ delta
+        action[3:6] = rotation.T @ np.array([0.0, 0.0, turn])
         action[6] = ctx.gripper_command
         ctx.robot.act(action)
         self.steps += 1

@@ -1,5 +1,9 @@
 """`run skill`: reach the target at the skill's approach offset, then roll its policy out.
 
+The approach offset is in the target's frame: when `locate` measured the target's
+heading, the gripper turns to face it and the offset turns with it, so the policy
+starts where its demonstrations did, however the target lies on the table.
+
 One attempt = approach (a bounded servo) + rollout (one policy action per tick) until
 the robot reports `success`, the policy's own `succeeded(obs)` says so, the attempt's
 timeout expires, or `max_steps` runs out. A failed attempt stops the robot and starts
@@ -14,7 +18,14 @@ import numpy as np
 
 from vitalskills.lang.ir import Span
 from vitalskills.runtime.leaves import fmt_point
-from vitalskills.runtime.motion import Servo, ee_pose, resolve_target
+from vitalskills.runtime.motion import (
+    Servo,
+    ee_pose,
+    heading,
+    located_heading,
+    resolve_target,
+    rotate_yaw,
+)
 from vitalskills.runtime.nodes import Node, Status
 from vitalskills.runtime.policy import Policy, SkillSpec
 from vitalskills.runtime.robot import Observation, SafetyStop
@@ -88,13 +99,21 @@ class RunSkill(Node):
         if point is None:
             self.blocked = f"cannot run `{self.skill.name}`: {why}"
             return
-        target = point + np.asarray(self.skill.approach_offset, dtype=np.float64)
-        position, _ = ee_pose(ctx.robot.observe())
-        self.servo = Servo(target, position, ctx)
+        position, rotation = ee_pose(ctx.robot.observe())
+        now = heading(rotation)
+        facing = None if self.point is not None else located_heading(ctx, self.at, now)
+        offset = np.asarray(self.skill.approach_offset, dtype=np.float64)
+        if facing is not None:
+            # The approach offset is in the target's frame: turn it with the target.
+            offset = np.array([*rotate_yaw(offset[:2], facing), offset[2]])
+        target = point + offset
+        self.servo = Servo(target, position, ctx, heading=facing, start_heading=now)
         self.policy.reset()
         self.values.update(
             attempts=self.attempt, steps=0, phase="approach", target=point, approach=target
         )
+        if facing is not None:
+            self.values["heading_deg"] = round(float(np.degrees(facing)), 1)
 
     def _attempt_failed(self, ctx: ExecutionContext, why: str) -> Status:
         ctx.robot.stop()
