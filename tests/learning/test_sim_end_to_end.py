@@ -81,3 +81,30 @@ def test_the_skill_policy_drives_the_simulator(skill: Path) -> None:
     result = evaluate_skill(load_manifest(skill), "plug_in_socket", episodes=1, seed=0)
     assert result.episodes == 1 and result.seeds == [0] and result.mean_steps > 0
     assert result.policy == "skill:plug_insert@0.1.0"
+
+
+def test_sim_demos_train_the_pose_head_and_its_error_falls(skill: Path, tmp_path: Path) -> None:
+    import torch
+
+    from vitalskills.learning.config import BCConfig
+    from vitalskills.learning.train import TrainConfig, bc_loss, load_demos, train_bc
+
+    dataset = DemoDataset(skill.parent / "demos")
+    config = load_manifest(skill)  # the CLI's default: the tiny skill has a pose head
+    assert TrainedPolicyProvider().load(config).model.config.pose_head
+    tiny = BCConfig(
+        image_size=32, stem_channels=8, stage_channels=(8, 16), groups=4, keypoints=8,
+        width=32, layers=1, heads=2, chunk=4, pose_head=True,
+    )  # fmt: skip
+    demos = load_demos(dataset, tactile=True, masks=None, pose=True)
+    assert demos.pose is not None and demos.pose.shape == (len(demos.actions), 4)
+    np.testing.assert_allclose(demos.pose.mean(0), 0.0, atol=1e-5)
+    train = TrainConfig(steps=80, batch_size=16, lr=1e-3, augment=False, checkpoint_every=1000)
+    model = train_bc(dataset, tiny, train, tmp_path).model
+    images = torch.from_numpy(dataset.episode(0).frames["observation.wrist_rgb"])
+    pixels = images.permute(0, 3, 1, 2).float().div(255.0)[None]
+    with torch.no_grad():
+        predicted = model.pose(model.encode(pixels))[0].numpy()
+    error = np.mean((predicted - demos.pose[: len(predicted)]) ** 2)
+    assert error < 0.6, error  # the mean prediction would score about 1
+    assert bc_loss  # the loss the run used includes the pose term (see train.py)

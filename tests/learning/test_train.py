@@ -112,3 +112,47 @@ def test_negative_ensemble_k_favours_the_newest_chunk() -> None:
     assert np.allclose(policy.act(second), expected, atol=1e-5)
     with pytest.raises(PolicyConfigError, match="`ensemble_k`"):
         parse_config({"type": "vital_bc", "ensemble_k": -6.0})
+
+
+def test_target_from_gripper_is_the_target_in_the_gripper_frame() -> None:
+    from vitalskills.learning.train import target_from_gripper
+
+    # Gripper 10 cm above (0.5, 0, 0), pointing down (180 deg about x), turned 0.3 rad.
+    yaw = 0.3
+    c, s = np.cos(yaw / 2), np.sin(yaw / 2)
+    down_turned = np.array([0.0, c, s, 0.0])  # wxyz of Rz(yaw) @ Rx(pi)
+    ee = np.array([[0.5, 0.0, 0.1, *down_turned]])
+    target = np.eye(4)[None].copy()
+    target[0, :3, 3] = [0.52, 0.0, 0.0]
+    pose = target_from_gripper(ee, target)[0]
+    # In the gripper frame: z points down, so the target is 0.1 m along +z; the 2 cm
+    # along base x keeps its length in the gripper's x/y, and with y mirrored by the
+    # half turn about x the target's axis reads +yaw.
+    np.testing.assert_allclose(pose[2], 0.1, atol=1e-6)
+    np.testing.assert_allclose(np.hypot(pose[0], pose[1]), 0.02, atol=1e-6)
+    assert pose[3] == pytest.approx(yaw, abs=1e-6)
+
+
+def test_pose_head_needs_the_simulator_target_pose(dataset: DemoDataset, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match=r"privileged\.target_pose"):
+        train_bc(dataset, tiny_config(pose_head=True), TrainConfig(steps=1), tmp_path)
+
+
+def test_tactile_noise_is_added_to_training_readings_only_when_asked(
+    dataset: DemoDataset,
+) -> None:
+    from vitalskills.learning.train import Batcher, load_demos
+
+    demos = load_demos(dataset, tactile=True, masks=None)
+    config = tiny_config(history=1)
+    batches = {}
+    for noise in (0.0, 0.05):
+        train = TrainConfig(augment=False, tactile_noise=noise)
+        batcher = Batcher(demos, config, train, torch.Generator().manual_seed(0))
+        batches[noise] = batcher.sample(256)
+    clean, noisy = batches[0.0].tactile, batches[0.05].tactile
+    picks = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, len(demos.actions), (256,), generator=picks).numpy()
+    exact = torch.from_numpy(demos.tactile[frames])[:, None].expand_as(clean)
+    assert torch.equal(clean, exact)
+    assert float((noisy - exact).std()) == pytest.approx(0.05, rel=0.2)

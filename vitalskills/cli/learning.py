@@ -142,6 +142,12 @@ def train_bc_command(
     tactile_noise: Annotated[
         float, typer.Option("--tactile-noise", min=0.0, help="Std of training tactile noise.")
     ] = 0.05,
+    pose_weight: Annotated[
+        float,
+        typer.Option(
+            "--pose-weight", min=0.0, help="Weight of the auxiliary target-pose loss (0: off)."
+        ),
+    ] = 1.0,
     image_size: Annotated[int, typer.Option("--image-size", min=32)] = 128,
     width: Annotated[int, typer.Option("--width", min=8)] = 128,
     layers: Annotated[int, typer.Option("--layers", min=1)] = 4,
@@ -173,13 +179,15 @@ def train_bc_command(
                 history=history,
                 chunk=chunk,
                 ensemble_k=ensemble_k,
+                pose_head=pose_weight > 0,
             ),
             source="train bc options",
         )
         train = TrainConfig(
             steps=steps, batch_size=batch_size, lr=lr, seed=seed,
             checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
-            tactile_noise=tactile_noise, background_dir=str(backgrounds) if backgrounds else None,
+            tactile_noise=tactile_noise, pose_weight=pose_weight,
+            background_dir=str(backgrounds) if backgrounds else None,
         )  # fmt: skip
         with _progress("loss") as progress:
             bar = progress.add_task("train bc", total=steps, loss="-")

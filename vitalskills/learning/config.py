@@ -34,6 +34,12 @@ class BCConfig(BaseModel):
     groups: int = Field(8, ge=1, description="GroupNorm groups; must divide every width")
     keypoints: int = Field(32, ge=1, description="spatial-softmax keypoints")
 
+    pose_head: bool = Field(
+        False,
+        description="train with an auxiliary head that predicts the target's pose from the "
+        "image features (simulator demos only; unused when acting)",
+    )
+
     # Trunk: GPT-style causal transformer over [image, tactile, action] tokens.
     width: int = Field(128, ge=8)
     layers: int = Field(4, ge=1)

@@ -13,6 +13,9 @@ from torch import nn
 
 from vitalskills.learning.config import BCConfig
 
+#: Target pose seen from the gripper: position in the gripper frame (3) and heading (1).
+POSE_DIM = 4
+
 
 class BasicBlock(nn.Module):
     """ResNet basic block with GroupNorm instead of BatchNorm (batch-size independent)."""
@@ -102,6 +105,8 @@ class VitalBC(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(width, width), nn.ReLU(), nn.Linear(width, config.chunk * config.action_dim)
         )
+        if config.pose_head:
+            self.pose = nn.Linear(width, POSE_DIM)
         self.register_buffer("action_mean", torch.zeros(config.action_dim))
         self.register_buffer("action_std", torch.ones(config.action_dim))
         length = config.history * self.tokens_per_step
@@ -113,6 +118,11 @@ class VitalBC(nn.Module):
         for name, value in stats.items():
             getattr(self, name).copy_(value)
 
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Image features (B, T, width) of (B, T, 3, H, W) images in [0, 1]."""
+        batch, steps = images.shape[:2]
+        return self.encoder(images.flatten(0, 1)).view(batch, steps, -1)
+
     def forward(self, images: torch.Tensor, tactile: torch.Tensor | None) -> torch.Tensor:
         """Predict normalized action chunks.
 
@@ -123,8 +133,12 @@ class VitalBC(nn.Module):
         Returns:
             (B, T, chunk, action_dim): the chunk predicted at every step of the history.
         """
-        batch, steps = images.shape[:2]
-        parts = [self.encoder(images.flatten(0, 1)).view(batch, steps, -1)]
+        return self.decode(self.encode(images), tactile)
+
+    def decode(self, features: torch.Tensor, tactile: torch.Tensor | None) -> torch.Tensor:
+        """Action chunks from image features (`encode`) and raw tactile readings."""
+        batch, steps = features.shape[:2]
+        parts = [features]
         if self.config.uses_tactile:
             assert tactile is not None
             parts.append(self.tactile((tactile - self.tactile_mean) / self.tactile_std))

@@ -23,7 +23,7 @@ from vitalskills.errors import VitalskillsError
 from vitalskills.learning.config import BCConfig
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.package import write_skill
-from vitalskills.learning.train import TrainConfig, TrainResult, train_bc
+from vitalskills.learning.train import TARGET_POSE_KEY, TrainConfig, TrainResult, train_bc
 from vitalskills.skills.manifest import SkillManifest, load_manifest
 
 TEMPLATE_FIELDS = (
@@ -98,6 +98,8 @@ def train_skill(
     Checkpoints go to `out/checkpoints/latest` (not part of the packaged skill).
     """
     dataset = DemoDataset(data)
+    if config.pose_head and TARGET_POSE_KEY not in dataset.info.features:
+        config = config.model_copy(update={"pose_head": False})  # real demos: no true pose
     name = name or dataset.info.task
     template = skill_template(name, dataset, manifest)
     result = train_bc(dataset, config, train, out / "checkpoints", resume=resume, on_step=on_step)
