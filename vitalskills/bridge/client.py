@@ -111,6 +111,9 @@ class BridgeClient:
     def _new_socket(self, heartbeats: bool = False) -> zmq.Socket:
         socket = self._context.socket(zmq.DEALER)
         socket.linger = 0
+        # A DEALER with no usable peer (a CurveZMQ handshake the server refused, a pipe
+        # being rebuilt) blocks in send; never for longer than a request may take.
+        socket.sndtimeo = max(1, int(self.timeout_s * 1000))
         if heartbeats:  # only worth sending now: never queue them for a dead server
             socket.sndhwm = 2
             socket.immediate = True
@@ -149,6 +152,16 @@ class BridgeClient:
             self._socket = None
             self._rcvtimeo_ms = -1
 
+    def _no_reply(self, request_type: str, timeout: float, why: str = "") -> RobotError:
+        """Drop the socket (the next call reconnects) and say what did not answer."""
+        self._drop_socket()
+        return RobotError(
+            f"no reply from the bridge server at {self.address} to `{request_type}` "
+            f"within {timeout:g} s{why}",
+            hint="check that `vitalskills bridge serve` runs there and that the address, "
+            "port and CurveZMQ keys are right; the next call reconnects",
+        )
+
     def _request(
         self,
         request_type: str,
@@ -164,20 +177,19 @@ class BridgeClient:
         header["session"] = self.session
         if fields:
             header.update(fields)
-        socket.send_multipart(encode(header, arrays))
         timeout = self.timeout_s if timeout_s is None else timeout_s
+        try:
+            socket.send_multipart(encode(header, arrays))
+        except zmq.Again:
+            raise self._no_reply(
+                request_type, timeout, " (the request could not be sent)"
+            ) from None
         deadline = time.monotonic() + timeout
         wait_ms = int(timeout * 1000)
         while True:
             # RCVTIMEO rather than poll: one call per reply; set only when it changes.
             if wait_ms <= 0:
-                self._drop_socket()
-                raise RobotError(
-                    f"no reply from the bridge server at {self.address} to `{request_type}` "
-                    f"within {timeout:g} s",
-                    hint="check that `vitalskills bridge serve` runs there and that the address, "
-                    "port and CurveZMQ keys are right; the next call reconnects",
-                )
+                raise self._no_reply(request_type, timeout)
             if wait_ms != self._rcvtimeo_ms:
                 socket.setsockopt(zmq.RCVTIMEO, wait_ms)
                 self._rcvtimeo_ms = wait_ms

@@ -112,7 +112,10 @@ class BridgeServer:
         self.limits = limits or SafetyLimits()
         self.max_message_bytes = max_message_bytes
         self.events: list[SafetyEvent] = []
-        self._context = context or zmq.Context.instance()
+        # zmq's authenticator (ZAP) is one per context: a secure server gets a context of
+        # its own, so two of them, or one starting as another stops, never collide.
+        self._own_context = context is None and curve is not None
+        self._context = context or (zmq.Context() if curve is not None else zmq.Context.instance())
         self._authenticator = None
         if curve is not None:
             if curve_clients is None:
@@ -186,6 +189,8 @@ class BridgeServer:
         if self._authenticator is not None:
             self._authenticator.stop()
             self._authenticator = None
+        if self._own_context and not self._context.closed:
+            self._context.term()
 
     def _watchdog_due(self) -> bool:
         return self._moving and time.monotonic() - self._last_seen > self.watchdog_s
