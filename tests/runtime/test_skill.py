@@ -208,7 +208,7 @@ class TurnedTargetGrounder:
         )  # fmt: skip
 
 
-@pytest.mark.parametrize("yaw", [0.5, 0.5 + np.pi, -0.3])
+@pytest.mark.parametrize("yaw", [0.5, 0.5 + np.pi, -0.3, np.pi - 0.3])
 def test_approach_faces_a_turned_target_and_turns_its_offset(rt, yaw: float) -> None:
     from vitalskills.runtime.motion import ee_pose, heading
 
@@ -220,7 +220,7 @@ def test_approach_faces_a_turned_target_and_turns_its_offset(rt, yaw: float) -> 
         policies=StillPolicies(), manifests=manifests,
     )  # fmt: skip
     node = out.node("run skill plug_insert at strip")
-    facing = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the equivalent nearest the home heading
+    facing = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the equivalent nearest the base x axis
     expected = np.add(point, [-0.045 * np.cos(facing), -0.045 * np.sin(facing), 0.06])
     np.testing.assert_allclose(node.values["approach"], expected, atol=1e-9)
     assert node.values["heading_deg"] == pytest.approx(np.degrees(facing), abs=0.1)
@@ -241,3 +241,32 @@ class StillPolicies:
                 return np.array([0, 0, 0, 0, 0, 0, 1.0], dtype=np.float32)
 
         return Still()
+
+
+def test_a_retry_faces_the_target_the_same_way_however_the_gripper_turned(rt) -> None:
+    """After a failed attempt the gripper may point anywhere; the retry must not flip."""
+
+    point, yaw = (0.5, 0.1, 0.03), 0.4
+    manifests = {"plug_insert": rt.Manifest("plug_insert", max_steps=20)}
+    robot = rt.GoalRobot((9.0, 9.0, 9.0))
+    out = rt.run(
+        locate_and_run(rt, retries=1), robot=robot, grounder=TurnedTargetGrounder(point, yaw),
+        policies=TurningPolicies(), manifests=manifests,
+    )  # fmt: skip
+    node = out.node("run skill plug_insert at strip retries 1")
+    assert node.values["attempts"] == 2
+    assert node.values["heading_deg"] == pytest.approx(np.degrees(yaw), abs=0.1)
+
+
+class TurningPolicies:
+    """Policies that spin the gripper about its axis (about 115 degrees per attempt)."""
+
+    def load(self, manifest):
+        class Turning:
+            def reset(self) -> None:
+                pass
+
+            def act(self, observation) -> np.ndarray:
+                return np.array([0, 0, 0, 0, 0, 0.1, 1.0], dtype=np.float32)
+
+        return Turning()

@@ -57,19 +57,21 @@ def rotate_yaw(xy: np.ndarray, yaw: float) -> np.ndarray:
     return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]])
 
 
-def located_heading(ctx: ExecutionContext, name: str | None, current: float) -> float | None:
-    """The located target's heading, the equivalent nearest `current`; None if unknown.
+def located_heading(ctx: ExecutionContext, name: str | None) -> float | None:
+    """The located target's heading about base z, None if unknown.
 
-    A footprint gives the heading only up to its symmetry (a half or a quarter turn),
-    so the gripper turns the least it can to face the target.
+    A footprint gives the heading only up to its symmetry (a half or a quarter turn);
+    the equivalent nearest the base x axis is taken, as in the demonstrations (targets
+    within 30 degrees of it). Not the one nearest the gripper's heading: after a failed
+    attempt the gripper may be turned anywhere, and a card reader faced from the wrong
+    side is swiped backwards.
     """
     key = name if name is not None else ctx.blackboard.latest
     result = ctx.blackboard.results.get(key) if key is not None else None
     if result is None or result.yaw is None or not result.yaw_period:
         return None
     period = float(result.yaw_period)
-    turn = float(result.yaw) - current
-    return current + turn - period * round(turn / period)
+    return float(result.yaw) - period * round(float(result.yaw) / period)
 
 
 def resolve_target(ctx: ExecutionContext, name: str | None) -> tuple[np.ndarray | None, str]:

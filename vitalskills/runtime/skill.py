@@ -101,7 +101,7 @@ class RunSkill(Node):
             return
         position, rotation = ee_pose(ctx.robot.observe())
         now = heading(rotation)
-        facing = None if self.point is not None else located_heading(ctx, self.at, now)
+        facing = None if self.point is not None else located_heading(ctx, self.at)
         offset = np.asarray(self.skill.approach_offset, dtype=np.float64)
         if facing is not None:
             # The approach offset is in the target's frame: turn it with the target.
