@@ -183,3 +183,29 @@ def test_reward_rewards_progress_and_success() -> None:
     assert reward > 0
     _, reward, *_ = env.step(np.concatenate([-np.clip(toward, -0.005, 0.005), [0, 0, 0, 1.0]]))
     assert reward < 0
+
+
+def test_wrist_jitter_moves_only_the_wrist_camera_in_any_condition() -> None:
+    from vitalskills.sim.randomize import sample_layout
+
+    spec = TASKS["plug_in_socket"]
+    shifts = []
+    for seed in range(20):
+        plain = sample_layout(spec, "canonical", np.random.default_rng(seed))
+        jittered = sample_layout(spec, "canonical", np.random.default_rng(seed), wrist_jitter=0.003)
+        np.testing.assert_array_equal(plain.wrist_shift, 0.0)
+        np.testing.assert_array_equal(plain.start_pos, jittered.start_pos)
+        assert plain.start_yaw == jittered.start_yaw
+        shifts.append(jittered.wrist_shift)
+    shifts = np.array(shifts)
+    assert np.abs(shifts).max() <= 0.003 and np.abs(shifts).max() > 0.002
+
+
+def test_a_jittered_wrist_camera_sees_a_different_image() -> None:
+    images = []
+    for jitter in (None, 0.003):
+        env = make_env("plug_in_socket", condition="canonical", image_size=32, wrist_jitter=jitter)
+        obs, _ = env.reset(seed=1)
+        images.append(obs["wrist_rgb"].astype(int))
+        env.close()
+    assert np.abs(images[0] - images[1]).mean() > 1.0

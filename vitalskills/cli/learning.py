@@ -86,6 +86,12 @@ def collect(
     keep_failures: Annotated[
         bool, typer.Option("--keep-failures", help="Also write demonstrations that failed.")
     ] = False,
+    wrist_jitter_mm: Annotated[
+        float | None,
+        typer.Option(
+            "--wrist-jitter", min=0.0, help="Move the wrist camera up to this many mm per axis."
+        ),
+    ] = None,
 ) -> None:
     """Record scripted-expert demonstrations in the simulator into a dataset."""
     from vitalskills.learning.collect import collect_sim
@@ -100,6 +106,7 @@ def collect(
         report = collect_sim(
             task, out, condition=condition, episodes=episodes, seed=seed, max_steps=max_steps,
             image_size=image_size, keep_failures=keep_failures, on_episode=advance,
+            wrist_jitter=None if wrist_jitter_mm is None else wrist_jitter_mm / 1000,
         )  # fmt: skip
     steps = sum(meta.length for meta in report.written)
     console.print(

@@ -141,8 +141,12 @@ def collect_sim(
     image_size: int = 128,
     keep_failures: bool = False,
     on_episode: Callable[[EpisodeMeta | None], None] | None = None,
+    wrist_jitter: float | None = None,
 ) -> CollectReport:
     """Collect scripted-expert demonstrations of a simulator task, starting at the approach.
+
+    `wrist_jitter` (m) moves the wrist camera on its mount each episode (recorded in the
+    dataset's `robot` metadata).
 
     The simulator's privileged wrist segmentation is stored for semantic augmentation.
     """
@@ -151,14 +155,17 @@ def collect_sim(
     from vitalskills.sim.env import MASK_LABELS
 
     load_torch_compiler()  # so that training later in this process cannot crash
-    robot = SimRobot(task, condition, seed=seed, image_size=image_size, start="approach")
+    robot = SimRobot(
+        task, condition, seed=seed, image_size=image_size, start="approach",
+        wrist_jitter=wrist_jitter,
+    )  # fmt: skip
     try:
         info = DatasetInfo(
             task=task,
             condition=condition,
             control_hz=robot.capabilities().control_hz,
             source="expert",
-            robot=robot.capabilities().model_dump(mode="json"),
+            robot=robot.capabilities().model_dump(mode="json") | {"wrist_jitter_m": wrist_jitter},
             mask_labels=dict(MASK_LABELS),
         )
         expert = CallableDemonstrator(expert_policy(robot.env, seed))

@@ -83,6 +83,8 @@ class VitalEnv(gym.Env):
         max_steps: steps before truncation (default 150 from `approach`, 300 `home`).
         privileged: add `privileged/wrist_mask` (uint8, `MASK_LABELS`) to observations.
         scene_size: (height, width) of the scene camera.
+        wrist_jitter: move the wrist camera on its mount by up to this much (m) per axis
+            each episode, in any condition (`scene` already jitters it by 3 mm).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -101,8 +103,10 @@ class VitalEnv(gym.Env):
         max_steps: int | None = None,
         privileged: bool = False,
         scene_size: tuple[int, int] = (240, 320),
+        wrist_jitter: float | None = None,
     ) -> None:
         self.task = get_task(task)
+        self.wrist_jitter = wrist_jitter
         self.condition = check_condition(condition)
         self.distractors = check_distractors(distractors)
         self.start = check_start(start)
@@ -176,8 +180,9 @@ class VitalEnv(gym.Env):
             seed, self._seed = self._seed, None
         super().reset(seed=seed)
         self.layout = sample_layout(
-            self.task, self.condition, self.np_random, self.distractors, self.start
-        )
+            self.task, self.condition, self.np_random, self.distractors, self.start,
+            self.wrist_jitter,
+        )  # fmt: skip
         self._apply_layout(self.layout)
         self._skin = TactileSkin(self.np_random)
         self._steps = 0

@@ -136,8 +136,14 @@ def sample_layout(
     rng: np.random.Generator,
     distractors: int | None = None,
     start: str = "approach",
+    wrist_jitter: float | None = None,
 ) -> Layout:
-    """Draw one episode's layout; the same generator state gives the same layout."""
+    """Draw one episode's layout; the same generator state gives the same layout.
+
+    `wrist_jitter` (m) moves the wrist camera on its mount by up to that much per axis
+    in any condition (drawn last, so the rest of the layout is unchanged): demonstrations
+    recorded so see the camera's offsets that the `scene` condition applies.
+    """
     if condition == "canonical":
         target_pos, target_yaw = CANONICAL_TARGET.copy(), 0.0
     else:
@@ -173,4 +179,6 @@ def sample_layout(
         layout.camera_shift = rng.uniform(-0.02, 0.02, size=3)
         layout.camera_tilt = rng.uniform(-np.deg2rad(2.0), np.deg2rad(2.0), size=3)
         layout.wrist_shift = rng.uniform(-0.003, 0.003, size=3)
+    if wrist_jitter is not None:
+        layout.wrist_shift = rng.uniform(-wrist_jitter, wrist_jitter, size=3)
     return layout

@@ -41,6 +41,8 @@ class SimRobot:
         start: `home` (the default: a task run locates and reaches first) or
             `approach` (where a reaching step would leave the gripper).
         scene_size: (height, width) of the scene camera.
+        wrist_jitter: move the wrist camera by up to this much (m) per axis each episode,
+            in any condition (see `sample_layout`).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class SimRobot:
         image_size: int = 128,
         start: str = "home",
         scene_size: tuple[int, int] = (240, 320),
+        wrist_jitter: float | None = None,
     ) -> None:
         self.env = VitalEnv(
             task,
@@ -63,6 +66,7 @@ class SimRobot:
             privileged=True,
             scene_size=scene_size,
             max_steps=10**9,
+            wrist_jitter=wrist_jitter,
         )
         self._obs: Observation | None = None
 
