@@ -217,7 +217,7 @@ def test_approach_faces_a_turned_target_and_turns_its_offset(rt, yaw: float) -> 
     robot = rt.GoalRobot((9.0, 9.0, 9.0))  # never succeeds: the run stops after the policy
     out = rt.run(
         locate_and_run(rt), robot=robot, grounder=TurnedTargetGrounder(point, yaw),
-        policies=StillPolicies(), manifests=manifests,
+        policies=ConstantPolicies(STILL), manifests=manifests,
     )  # fmt: skip
     node = out.node("run skill plug_insert at strip")
     facing = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the equivalent nearest the base x axis
@@ -229,18 +229,29 @@ def test_approach_faces_a_turned_target_and_turns_its_offset(rt, yaw: float) -> 
     assert abs(heading(rotation) - facing) < 0.01
 
 
-class StillPolicies:
-    """Policies that hold still, so the pose after the run is the approach pose."""
+class ConstantPolicies:
+    """Policies that send one fixed action every step."""
+
+    def __init__(self, action: np.ndarray) -> None:
+        self.action = action
 
     def load(self, manifest):
-        class Still:
+        action = self.action
+
+        class Constant:
             def reset(self) -> None:
                 pass
 
             def act(self, observation) -> np.ndarray:
-                return np.array([0, 0, 0, 0, 0, 0, 1.0], dtype=np.float32)
+                return action.copy()
 
-        return Still()
+        return Constant()
+
+
+#: Hold still, so the pose after the run is the approach pose.
+STILL = np.array([0, 0, 0, 0, 0, 0, 1.0], dtype=np.float32)
+#: Spin the gripper about its axis (about 115 degrees in a 20-step attempt).
+TURN = np.array([0, 0, 0, 0, 0, 0.1, 1.0], dtype=np.float32)
 
 
 def test_a_retry_faces_the_target_the_same_way_however_the_gripper_turned(rt) -> None:
@@ -251,22 +262,8 @@ def test_a_retry_faces_the_target_the_same_way_however_the_gripper_turned(rt) ->
     robot = rt.GoalRobot((9.0, 9.0, 9.0))
     out = rt.run(
         locate_and_run(rt, retries=1), robot=robot, grounder=TurnedTargetGrounder(point, yaw),
-        policies=TurningPolicies(), manifests=manifests,
+        policies=ConstantPolicies(TURN), manifests=manifests,
     )  # fmt: skip
     node = out.node("run skill plug_insert at strip retries 1")
     assert node.values["attempts"] == 2
     assert node.values["heading_deg"] == pytest.approx(np.degrees(yaw), abs=0.1)
-
-
-class TurningPolicies:
-    """Policies that spin the gripper about its axis (about 115 degrees per attempt)."""
-
-    def load(self, manifest):
-        class Turning:
-            def reset(self) -> None:
-                pass
-
-            def act(self, observation) -> np.ndarray:
-                return np.array([0, 0, 0, 0, 0, 0.1, 1.0], dtype=np.float32)
-
-        return Turning()

@@ -115,7 +115,7 @@ class BridgeServer:
         # zmq's authenticator (ZAP) is one per context: a secure server gets a context of
         # its own, so two of them, or one starting as another stops, never collide.
         self._own_context = context is None and curve is not None
-        self._context = context or (zmq.Context() if curve is not None else zmq.Context.instance())
+        self._context = context or (zmq.Context() if self._own_context else zmq.Context.instance())
         self._authenticator = None
         if curve is not None:
             if curve_clients is None:

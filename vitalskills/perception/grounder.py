@@ -30,8 +30,7 @@ class LocateResult:
     z (radians) from its footprint, known up to `yaw_period` (pi for an elongated
     footprint, pi/2 for a square one); None when the grounder has no mask.
     `placeholder` is true when no grounding happened at all (the dry run's declared
-    point). `timings` maps a stage name
-    (detector, sam, geometry, ...) to seconds.
+    point). `timings` maps a stage name (detector, sam, geometry, ...) to seconds.
     """
 
     query: str

@@ -20,6 +20,7 @@ from vitalskills.runtime.nodes import Node, Status
 from vitalskills.runtime.robot import Observation, SafetyStop
 
 if TYPE_CHECKING:
+    from vitalskills.perception.grounder import LocateResult
     from vitalskills.runtime.context import ExecutionContext
 
 
@@ -57,6 +58,12 @@ def rotate_yaw(xy: np.ndarray, yaw: float) -> np.ndarray:
     return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]])
 
 
+def _located(ctx: ExecutionContext, name: str | None) -> tuple[str | None, LocateResult | None]:
+    """The blackboard key `name` stands for (`None`: the latest located) and its result."""
+    key = name if name is not None else ctx.blackboard.latest
+    return key, ctx.blackboard.results.get(key) if key is not None else None
+
+
 def located_heading(ctx: ExecutionContext, name: str | None) -> float | None:
     """The located target's heading about base z, None if unknown.
 
@@ -66,8 +73,7 @@ def located_heading(ctx: ExecutionContext, name: str | None) -> float | None:
     attempt the gripper may be turned anywhere, and a card reader faced from the wrong
     side is swiped backwards.
     """
-    key = name if name is not None else ctx.blackboard.latest
-    result = ctx.blackboard.results.get(key) if key is not None else None
+    _, result = _located(ctx, name)
     if result is None or result.yaw is None or not result.yaw_period:
         return None
     period = float(result.yaw_period)
@@ -79,10 +85,9 @@ def resolve_target(ctx: ExecutionContext, name: str | None) -> tuple[np.ndarray 
 
     `None` means the latest located object.
     """
-    key = name if name is not None else ctx.blackboard.latest
+    key, result = _located(ctx, name)
     if key is None:
         return None, "nothing has been located yet"
-    result = ctx.blackboard.results.get(key)
     if result is None:
         return None, f"`{key}` has not been located yet"
     if not result.found or result.point is None:
