@@ -25,6 +25,16 @@ def test_eval_json() -> None:
     assert data["condition"] == "canonical" and data["episodes"] == 2
     assert data["successes"] == 2 and data["success_rate"] == 1.0
     assert data["seeds"] == [4, 5]
+    assert data["wrist_jitter"] is None
+
+
+def test_eval_wrist_jitter_is_reported() -> None:
+    args = ["eval", "--task", "plug_in_socket", "--episodes", "1", "--wrist-jitter", "2", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["wrist_jitter"] == 0.002
+    negative = runner.invoke(app, [*args[:-2], "-1"])
+    assert negative.exit_code == 2
 
 
 def test_eval_table_and_video(tmp_path) -> None:

@@ -185,16 +185,18 @@ def test_reward_rewards_progress_and_success() -> None:
     assert reward < 0
 
 
-def test_wrist_jitter_moves_only_the_wrist_camera_in_any_condition() -> None:
+@pytest.mark.parametrize("condition", ["canonical", "scene"])
+def test_wrist_jitter_moves_only_the_wrist_camera_in_any_condition(condition: str) -> None:
     from vitalskills.sim.randomize import sample_layout
 
     spec = TASKS["plug_in_socket"]
     shifts = []
     for seed in range(20):
-        plain = sample_layout(spec, "canonical", np.random.default_rng(seed))
-        jittered = sample_layout(spec, "canonical", np.random.default_rng(seed), wrist_jitter=0.003)
+        plain = sample_layout(spec, condition, np.random.default_rng(seed))
+        jittered = sample_layout(spec, condition, np.random.default_rng(seed), wrist_jitter=0.003)
         np.testing.assert_array_equal(plain.wrist_shift, 0.0)
         np.testing.assert_array_equal(plain.start_pos, jittered.start_pos)
+        np.testing.assert_array_equal(plain.camera_shift, jittered.camera_shift)
         assert plain.start_yaw == jittered.start_yaw
         shifts.append(jittered.wrist_shift)
     shifts = np.array(shifts)

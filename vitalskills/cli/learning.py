@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 from vitalskills.cli.app import app, console, err_console, user_errors
-from vitalskills.cli.sim import ConditionName, TaskName
+from vitalskills.cli.sim import ConditionName, TaskName, WristJitterOption
 from vitalskills.cli.skills import skills_app
 
 train_app = typer.Typer(
@@ -86,12 +86,7 @@ def collect(
     keep_failures: Annotated[
         bool, typer.Option("--keep-failures", help="Also write demonstrations that failed.")
     ] = False,
-    wrist_jitter_mm: Annotated[
-        float | None,
-        typer.Option(
-            "--wrist-jitter", min=0.0, help="Move the wrist camera up to this many mm per axis."
-        ),
-    ] = None,
+    wrist_jitter_mm: WristJitterOption = None,
 ) -> None:
     """Record scripted-expert demonstrations in the simulator into a dataset."""
     from vitalskills.learning.collect import collect_sim

@@ -62,6 +62,14 @@ DistractorsOption = Annotated[
         help="Distractor objects per episode (default: 2-5 in scene, else 0).",
     ),
 ]
+WristJitterOption = Annotated[
+    float | None,
+    typer.Option(
+        "--wrist-jitter",
+        min=0.0,
+        help="Move the wrist camera on its mount by up to this many mm per axis (stress test).",
+    ),
+]
 
 
 @app.command("eval")
@@ -83,6 +91,7 @@ def eval_command(
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes to run.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first episode.")] = 0,
     distractors: DistractorsOption = None,
+    wrist_jitter_mm: WristJitterOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     video: Annotated[
         Path | None, typer.Option("--video", help="Write one MP4 per episode into this folder.")
@@ -118,6 +127,7 @@ def eval_command(
             distractors=distractors,
             video_dir=video,
             on_episode=advance,
+            wrist_jitter=None if wrist_jitter_mm is None else wrist_jitter_mm / 1000,
         )
         if skill:
             name, _, constraint = skill.partition("@")

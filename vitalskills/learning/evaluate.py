@@ -36,11 +36,13 @@ def evaluate_skill(
     video_dir: Path | None = None,
     on_episode: Callable[[int, bool], None] | None = None,
     residual: bool = True,
+    wrist_jitter: float | None = None,
 ) -> EvalResult:
     """Run the skill's policy for `episodes` seeded simulator episodes; return the counts.
 
     With `residual` (the default) a skill's residual corrects its BC policy; without, or
-    for a skill that has none, the BC policy runs alone.
+    for a skill that has none, the BC policy runs alone. `wrist_jitter` (m) moves the
+    wrist camera on its mount (a stress test).
     """
     from vitalskills.sim.evaluate import evaluate
 
@@ -62,5 +64,6 @@ def evaluate_skill(
         distractors=distractors,
         video_dir=video_dir,
         on_episode=on_episode,
+        wrist_jitter=wrist_jitter,
         policy_name=f"skill:{manifest.name}@{manifest.version}" + ("+residual" if actor else ""),
     )

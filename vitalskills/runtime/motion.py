@@ -179,7 +179,11 @@ class ServoMotion(Node):
 
 
 class Reach(ServoMotion):
-    """Move the end effector to a located target (or a point param) plus an offset."""
+    """Move the end effector to a located target (or a point param) plus an offset.
+
+    A located target's heading, when its footprint gives one, turns the gripper too, so
+    that fingers meet an object across and a skill starts facing its target as trained.
+    """
 
     kind = "reach"
 
@@ -203,7 +207,10 @@ class Reach(ServoMotion):
             return f"cannot reach: {why}"
         target = point + self.offset
         self.values["target"] = target
-        self.servo = Servo(target, position, ctx)
+        facing = None if self.point is not None else located_heading(ctx, self.name)
+        if facing is not None:
+            self.values["heading_deg"] = round(float(np.degrees(facing)), 1)
+        self.servo = Servo(target, position, ctx, heading=facing, start_heading=heading(rotation))
         return ""
 
 

@@ -3,7 +3,7 @@
 The simulator knows its four tasks' objects by name and by the phrases people use for
 them ("power strip", "socket", "usb port", "card reader", "lock", ...); each shipped skill
 belongs to one task. A task file never names a simulator scene: `vitalskills run`
-picks the scene whose objects the task talks about.
+picks the scene whose objects the task talks about (two tasks' objects: a chained scene).
 """
 
 from __future__ import annotations
@@ -50,16 +50,19 @@ def scene_tasks(plan: Plan) -> list[str]:
 
 
 def choose_scene(plan: Plan, requested: str | None = None) -> str:
-    """The simulator task to serve for `plan`: `requested`, or the one the plan needs.
+    """The simulator scene to serve for `plan`: `requested`, or the one the plan needs.
+
+    A plan that works on two tasks' objects gets a chained scene (`first+second`): the
+    first task's object starts in the gripper, the second waits in a rack.
 
     Raises:
-        UsageError: the plan names no simulator object or skill, or objects of
-            several tasks (one simulated scene holds one task's objects).
+        UsageError: the plan names no simulator object or skill, or objects of more
+            tasks than one scene holds.
     """
-    from vitalskills.sim.tasks import TASKS, get_task
+    from vitalskills.sim.tasks import CHAIN, MAX_STATIONS, TASKS, get_stations
 
     if requested is not None:
-        return get_task(requested).name
+        return CHAIN.join(spec.name for spec in get_stations(requested))
     tasks = scene_tasks(plan)
     known = ", ".join(f"`{t}`" for t in TASKS)
     if not tasks:
@@ -69,10 +72,11 @@ def choose_scene(plan: Plan, requested: str | None = None) -> str:
             hint=f"locate an object of one of the simulator's tasks ({known}), "
             "pass --sim-task, or run it on a robot with --robot",
         )
-    if len(tasks) > 1:
+    if len(tasks) > MAX_STATIONS:
         raise UsageError(
-            f"task `{plan.task}` needs objects from {len(tasks)} simulator scenes "
-            f"({', '.join(f'`{t}`' for t in tasks)}); one simulated run holds one scene",
-            hint="split the task, or pick one scene with --sim-task",
+            f"task `{plan.task}` needs objects from {len(tasks)} simulator tasks "
+            f"({', '.join(f'`{t}`' for t in tasks)}); one simulated scene holds at most "
+            f"{MAX_STATIONS}",
+            hint="split the task, or pick a scene with --sim-task",
         )
-    return tasks[0]
+    return CHAIN.join(tasks)

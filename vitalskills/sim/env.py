@@ -1,5 +1,10 @@
 """`VitalEnv`: one ViTaL task as a gymnasium environment.
 
+A chained scene (`plug_in_socket+card_swipe`) holds two tasks: the first task's object
+starts in the gripper; the second's stands in a rack and is taken when the fingers
+close around it. The task being worked on (`task`) is the one of the object in hand:
+success, reward and the privileged masks follow it.
+
 Control runs at 10 Hz: each `step` moves the mocap target by the action (a delta in the
 end-effector frame, clamped per step and kept within `LEASH` of where the gripper
 really is, so a blocked gripper pushes with a bounded force), then integrates
@@ -31,13 +36,20 @@ from vitalskills.sim.geometry import (
 from vitalskills.sim.randomize import (
     COLOURS,
     Layout,
+    Station,
     check_distractors,
     check_start,
     sample_layout,
 )
-from vitalskills.sim.scene import FINGER_TRAVEL, MAX_DISTRACTORS, build_mjcf
+from vitalskills.sim.scene import FINGER_TRAVEL, MAX_DISTRACTORS, RACK_FLOOR, build_mjcf
 from vitalskills.sim.tactile import SATURATION, TactileSkin
-from vitalskills.sim.tasks import SimError, check_condition, get_task, measure_insertion
+from vitalskills.sim.tasks import (
+    SimError,
+    TaskSpec,
+    check_condition,
+    get_stations,
+    measure_insertion,
+)
 
 CONTROL_HZ = 10.0
 SUBSTEPS = 50
@@ -54,6 +66,10 @@ ACTION_HIGH = -ACTION_LOW
 #: Baseline-subtracted readings stay within twice the ADC range.
 TACTILE_RANGE = 2 * SATURATION
 POSE_LOW = np.array([-2.0] * 3 + [-1.0] * 4, dtype=np.float32)
+#: How close (m, end-effector frame) the fingers must be to an object's grip point, and
+#: how well aligned (rad, about the vertical, either way round), to take it from a rack.
+GRASP_REACH = (0.005, 0.005, 0.008)
+GRASP_YAW = 0.25
 #: Segmentation labels of `privileged/wrist_mask`.
 MASK_LABELS = {"background": 0, "target": 1, "gripper": 2, "held": 3}
 SHAPE_TYPES = {
@@ -72,7 +88,7 @@ class VitalEnv(gym.Env):
     """A ViTaL task: wrist RGB + tactile + proprioception in, 7-D EE deltas out.
 
     Args:
-        task: one of `TASKS`.
+        task: one of `TASKS`, or two joined by `+` for a chained scene.
         condition: `canonical`, `spatial` or `scene`.
         seed: seeds the first `reset` (later resets continue the generator).
         distractors: distractors per episode (default: 2 to 5 in `scene`, else 0).
@@ -84,7 +100,7 @@ class VitalEnv(gym.Env):
         privileged: add `privileged/wrist_mask` (uint8, `MASK_LABELS`) to observations.
         scene_size: (height, width) of the scene camera.
         wrist_jitter: move the wrist camera on its mount by up to this much (m) per axis
-            each episode, in any condition (`scene` already jitters it by 3 mm).
+            each episode, in any condition (a stress test; no condition moves it).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -105,7 +121,8 @@ class VitalEnv(gym.Env):
         scene_size: tuple[int, int] = (240, 320),
         wrist_jitter: float | None = None,
     ) -> None:
-        self.task = get_task(task)
+        self.stations = get_stations(task)
+        self.task = self.stations[0]
         self.wrist_jitter = wrist_jitter
         self.condition = check_condition(condition)
         self.distractors = check_distractors(distractors)
@@ -117,7 +134,7 @@ class VitalEnv(gym.Env):
         self.scene_size = scene_size
         self.max_steps = max_steps or (150 if start == "approach" else 300)
         self._seed = seed
-        self.model = mujoco.MjModel.from_xml_string(build_mjcf(self.task))
+        self.model = mujoco.MjModel.from_xml_string(build_mjcf(*self.stations))
         self.data = mujoco.MjData(self.model)
         self._ids()
         self._base = {
@@ -147,26 +164,40 @@ class VitalEnv(gym.Env):
         m = self.model
         body = lambda name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)  # noqa: E731
         self._gripper = body("gripper")
-        self._held = body("held")
-        self._target = body("target")
+        suffixes = ["", *(f"_{i}" for i in range(1, len(self.stations)))]
+        self._station_targets = [body(f"target{s}") for s in suffixes]
+        self._station_helds = [body(f"held{s}") for s in suffixes]
+        self._station_grasps = [
+            mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, f"grasp{s}") for s in suffixes
+        ]
+        self._racks = [body(f"rack{s}") for s in suffixes[1:]]
         self._mocap = m.body_mocapid[body("ee_target")]
         self._distractor_bodies = [body(f"distractor_{i}") for i in range(MAX_DISTRACTORS)]
-        self._grasp = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, "grasp")
         self._table = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "table")
         self._wall = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "wall")
         self._scene_cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "scene")
         self._wrist_cam = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_CAMERA, "wrist")
-        self._held_dofs = m.jnt_dofadr[m.body_jntadr[self._held]] + np.arange(6)
-        self._held_qpos = m.jnt_qposadr[m.body_jntadr[self._held]]
         self._gripper_qpos = m.jnt_qposadr[m.body_jntadr[self._gripper]]
         self._finger_qpos = [
             m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"finger_{s}")]
             for s in ("left", "right")
         ]
+        self._activate(0)
+
+    def _activate(self, station: int) -> None:
+        """Work on `station`'s task: its target, its object and the weld that holds it."""
+        m = self.model
+        self._station = station
+        self.task = self.stations[station]
+        self._target = self._station_targets[station]
+        self._held = self._station_helds[station]
+        self._grasp = self._station_grasps[station]
+        self._held_dofs = m.jnt_dofadr[m.body_jntadr[self._held]] + np.arange(6)
+        self._held_qpos = m.jnt_qposadr[m.body_jntadr[self._held]]
+        # The fingers close on this object's width (they are built for the first one's).
+        self._closed_at = (self.stations[0].grip_width - self.task.grip_width) / -2.0
         groups = {"target": [self._target], "held": [self._held]}
-        groups["gripper"] = [
-            b for b in range(m.nbody) if m.body_rootid[b] == self._gripper and b != self._held
-        ]
+        groups["gripper"] = [b for b in range(m.nbody) if m.body_rootid[b] == self._gripper]
         self._geom_label = np.zeros(m.ngeom, dtype=np.uint8)
         for name, bodies in groups.items():
             self._geom_label[np.isin(m.geom_bodyid, bodies)] = MASK_LABELS[name]
@@ -179,10 +210,12 @@ class VitalEnv(gym.Env):
         if seed is None and self._seed is not None:
             seed, self._seed = self._seed, None
         super().reset(seed=seed)
+        self._activate(0)
         self.layout = sample_layout(
             self.task, self.condition, self.np_random, self.distractors, self.start,
-            self.wrist_jitter,
+            self.wrist_jitter, self.stations[1] if len(self.stations) > 1 else None,
         )  # fmt: skip
+        self._taken = {0}
         self._apply_layout(self.layout)
         self._skin = TactileSkin(self.np_random)
         self._steps = 0
@@ -249,8 +282,25 @@ class VitalEnv(gym.Env):
         d.mocap_quat[self._mocap] = quat
         d.eq_active[self._grasp] = 1
         m.body_gravcomp[self._held] = 1.0
-        d.ctrl[:] = 0.0
+        if layout.station is not None:
+            self._apply_station(layout.station)
+        d.ctrl[:] = self._closed_at
         mujoco.mj_forward(m, d)
+
+    def _apply_station(self, station: Station) -> None:
+        """Place the second target, its rack, and its object upright in the rack."""
+        m, d = self.model, self.data
+        m.body_pos[self._station_targets[1]] = station.target_pos
+        m.body_quat[self._station_targets[1]] = mat_to_quat(yaw_mat(station.target_yaw))
+        m.body_pos[self._racks[0]] = station.rack_pos
+        m.body_quat[self._racks[0]] = mat_to_quat(yaw_mat(station.rack_yaw))
+        held = self._station_helds[1]
+        qpos = m.jnt_qposadr[m.body_jntadr[held]]
+        d.qpos[qpos : qpos + 3] = station.rack_pos + np.array([0.0, 0.0, RACK_FLOOR + 0.0005])
+        d.qpos[qpos + 3 : qpos + 7] = mat_to_quat(yaw_mat(station.rack_yaw))
+        d.eq_active[self._station_grasps[1]] = 0
+        # A rack holds its object as the table would: no weight to fall over with.
+        m.body_gravcomp[held] = 1.0
 
     # ------------------------------------------------------------------------ stepping
     def step(
@@ -297,16 +347,52 @@ class VitalEnv(gym.Env):
         return obs, float(reward), success, truncated, info
 
     def _set_gripper(self, command: float) -> None:
-        """Close (+1) or open (-1) the fingers; opening past half lets go of the object."""
+        """Close (+1) or open (-1) the fingers; opening past half lets go of the object.
+
+        Closing with empty fingers around a racked object of a chained scene takes it.
+        """
         self._gripper_cmd = command
         opening = FINGER_TRAVEL * (1.0 - command) / 2.0
-        self.data.ctrl[:] = opening
+        self.data.ctrl[:] = self._closed_at + opening
+        if command > 0.0 and self._released:
+            for station in range(len(self.stations)):
+                if station not in self._taken and self._within_grasp(station):
+                    self._take(station)
+                    break
         if command < 0.0 and not self._released:
             # Let go: the weld (the grasp) goes, and so does the support that
             # compensated the object's weight while it was held.
             self._released = True
             self.data.eq_active[self._grasp] = 0
             self.model.body_gravcomp[self._held] = 0.0
+
+    def _within_grasp(self, station: int) -> bool:
+        """Whether the open fingers are around `station`'s object at its grip point."""
+        d, spec = self.data, self.stations[station]
+        body = self._station_helds[station]
+        rot = d.xmat[body].reshape(3, 3)
+        grip = d.xpos[body] + rot @ np.array([0.0, 0.0, spec.grip_height])
+        ee = self.ee_pose_matrix()
+        offset = np.abs(ee[:3, :3].T @ (grip - ee[:3, 3]))
+        relative = (ee[:3, :3] @ DOWN).T @ rot
+        yaw = float(np.arctan2(relative[1, 0], relative[0, 0]))
+        yaw = abs((yaw + np.pi / 2) % np.pi - np.pi / 2)
+        return bool(np.all(offset <= GRASP_REACH) and yaw <= GRASP_YAW)
+
+    def station_bodies(self) -> list[tuple[TaskSpec, int, int]]:
+        """Each station's task with its target's and its object's body ids, first task first."""
+        return list(zip(self.stations, self._station_targets, self._station_helds, strict=True))
+
+    def _take(self, station: int) -> None:
+        """Hold `station`'s object (the fingers centre it) and work on its task."""
+        self.data.eq_active[self._station_grasps[station]] = 1
+        self._taken.add(station)
+        self._activate(station)
+        self._released = False
+        self._succeeded = False
+        self._swipe_start = None
+        self._swipe_travel = 0.0
+        self.data.ctrl[:] = self._closed_at
 
     @property
     def steps(self) -> int:
@@ -319,10 +405,20 @@ class VitalEnv(gym.Env):
         return self._succeeded
 
     def body_id(self, name: str) -> int:
-        """Return the MuJoCo body id of `target`, `held`, `gripper` or `distractor_N`."""
+        """Return the MuJoCo body id of `target`, `held`, `gripper` or `distractor_N`.
+
+        `target` and `held` are the current task's; a chained scene's second station
+        is also reachable as `target_1`, `held_1` and `rack_1`.
+        """
         if name.startswith("distractor_"):
             return self._distractor_bodies[int(name.removeprefix("distractor_"))]
-        return {"target": self._target, "held": self._held, "gripper": self._gripper}[name]
+        current = {"target": self._target, "held": self._held, "gripper": self._gripper}
+        if name in current:
+            return current[name]
+        body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
+        if body < 0:
+            raise SimError(f"the scene has no body `{name}`", hint="see VitalEnv.body_id")
+        return body
 
     def place_held(self, pose_in_target: np.ndarray) -> bool:
         """Put the held object at a 4x4 pose in the target frame; return whether that succeeds.
@@ -418,14 +514,19 @@ class VitalEnv(gym.Env):
         return distance, angle
 
     def _observe(self) -> dict[str, np.ndarray]:
-        self._succeeded = self._success() or self._succeeded
+        # In a chained scene an object let go of is done with: what the next skill is
+        # judged on is the next object, so nothing succeeds until one is taken.
+        holding = not self._released or len(self.stations) == 1
+        self._succeeded = holding and (self._success() or self._succeeded)
         force, torque = self.grasp_wrench()
         ee = self.ee_pose_matrix()
         fingers = np.mean([self.data.qpos[q] for q in self._finger_qpos])
         obs = {
             "tactile": self._skin.read(force, torque),
             "ee_pose": np.concatenate([ee[:3, 3], mat_to_quat(ee[:3, :3])]).astype(np.float32),
-            "gripper": np.array([np.clip(1.0 - fingers / FINGER_TRAVEL, 0, 1)], dtype=np.float32),
+            "gripper": np.array(
+                [np.clip(1.0 - (fingers - self._closed_at) / FINGER_TRAVEL, 0, 1)], dtype=np.float32
+            ),
             "success": np.array([self._succeeded]),
         }
         if self.render_wrist:

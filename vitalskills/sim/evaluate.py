@@ -31,6 +31,7 @@ class EvalResult:
     success_rate: float
     seeds: list[int]
     distractors: int | None = None
+    wrist_jitter: float | None = None
     failed_seeds: list[int] = field(default_factory=list)
     mean_steps: float = 0.0
 
@@ -82,6 +83,7 @@ def evaluate(
     on_episode: Callable[[int, bool], None] | None = None,
     image_size: int = 128,
     policy_name: str | None = None,
+    wrist_jitter: float | None = None,
 ) -> EvalResult:
     """Evaluate a policy on episodes seeded `seed`, `seed + 1`, ...
 
@@ -96,6 +98,7 @@ def evaluate(
         on_episode: called after each episode with its index and success.
         image_size: wrist image side.
         policy_name: name to report when `policy` is a factory.
+        wrist_jitter: move the wrist camera on its mount by up to this much (m) per axis.
     """
     factory = get_policy(policy) if isinstance(policy, str) else policy
     name = policy if isinstance(policy, str) else policy_name or "custom"
@@ -108,6 +111,7 @@ def evaluate(
         image_size=image_size,
         render_wrist=wrist,
         render_mode="rgb_array" if video_dir is not None else None,
+        wrist_jitter=wrist_jitter,
     )
     if video_dir is not None:
         video_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +143,7 @@ def evaluate(
         success_rate=successes / episodes if episodes else 0.0,
         seeds=seeds,
         distractors=distractors,
+        wrist_jitter=wrist_jitter,
         failed_seeds=failed,
         mean_steps=float(np.mean(steps)) if steps else 0.0,
     )

@@ -2,8 +2,12 @@
 
 - `canonical`: the target at a fixed pose on a plain table.
 - `spatial`: the target anywhere in a 30 x 40 cm table region, yaw within +-30 deg.
-- `scene`: spatial, plus random table and wall textures and colours, lighting, camera
-  jitter and 2 to 5 distractors (the first ones look like the target).
+- `scene`: spatial, plus random table and wall textures and colours, lighting, scene
+  camera jitter and 2 to 5 distractors (the first ones look like the target).
+
+The wrist camera stays on its mount in every condition, as it is bolted to a real
+gripper: moving it is a separate stress test (`wrist_jitter`), because an offset there
+shifts everything the local policy sees by millimetres, more than the tasks' clearances.
 
 Whatever the condition, the end effector starts where a reaching step would leave it:
 around the task's approach point (+-15 mm in x and y, +-10 mm in z, +-10 deg yaw,
@@ -24,6 +28,16 @@ CANONICAL_TARGET = np.array([0.5, 0.0, 0.0])
 #: Table region (x range, y range) in which `spatial` and `scene` place the target.
 REGION = ((0.35, 0.65), (-0.2, 0.2))
 MAX_TARGET_YAW = np.deg2rad(30.0)
+#: A chained scene's second target and rack: anywhere on this wider region, clear of the
+#: first target (and of each other) by these distances (m); fixed spots in `canonical`.
+STATION_REGION = ((0.35, 0.65), (-0.35, 0.35))
+STATION_CLEAR = 0.3
+RACK_CLEAR = 0.2
+CANONICAL_STATION = np.array([0.5, -0.31, 0.0])
+CANONICAL_RACK = np.array([0.4, 0.2, 0.0])
+#: A rack turns its object's broad side to the scene camera (a thin card seen edge-on
+#: is a sliver of pixels to locate).
+RACK_YAW = np.pi / 2
 START_XY = 0.015
 START_Z = 0.010
 START_YAW = np.deg2rad(10.0)
@@ -58,6 +72,16 @@ class Distractor:
 
 
 @dataclass
+class Station:
+    """Where a chained scene's second target stands, and the rack holding its object."""
+
+    target_pos: np.ndarray
+    target_yaw: float
+    rack_pos: np.ndarray
+    rack_yaw: float
+
+
+@dataclass
 class Layout:
     """Everything random about one episode."""
 
@@ -75,6 +99,7 @@ class Layout:
     camera_shift: np.ndarray = field(default_factory=lambda: np.zeros(3))
     camera_tilt: np.ndarray = field(default_factory=lambda: np.zeros(3))
     wrist_shift: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    station: Station | None = None
 
 
 def check_distractors(distractors: int | None) -> int | None:
@@ -95,7 +120,7 @@ def check_start(start: str) -> str:
 
 
 def _place_distractors(
-    rng: np.random.Generator, count: int, target_xy: np.ndarray
+    rng: np.random.Generator, count: int, keep_out: list[np.ndarray]
 ) -> list[Distractor]:
     placed: list[np.ndarray] = []
     out = []
@@ -106,7 +131,7 @@ def _place_distractors(
         for _ in range(200):
             xy = np.array([rng.uniform(0.28, 0.75), rng.uniform(-0.38, 0.38)])
             clear = 0.2 if decoy else 0.13
-            if np.linalg.norm(xy - target_xy) > clear and all(
+            if all(np.linalg.norm(xy - k) > clear for k in keep_out) and all(
                 np.linalg.norm(xy - p) > 0.12 for p in placed
             ):
                 break
@@ -130,6 +155,28 @@ def _place_distractors(
     return out
 
 
+def _free_spot(rng: np.random.Generator, taken: list[np.ndarray], clear: float) -> np.ndarray:
+    """A table point in the wide region at least `clear` from every `taken` point."""
+    for _ in range(500):
+        xy = np.array([rng.uniform(*STATION_REGION[0]), rng.uniform(*STATION_REGION[1])])
+        if all(np.linalg.norm(xy - t) > clear for t in taken):
+            return xy
+    raise SimError("no free place on the table for the next station", hint="report the seed")
+
+
+def _place_station(rng: np.random.Generator, condition: str, first_xy: np.ndarray) -> Station:
+    if condition == "canonical":
+        return Station(CANONICAL_STATION.copy(), 0.0, CANONICAL_RACK.copy(), RACK_YAW)
+    target_xy = _free_spot(rng, [first_xy], STATION_CLEAR)
+    rack_xy = _free_spot(rng, [first_xy, target_xy], RACK_CLEAR)
+    return Station(
+        np.array([*target_xy, 0.0]),
+        float(rng.uniform(-MAX_TARGET_YAW, MAX_TARGET_YAW)),
+        np.array([*rack_xy, 0.0]),
+        RACK_YAW + float(rng.uniform(-MAX_TARGET_YAW, MAX_TARGET_YAW)),
+    )
+
+
 def sample_layout(
     spec: TaskSpec,
     condition: str,
@@ -137,12 +184,14 @@ def sample_layout(
     distractors: int | None = None,
     start: str = "approach",
     wrist_jitter: float | None = None,
+    second: TaskSpec | None = None,
 ) -> Layout:
     """Draw one episode's layout; the same generator state gives the same layout.
 
     `wrist_jitter` (m) moves the wrist camera on its mount by up to that much per axis
-    in any condition (drawn last, so the rest of the layout is unchanged): demonstrations
-    recorded so see the camera's offsets that the `scene` condition applies.
+    in any condition (drawn last, so the rest of the layout is unchanged): a stress test
+    of how a skill copes with a mount that is off by millimetres. With `second` (a
+    chained scene) a second station is placed clear of the first target.
     """
     if condition == "canonical":
         target_pos, target_yaw = CANONICAL_TARGET.copy(), 0.0
@@ -168,7 +217,11 @@ def sample_layout(
     count = distractors
     if count is None:
         count = int(rng.integers(2, MAX_DISTRACTORS + 1)) if condition == "scene" else 0
-    layout.distractors = _place_distractors(rng, count, target_pos[:2])
+    keep_out = [target_pos[:2]]
+    if second is not None:
+        layout.station = _place_station(rng, condition, target_pos[:2])
+        keep_out += [layout.station.target_pos[:2], layout.station.rack_pos[:2]]
+    layout.distractors = _place_distractors(rng, count, keep_out)
     if condition == "scene":
         layout.table_texture = str(rng.choice(SURFACE_TEXTURES))
         layout.table_rgb = tuple(rng.uniform(0.25, 1.0, size=3))
@@ -178,7 +231,6 @@ def sample_layout(
         layout.light_shift = rng.uniform(-0.4, 0.4, size=3)
         layout.camera_shift = rng.uniform(-0.02, 0.02, size=3)
         layout.camera_tilt = rng.uniform(-np.deg2rad(2.0), np.deg2rad(2.0), size=3)
-        layout.wrist_shift = rng.uniform(-0.003, 0.003, size=3)
     if wrist_jitter is not None:
         layout.wrist_shift = rng.uniform(-wrist_jitter, wrist_jitter, size=3)
     return layout

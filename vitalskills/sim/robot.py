@@ -22,7 +22,7 @@ from vitalskills.runtime.robot import (
 )
 from vitalskills.sim.env import CONTROL_HZ, VitalEnv
 from vitalskills.sim.scene import DECOYS
-from vitalskills.sim.tasks import SimError
+from vitalskills.sim.tasks import CHAIN, SimError
 
 SENSORS = ["wrist_rgb", "tactile", "ee_pose", "gripper", "scene_rgbd"]
 #: OpenCV camera axes (x right, y down, z forward) expressed in MuJoCo's camera axes.
@@ -33,7 +33,7 @@ class SimRobot:
     """A simulated robot running one task; a context manager that stops on exit.
 
     Args:
-        task: simulator task name.
+        task: simulator task name, or two joined by `+` (a chained scene).
         condition: `canonical`, `spatial` or `scene`.
         seed: seeds the first `reset`.
         distractors: distractors per episode (default depends on the condition).
@@ -75,7 +75,7 @@ class SimRobot:
         h, w = self.env.scene_size
         size = self.env.image_size
         return RobotCapabilities(
-            name=f"sim:{self.env.task.name}",
+            name="sim:" + CHAIN.join(spec.name for spec in self.env.stations),
             sensors=list(SENSORS),
             cameras=[
                 CameraSpec(name="wrist", width=size, height=size),
@@ -139,12 +139,14 @@ class SimRobot:
         extrinsics = np.eye(4)
         extrinsics[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ MJ_TO_CV
         extrinsics[:3, 3] = data.cam_xpos[cam]
-        task = env.task
-        target = env.target_matrix()
-        point = target[:3, :3] @ task.target_point() + target[:3, 3]
-        bodies = {task.target: env.body_id("target"), task.held: env.body_id("held")}
-        objects = {task.target: point, task.held: env.held_matrix()[:3, 3].copy()}
-        labels = {task.target: list(task.target_labels), task.held: list(task.held_labels)}
+        bodies, objects, labels = {}, {}, {}
+        for spec, target_body, held_body in env.station_bodies():
+            target = data.xmat[target_body].reshape(3, 3)
+            bodies |= {spec.target: target_body, spec.held: held_body}
+            objects[spec.target] = target @ spec.target_point() + data.xpos[target_body]
+            objects[spec.held] = data.xpos[held_body].copy()
+            labels |= {spec.target: list(spec.target_labels), spec.held: list(spec.held_labels)}
+        task = env.stations[0]
         for item in env.layout.distractors if env.layout else []:
             name = f"distractor_{item.slot}"
             bodies[name] = env.body_id(name)

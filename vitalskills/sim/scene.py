@@ -1,5 +1,8 @@
 """The MJCF world of one task: table, wall, lights, cameras, compliant gripper, decoys.
 
+A chained scene adds a second station: the next task's target, and its object standing
+in a rack until the gripper closes on it.
+
 One model per task is compiled once; episodes change only what MuJoCo lets you change
 at run time (body poses, materials, lights, cameras), so a reset costs microseconds.
 
@@ -26,6 +29,12 @@ SURFACE_TEXTURES = ("plain", "checker", "noise", "gradient")
 FINGER_TRAVEL = 0.035
 #: Where the end effector waits when an episode starts away from the target.
 HOME = np.array([0.5, 0.0, 0.25])
+#: How deep (m) a rack's slot holds an object's tip, and the play around it.
+RACK_DEPTH = 0.008
+RACK_PLAY = 0.002
+RACK_FLOOR = 0.003
+#: How much further than a task's own grip the fingers may close (m, per finger).
+FINGER_OVERCLOSE = 0.012
 
 WRIST_CAMERA_POS = np.array([0.09, 0.0, -0.03])
 WRIST_CAMERA_LOOK = np.array([0.0, 0.0, 0.06])
@@ -74,7 +83,8 @@ def _gripper(spec: TaskSpec) -> str:
         y = sign * (spec.grip_width / 2 + 0.003)
         fingers.append(
             f"""<body name="finger_{side}" pos="0 {y:.6f} 0" gravcomp="1">
-  <joint name="finger_{side}" type="slide" axis="0 {sign:.0f} 0" range="0 {FINGER_TRAVEL}"
+  <joint name="finger_{side}" type="slide" axis="0 {sign:.0f} 0"
+         range="{-FINGER_OVERCLOSE} {FINGER_TRAVEL}"
          damping="5" armature="0.01"/>
   <inertial pos="0 0 -0.02" mass="0.03" diaginertia="1e-5 1e-5 1e-5"/>
   <geom type="box" pos="0 {sign * 0.001:.4f} -0.017" size="0.009 0.003 0.027"
@@ -98,12 +108,48 @@ def _gripper(spec: TaskSpec) -> str:
 </body>"""
 
 
-def _held(spec: TaskSpec) -> str:
-    return f"""<body name="held" pos="{_fmt(HOME - [0, 0, spec.grip_height])}" gravcomp="1">
-  <freejoint name="held"/>
+def _held(spec: TaskSpec, name: str = "held") -> str:
+    return f"""<body name="{name}" pos="{_fmt(HOME - [0, 0, spec.grip_height])}" gravcomp="1">
+  <freejoint name="{name}"/>
   <inertial pos="0 0 {spec.grip_height:.4f}" mass="0.02" diaginertia="8e-6 8e-6 8e-6"/>
   {held_geoms(spec)}
 </body>"""
+
+
+def rack_slot(spec: TaskSpec) -> tuple[float, float]:
+    """Half sizes (m) of the slot a rack holds `spec`'s object by: its tip plus play."""
+    hx = max(abs(i.cx) + i.hx for i in spec.inserts) + RACK_PLAY
+    hy = max(abs(i.cy) + i.hy for i in spec.inserts) + RACK_PLAY
+    return hx, hy
+
+
+def _rack(spec: TaskSpec) -> str:
+    """A block with a slot that holds the next object upright, tip down."""
+    hx, hy = rack_slot(spec)
+    wall, top = 0.006, RACK_FLOOR + RACK_DEPTH
+    half = top / 2
+    boxes = [
+        ((0.0, 0.0, RACK_FLOOR / 2), (hx + wall, hy + wall, RACK_FLOOR / 2)),
+        ((0.0, hy + wall / 2, half), (hx + wall, wall / 2, half)),
+        ((0.0, -hy - wall / 2, half), (hx + wall, wall / 2, half)),
+        ((hx + wall / 2, 0.0, half), (wall / 2, hy, half)),
+        ((-hx - wall / 2, 0.0, half), (wall / 2, hy, half)),
+    ]
+    geoms = "".join(
+        f'<geom type="box" pos="{_fmt(np.array(p))}" size="{_fmt(np.array(s))}" '
+        'rgba="0.35 0.3 0.25 1" group="2"/>'
+        for p, s in boxes
+    )
+    return f'<body name="rack_1" pos="0.5 -0.3 0">{geoms}</body>'
+
+
+def _station(spec: TaskSpec) -> str:
+    """The second station of a chained scene: target, object and rack, suffixed `_1`."""
+    return f"""<body name="target_1" pos="0.5 -0.31 0">
+    {target_geoms(spec)}
+  </body>
+  {_rack(spec)}
+  {_held(spec, "held_1")}"""
 
 
 def _distractors(spec: TaskSpec) -> str:
@@ -120,8 +166,23 @@ def _distractors(spec: TaskSpec) -> str:
     return "\n".join(bodies)
 
 
-def build_mjcf(spec: TaskSpec) -> str:
-    """Return the MJCF text of the task's world."""
+def _grasp_excludes(name: str) -> str:
+    return "".join(
+        f'<exclude body1="{hand}" body2="{name}"/>'
+        for hand in ("gripper", "finger_left", "finger_right")
+    )
+
+
+def _grasp_weld(name: str, spec: TaskSpec, body: str, active: bool) -> str:
+    return (
+        f'<weld name="{name}" body1="gripper" body2="{body}" active="{str(active).lower()}" '
+        f'relpose="0 0 {spec.grip_height:.6f} 0 1 0 0" solref="0.005 1" '
+        'solimp="0.9 0.95 0.001" torquescale="1"/>'
+    )
+
+
+def build_mjcf(spec: TaskSpec, second: TaskSpec | None = None) -> str:
+    """Return the MJCF text of the task's world (with `second`'s station when chained)."""
     scene_axes = look_at_xyaxes(SCENE_CAMERA_POS, SCENE_CAMERA_LOOK, np.array([0.0, 0.0, 1.0]))
     return f"""<mujoco model="vitalskills_{spec.name}">
 <compiler angle="radian" autolimits="true"/>
@@ -150,21 +211,22 @@ def build_mjcf(spec: TaskSpec) -> str:
   {_distractors(spec)}
   {_gripper(spec)}
   {_held(spec)}
+  {_station(second) if second else ""}
 </worldbody>
 <contact>
-  <exclude body1="gripper" body2="held"/>
-  <exclude body1="finger_left" body2="held"/>
-  <exclude body1="finger_right" body2="held"/>
+  {_grasp_excludes("held")}
+  {_grasp_excludes("held_1") if second else ""}
 </contact>
 <equality>
   <weld name="servo" body1="ee_target" body2="gripper" relpose="0 0 0 1 0 0 0"
         solref="0.025 1" solimp="0.5 0.5 0.001" torquescale="1"/>
-  <weld name="grasp" body1="gripper" body2="held"
-        relpose="0 0 {spec.grip_height:.6f} 0 1 0 0" solref="0.005 1" solimp="0.9 0.95 0.001"
-        torquescale="1"/>
+  {_grasp_weld("grasp", spec, "held", True)}
+  {_grasp_weld("grasp_1", second, "held_1", False) if second else ""}
 </equality>
 <actuator>
-  <position name="finger_left" joint="finger_left" kp="300" ctrlrange="0 {FINGER_TRAVEL}"/>
-  <position name="finger_right" joint="finger_right" kp="300" ctrlrange="0 {FINGER_TRAVEL}"/>
+  <position name="finger_left" joint="finger_left" kp="300"
+            ctrlrange="{-FINGER_OVERCLOSE} {FINGER_TRAVEL}"/>
+  <position name="finger_right" joint="finger_right" kp="300"
+            ctrlrange="{-FINGER_OVERCLOSE} {FINGER_TRAVEL}"/>
 </actuator>
 </mujoco>"""

@@ -280,3 +280,24 @@ def check_condition(condition: str) -> str:
         known = ", ".join(f"`{c}`" for c in CONDITIONS)
         raise SimError(f"unknown condition `{condition}`", hint=f"choose one of {known}")
     return condition
+
+
+#: Joins the tasks of a chained scene: `plug_in_socket+card_swipe`.
+CHAIN = "+"
+MAX_STATIONS = 2
+
+
+def get_stations(name: str) -> tuple[TaskSpec, ...]:
+    """Return the task specs of a scene: one task, or two chained with `+`.
+
+    In a chained scene the first task's object starts in the gripper and the next one
+    waits in a rack beside its own target.
+    """
+    parts = name.split(CHAIN)
+    specs = tuple(get_task(part) for part in parts)
+    if len(specs) > MAX_STATIONS or len({spec.name for spec in specs}) < len(specs):
+        raise SimError(
+            f"cannot build the scene `{name}`",
+            hint=f"chain at most {MAX_STATIONS} different tasks, e.g. `plug_in_socket+card_swipe`",
+        )
+    return specs
