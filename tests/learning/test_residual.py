@@ -28,7 +28,13 @@ from vitalskills.learning.residual import (
 )
 from vitalskills.learning.residual_package import RESIDUAL_WEIGHTS, add_residual, copy_skill
 from vitalskills.learning.sac import SACConfig
-from vitalskills.learning.train_residual import RunConfig, make_agent, train_residual
+from vitalskills.learning.train_residual import (
+    STATE_DIM,
+    RunConfig,
+    critic_state,
+    make_agent,
+    train_residual,
+)
 from vitalskills.runtime.skill import policy_view
 from vitalskills.skills import SkillWeightsError, load_manifest
 
@@ -95,7 +101,7 @@ def test_a_short_residual_run_lowers_the_critic_loss_and_packs_the_skill(trained
     # SAC's targets move as it learns, so the per-update loss is no yardstick. Instead:
     # on the run's own transitions and against the trained agent's targets, the trained
     # critic fits better than the same critic at initialization.
-    initial = make_agent(result.actor.config, TINY_SAC, seed=0)
+    initial = make_agent(result.actor.config, TINY_SAC, seed=0, state_dim=STATE_DIM)
     batch = result.buffer.sample(512, np.random.default_rng(0))
     before = result.agent.td_loss(batch, torch.Generator().manual_seed(0), initial.critic)
     after = result.agent.td_loss(batch, torch.Generator().manual_seed(0))
@@ -116,6 +122,33 @@ def test_a_short_residual_run_lowers_the_critic_loss_and_packs_the_skill(trained
     assert provenance["env_steps"] == 30 and provenance["seconds"] > 0
     assert provenance["sac"]["utd"] == 8 and provenance["task"] == TASK
     assert manifest.provenance["dataset"]["episodes"] == 2  # the BC provenance is kept
+
+
+def test_the_privileged_critic_sees_the_goal_from_the_gripper() -> None:
+    from vitalskills.sim import make_env
+
+    env = make_env(TASK, "spatial", seed=3, render_wrist=False)
+    env.reset(seed=3)
+    ee, goal = env.ee_pose_matrix(), env.goal_matrix()
+    state = critic_state(env)
+    assert state.shape == (STATE_DIM,) and state[6] == 0.0  # not inserted
+    distance = np.linalg.norm(goal[:3, 3] - ee[:3, 3]) / 0.01
+    assert np.linalg.norm(state[:3]) == pytest.approx(distance, rel=1e-5)
+    # Moving the gripper toward the goal along its own x axis changes exactly that number.
+    before = state.copy()
+    env.step(np.array([0.004, 0, 0, 0, 0, 0, 1.0], np.float32))
+    after = critic_state(env)
+    assert after[0] == pytest.approx(before[0] - 0.4, abs=0.05)
+    env.close()
+
+
+def test_without_a_privileged_critic_the_buffer_holds_no_state(bc_skill: Path, tmp_path) -> None:
+    result = train_residual(
+        bc_skill, TASK, residual=TINY_ACTOR, sac_config=TINY_SAC,
+        run=tiny_run(steps=12, eval_every=12, privileged_critic=False), out=tmp_path / "plain",
+    )  # fmt: skip
+    assert result.buffer.data["state"].shape[1] == 0
+    assert result.agent.critic.net[0].weight.shape[1] == result.actor.config.feature_dim + 3
 
 
 def test_a_resumed_run_equals_an_uninterrupted_one(bc_skill: Path, tmp_path: Path) -> None:

@@ -244,6 +244,15 @@ def train_residual_command(
     no_augment: Annotated[
         bool, typer.Option("--no-augment", help="No semantic augmentation during RL.")
     ] = False,
+    init_temperature: Annotated[
+        float, typer.Option("--init-temperature", min=1e-6, help="SAC's starting temperature.")
+    ] = 1.0,
+    no_privileged_critic: Annotated[
+        bool,
+        typer.Option(
+            "--no-privileged-critic", help="Critics see only what the actor sees (no goal pose)."
+        ),
+    ] = False,
     threads: ThreadsOption = None,
 ) -> None:
     """Train a residual policy with SAC on top of a frozen BC skill, in the simulator."""
@@ -256,11 +265,14 @@ def train_residual_command(
     load_torch_compiler()
     command = _command_line(ctx)
     with user_errors():
-        sac = SACConfig(utd=utd, batch_size=batch_size, seed_steps=seed_steps)
+        sac = SACConfig(
+            utd=utd, batch_size=batch_size, seed_steps=seed_steps,
+            init_temperature=init_temperature,
+        )  # fmt: skip
         run = RunConfig(
             steps=steps, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes,
             checkpoint_every=checkpoint_every, augment=not no_augment,
-            max_episode_steps=max_episode_steps,
+            max_episode_steps=max_episode_steps, privileged_critic=not no_privileged_critic,
         )  # fmt: skip
         residual = {"dims": "xyz_rot" if rotation else "xyz", "offset_scale": offset_scale}
         with _progress("return", "success", "eval") as progress:

@@ -13,13 +13,18 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-FIELDS = ("obs", "action", "reward", "next_obs", "discount")
+EMPTY = np.zeros(0, np.float32)
+FIELDS = ("obs", "action", "reward", "next_obs", "discount", "state", "next_state")
 
 
 class ReplayBuffer:
-    """Circular storage of (obs, action, reward, next_obs, discount); discount is 0 at success."""
+    """Circular storage of (obs, action, reward, next_obs, discount); discount is 0 at success.
 
-    def __init__(self, capacity: int, obs_dim: int, action_dim: int) -> None:
+    `state` and `next_state` hold what only the critic sees (`state_dim` numbers of
+    privileged simulator state; none by default).
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, state_dim: int = 0) -> None:
         self.capacity = capacity
         self.data = {
             "obs": np.zeros((capacity, obs_dim), np.float32),
@@ -27,6 +32,8 @@ class ReplayBuffer:
             "reward": np.zeros(capacity, np.float32),
             "next_obs": np.zeros((capacity, obs_dim), np.float32),
             "discount": np.zeros(capacity, np.float32),
+            "state": np.zeros((capacity, state_dim), np.float32),
+            "next_state": np.zeros((capacity, state_dim), np.float32),
         }
         self.size = 0
         self.position = 0
@@ -36,11 +43,12 @@ class ReplayBuffer:
 
     def add(
         self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray,
-        discount: float,
+        discount: float, state: np.ndarray = EMPTY, next_state: np.ndarray = EMPTY,
     ) -> None:  # fmt: skip
         """Store one transition, overwriting the oldest when full."""
         i = self.position
-        for name, value in zip(FIELDS, (obs, action, reward, next_obs, discount), strict=True):
+        values = (obs, action, reward, next_obs, discount, state, next_state)
+        for name, value in zip(FIELDS, values, strict=True):
             self.data[name][i] = value
         self.position = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)

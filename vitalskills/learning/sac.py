@@ -2,9 +2,12 @@
 
 Five critics (MLP 2 x 256, LayerNorm after each hidden layer) are evaluated as one
 batched network; targets and the actor's objective use the minimum over the ensemble.
-The temperature is tuned towards a target entropy of -|A|/2. Each environment step runs
-`utd` critic updates (each followed by a Polyak update of the target critics with
-`tau`) and one actor and temperature update, with gradient-norm clipping everywhere.
+With `state_dim` > 0 the critics also see privileged simulator state that the actor
+never sees (an asymmetric actor-critic: the critic exists only in training, so it may
+know where the goal is). The temperature is tuned towards a target entropy of -|A|/2.
+Each environment step runs `utd` critic updates (each followed by a Polyak update of the
+target critics with `tau`) and one actor and temperature update, with gradient-norm
+clipping everywhere.
 """
 
 from __future__ import annotations
@@ -88,9 +91,10 @@ class CriticEnsemble(nn.Module):
 class SAC(nn.Module):
     """Actor, critics, target critics, temperature and their optimizers."""
 
-    def __init__(self, actor: ResidualActor, config: SACConfig) -> None:
+    def __init__(self, actor: ResidualActor, config: SACConfig, state_dim: int = 0) -> None:
         super().__init__()
-        obs_dim, action_dim = actor.config.feature_dim, actor.config.action_dim
+        obs_dim = actor.config.feature_dim + state_dim
+        action_dim = actor.config.action_dim
         self.config = config
         self.actor = actor
         self.critic = CriticEnsemble(obs_dim, action_dim, config)
@@ -120,6 +124,12 @@ class SAC(nn.Module):
         nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         optim.step()
 
+    @staticmethod
+    def critic_input(batch: dict[str, torch.Tensor], prefix: str = "") -> torch.Tensor:
+        """What the critics see of a batch: the actor's input and any privileged state."""
+        obs, state = batch[f"{prefix}obs"], batch.get(f"{prefix}state")
+        return obs if state is None or state.shape[-1] == 0 else torch.cat([obs, state], -1)
+
     def td_loss(
         self,
         batch: dict[str, torch.Tensor],
@@ -129,10 +139,10 @@ class SAC(nn.Module):
         """Return the summed squared TD error of `critic` (default: ours) against our targets."""
         with torch.no_grad():
             next_action, next_log_prob = self.actor.sample(batch["next_obs"], generator)
-            next_q = self.target(batch["next_obs"], next_action).min(0).values
+            next_q = self.target(self.critic_input(batch, "next_"), next_action).min(0).values
             soft = next_q - self.log_alpha.exp() * next_log_prob
             target = batch["reward"] + self.config.gamma * batch["discount"] * soft
-        q = (critic or self.critic)(batch["obs"], batch["action"])
+        q = (critic or self.critic)(self.critic_input(batch), batch["action"])
         return (q - target).pow(2).mean(1).sum()
 
     def update_critic(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> float:
@@ -150,7 +160,7 @@ class SAC(nn.Module):
     ) -> tuple[float, float]:
         """One step on the actor (max min-Q + entropy) and the temperature; return both losses."""
         action, log_prob = self.actor.sample(batch["obs"], generator)
-        q = self.critic(batch["obs"], action).min(0).values
+        q = self.critic(self.critic_input(batch), action).min(0).values
         actor_loss = (self.log_alpha.exp().detach() * log_prob - q).mean()
         self._step(self.actor_optim, actor_loss, list(self.actor.parameters()))
         alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()

@@ -3,9 +3,13 @@
 Each step the frozen BC policy acts on the (semantically augmented) wrist image and the
 touch reading; the actor sees the BC encoders' features and the BC action and adds a
 scaled offset. The reward is the simulator's: progress towards the goal pose plus a
-success bonus (docs/simulator.md). Periodic deterministic evaluations on fixed seeds
-are logged (CSV, JSON, PNG). Checkpoints are written at episode ends, so a resumed run
-continues exactly as the uninterrupted one would.
+success bonus (docs/simulator.md). By default the critics also see privileged state, the
+goal pose seen from the gripper and the insertion depth (`critic_state`): they exist
+only in training, and knowing where the goal is lets them learn from a few dozen
+episodes what the actor, which sees only the camera and the skin, must find. Periodic
+deterministic evaluations on fixed seeds are logged (CSV, JSON, PNG). Checkpoints are
+written at episode ends, so a resumed run continues exactly as the uninterrupted one
+would.
 
 Seeds: training episode i uses `TRAIN_SEEDS + 100_000 * seed + i`; evaluations use
 `EVAL_SEEDS + j`, the same for every evaluation and run, and far from the seeds
@@ -24,7 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,7 +39,7 @@ from vitalskills.learning.augment import background_pool, composite
 from vitalskills.learning.errors import TrainingError
 from vitalskills.learning.package import WEIGHTS_FILE
 from vitalskills.learning.policy import BCPolicy, load_bc_policy
-from vitalskills.learning.replay import ReplayBuffer
+from vitalskills.learning.replay import EMPTY, ReplayBuffer
 from vitalskills.learning.residual import (
     ResidualActor,
     ResidualConfig,
@@ -51,6 +55,9 @@ from vitalskills.learning.sac import SAC, SACConfig
 from vitalskills.learning.train import replace_folder
 from vitalskills.runtime.skill import policy_view
 from vitalskills.skills.manifest import SkillManifest, load_manifest, sha256_of
+
+if TYPE_CHECKING:  # importing the simulator loads MuJoCo
+    from vitalskills.sim.env import VitalEnv
 
 TRAIN_SEEDS = 10_000_000
 EVAL_SEEDS = 20_000_000
@@ -72,6 +79,9 @@ class RunConfig(BaseModel):
     max_episode_steps: int | None = Field(None, ge=1, description="default: the simulator's")
     reward_scale: float = Field(1.0, gt=0)
     window: int = Field(20, ge=1, description="recent episodes in the training success rate")
+    privileged_critic: bool = Field(
+        True, description="critics also see the goal pose from the gripper (simulator only)"
+    )
 
 
 @dataclass
@@ -227,10 +237,30 @@ def _provenance(
     }
 
 
-def make_agent(config: ResidualConfig, sac_config: SACConfig, seed: int) -> SAC:
+#: Size of `critic_state`.
+STATE_DIM = 7
+
+
+def critic_state(env: VitalEnv) -> np.ndarray:
+    """The critics' privileged view: the goal pose in the gripper frame, and the depth.
+
+    Position in centimetres, rotation (axis-angle) in tenths of a radian and depth in
+    centimetres: the units of the reward's potential.
+    """
+    from vitalskills.sim.geometry import mat_to_axis_angle
+
+    relative = np.linalg.inv(env.ee_pose_matrix()) @ env.goal_matrix()
+    rotation = mat_to_axis_angle(relative[:3, :3])
+    depth = env.insertion().depth
+    return np.concatenate([relative[:3, 3] / 0.01, rotation / 0.1, [depth / 0.01]]).astype(
+        np.float32
+    )
+
+
+def make_agent(config: ResidualConfig, sac_config: SACConfig, seed: int, state_dim: int = 0) -> SAC:
     """Build the actor and the SAC agent, initialized from `seed` as a run does."""
     torch.manual_seed(seed)
-    return SAC(ResidualActor(config), sac_config)
+    return SAC(ResidualActor(config), sac_config, state_dim)
 
 
 def train_residual(
@@ -272,9 +302,10 @@ def train_residual(
     )
     generator = torch.Generator().manual_seed(run.seed)
     rng = np.random.default_rng(run.seed)
-    sac = make_agent(config, sac_config, run.seed)
+    state_dim = STATE_DIM if run.privileged_critic else 0
+    sac = make_agent(config, sac_config, run.seed, state_dim)
     actor = sac.actor
-    buffer = ReplayBuffer(sac_config.buffer, config.feature_dim, config.action_dim)
+    buffer = ReplayBuffer(sac_config.buffer, config.feature_dim, config.action_dim, state_dim)
     meta = {
         "skill": manifest.name,
         "bc_sha256": sha256_of(skill_dir / WEIGHTS_FILE),
@@ -306,11 +337,14 @@ def train_residual(
         "alpha": sac.alpha,
     }
 
-    def begin() -> tuple[np.ndarray, np.ndarray]:
+    def privileged() -> np.ndarray:
+        return critic_state(env) if run.privileged_critic else EMPTY
+
+    def begin() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         observation, _ = env.reset(seed=TRAIN_SEEDS + 100_000 * run.seed + state.episode)
         bc.reset()
         action = bc.act(view(observation))
-        return action, residual_input(bc, action)
+        return action, residual_input(bc, action), privileged()
 
     def evaluate_now() -> None:
         successes, _ = _evaluate(task, condition, bc, actor, run.eval_episodes)
@@ -330,7 +364,7 @@ def train_residual(
     try:
         if state.step == 0 and not state.rows:
             evaluate_now()  # the BC policy with a near-zero residual: the starting point
-        bc_action, features = begin()
+        bc_action, features, critic_view = begin()
         episode_return, in_episode = 0.0, True
         while state.step < run.steps:
             if state.step < sac_config.seed_steps:
@@ -343,8 +377,9 @@ def train_residual(
             )
             next_action = bc.act(view(observation))
             next_features = residual_input(bc, next_action)
+            next_critic_view = privileged()
             buffer.add(features, offset, reward * run.reward_scale, next_features,
-                       0.0 if terminated else 1.0)  # fmt: skip
+                       0.0 if terminated else 1.0, critic_view, next_critic_view)  # fmt: skip
             episode_return += reward
             state.step += 1
             if state.step >= sac_config.seed_steps:
@@ -356,7 +391,7 @@ def train_residual(
                 stats["critic_loss"] = float(np.mean(losses))
                 stats["alpha"] = sac.alpha
                 state.critic_losses.append(stats["critic_loss"])
-            bc_action, features = next_action, next_features
+            bc_action, features, critic_view = next_action, next_features, next_critic_view
             in_episode = not (terminated or truncated)
             if not in_episode:
                 recent.append((episode_return, bool(terminated)))
@@ -374,7 +409,7 @@ def train_residual(
                     _save_checkpoint(latest, sac, buffer, generator, rng, state, meta)
                     last_checkpoint = state.step
                 if state.step < run.steps:
-                    bc_action, features = begin()
+                    bc_action, features, critic_view = begin()
             if on_step is not None:
                 on_step(state.step, stats)
     finally:
