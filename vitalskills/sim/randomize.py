@@ -30,7 +30,7 @@ REGION = ((0.35, 0.65), (-0.2, 0.2))
 MAX_TARGET_YAW = np.deg2rad(30.0)
 #: A chained scene's second target and rack: anywhere on this wider region, clear of the
 #: first target (and of each other) by these distances (m); fixed spots in `canonical`.
-STATION_REGION = ((0.35, 0.65), (-0.35, 0.35))
+STATION_REGION = ((0.35, 0.65), (-0.3, 0.3))
 STATION_CLEAR = 0.3
 RACK_CLEAR = 0.2
 CANONICAL_STATION = np.array([0.5, -0.31, 0.0])
