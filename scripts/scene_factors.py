@@ -8,7 +8,8 @@ factor of every layout put back to what `spatial` shows:
 
 Factors: `none` (scene as it is), `looks` (plain table and wall, default colours and
 lights), `distractors` (none), `all` (all of those: scene's target poses only). With
-`--wrist-jitter MM` every layout's wrist camera is also moved, as `eval --wrist-jitter`.
+`--wrist-jitter MM` every layout's wrist camera is also moved, as `eval --wrist-jitter`;
+`--no-residual` evaluates the BC policy alone.
 """
 
 from __future__ import annotations
@@ -44,14 +45,16 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seed", type=int, default=10000)
     parser.add_argument("--wrist-jitter", type=float, default=None, help="mm per axis")
+    parser.add_argument("--no-residual", action="store_true", help="the BC policy alone")
     args = parser.parse_args()
     draw = sim_env.sample_layout
     sim_env.sample_layout = lambda *a, **k: reset_factor(draw(*a, **k), args.factor)
     manifest = default_library().get(args.skill)
     jitter = None if args.wrist_jitter is None else args.wrist_jitter / 1000
     result = evaluate_skill(
-        manifest, args.task, "scene", episodes=args.episodes, seed=args.seed, wrist_jitter=jitter
-    )
+        manifest, args.task, "scene", episodes=args.episodes, seed=args.seed,
+        residual=not args.no_residual, wrist_jitter=jitter,
+    )  # fmt: skip
     print(json.dumps({"factor": args.factor, "wrist_jitter_mm": args.wrist_jitter,
                       **result.to_dict()}))  # fmt: skip
 

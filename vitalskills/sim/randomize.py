@@ -28,12 +28,13 @@ CANONICAL_TARGET = np.array([0.5, 0.0, 0.0])
 #: Table region (x range, y range) in which `spatial` and `scene` place the target.
 REGION = ((0.35, 0.65), (-0.2, 0.2))
 MAX_TARGET_YAW = np.deg2rad(30.0)
-#: A chained scene's second target and rack: anywhere on this wider region, clear of the
-#: first target (and of each other) by these distances (m); fixed spots in `canonical`.
-STATION_REGION = ((0.35, 0.65), (-0.3, 0.3))
-STATION_CLEAR = 0.3
+#: A chained scene's second target stands where its skill was trained to find one
+#: (`REGION`), at least `STATION_CLEAR` from the first; the rack, which no skill
+#: visits, anywhere on a wider region, `RACK_CLEAR` from both (m); fixed in `canonical`.
+RACK_REGION = ((0.35, 0.65), (-0.3, 0.3))
+STATION_CLEAR = 0.22
 RACK_CLEAR = 0.2
-CANONICAL_STATION = np.array([0.5, -0.31, 0.0])
+CANONICAL_STATION = np.array([0.4, -0.2, 0.0])
 CANONICAL_RACK = np.array([0.4, 0.2, 0.0])
 #: A rack turns its object's broad side to the scene camera (a thin card seen edge-on
 #: is a sliver of pixels to locate).
@@ -155,10 +156,15 @@ def _place_distractors(
     return out
 
 
-def _free_spot(rng: np.random.Generator, taken: list[np.ndarray], clear: float) -> np.ndarray:
-    """A table point in the wide region at least `clear` from every `taken` point."""
-    for _ in range(500):
-        xy = np.array([rng.uniform(*STATION_REGION[0]), rng.uniform(*STATION_REGION[1])])
+def _free_spot(
+    rng: np.random.Generator,
+    region: tuple[tuple[float, float], tuple[float, float]],
+    taken: list[np.ndarray],
+    clear: float,
+) -> np.ndarray:
+    """A point of `region` at least `clear` from every `taken` point."""
+    for _ in range(1000):
+        xy = np.array([rng.uniform(*region[0]), rng.uniform(*region[1])])
         if all(np.linalg.norm(xy - t) > clear for t in taken):
             return xy
     raise SimError("no free place on the table for the next station", hint="report the seed")
@@ -167,8 +173,8 @@ def _free_spot(rng: np.random.Generator, taken: list[np.ndarray], clear: float) 
 def _place_station(rng: np.random.Generator, condition: str, first_xy: np.ndarray) -> Station:
     if condition == "canonical":
         return Station(CANONICAL_STATION.copy(), 0.0, CANONICAL_RACK.copy(), RACK_YAW)
-    target_xy = _free_spot(rng, [first_xy], STATION_CLEAR)
-    rack_xy = _free_spot(rng, [first_xy, target_xy], RACK_CLEAR)
+    target_xy = _free_spot(rng, REGION, [first_xy], STATION_CLEAR)
+    rack_xy = _free_spot(rng, RACK_REGION, [first_xy, target_xy], RACK_CLEAR)
     return Station(
         np.array([*target_xy, 0.0]),
         float(rng.uniform(-MAX_TARGET_YAW, MAX_TARGET_YAW)),

@@ -145,7 +145,7 @@ def _rack(spec: TaskSpec) -> str:
 
 def _station(spec: TaskSpec) -> str:
     """The second station of a chained scene: target, object and rack, suffixed `_1`."""
-    return f"""<body name="target_1" pos="0.5 -0.31 0">
+    return f"""<body name="target_1" pos="0.4 -0.2 0">
     {target_geoms(spec)}
   </body>
   {_rack(spec)}
