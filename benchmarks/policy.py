@@ -1,4 +1,4 @@
-"""Per-step inference latency of the ViTaL BC policy on CPU, beside the encoder alone.
+"""Per-step inference latency of a ViTaL policy on CPU, beside the encoder alone.
 
 Builds the default policy (128 px wrist image, tactile, chunk 10, temporal ensembling),
 packages it as a skill folder and loads it back through the same path `run skill`
@@ -7,7 +7,8 @@ same run is the visual encoder alone on one image. Target: p99 under 20 ms.
 
     uv run python benchmarks/policy.py [--steps 300] [--threads 1] [--skill skills/plug_insert]
 
-With `--skill DIR` it times that packaged skill (e.g. a shipped one) instead.
+With `--skill DIR` it times that packaged skill (e.g. a shipped one) instead, as `run
+skill` loads it: with its residual, when it has one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import torch
 from vitalskills.learning.config import BCConfig
 from vitalskills.learning.model import VitalBC
 from vitalskills.learning.package import write_skill
-from vitalskills.learning.policy import load_bc_policy
+from vitalskills.learning.policy import load_bc_policy, load_skill_policy
+from vitalskills.learning.residual import ResidualPolicy
 from vitalskills.skills import load_manifest
 
 TEMPLATE = dict(
@@ -49,15 +51,16 @@ def main() -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     if args.skill is not None:
-        policy = load_bc_policy(load_manifest(args.skill))
-        size_mb = (args.skill / "policy" / "model.safetensors").stat().st_size / 1e6
+        policy = load_skill_policy(load_manifest(args.skill))
+        size_mb = sum(p.stat().st_size for p in args.skill.glob("*/*.safetensors")) / 1e6
     else:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "bench"
             write_skill(folder, VitalBC(BCConfig()), TEMPLATE, {})
             policy = load_bc_policy(load_manifest(folder))
             size_mb = (folder / "policy" / "model.safetensors").stat().st_size / 1e6
-    size = policy.config.image_size
+    bc = policy.bc if isinstance(policy, ResidualPolicy) else policy
+    size = bc.config.image_size
     observations = [
         {
             "wrist_rgb": rng.integers(0, 256, (128, 128, 3), dtype=np.uint8),  # as the sim
@@ -66,7 +69,7 @@ def main() -> None:
         for _ in range(32)
     ]
     image = torch.rand(1, 3, size, size)
-    encoder = policy.model.encoder
+    encoder = bc.model.encoder
 
     policy_times, encoder_times = [], []
     for step in range(args.steps + 20):  # the first 20 of each are warm-up
@@ -82,9 +85,10 @@ def main() -> None:
         if step >= 20:
             encoder_times.append(elapsed)
 
-    parameters = sum(p.numel() for p in policy.model.parameters())
+    parameters = sum(p.numel() for p in bc.model.parameters())
+    kind = "BC + residual" if bc is not policy else "BC"
     print(
-        f"ViTaL BC policy ({args.skill or 'default config'}, {size} px): "
+        f"ViTaL policy, {kind} ({args.skill or 'default config'}, {size} px): "
         f"{parameters / 1e6:.2f} M parameters, {size_mb:.1f} MB safetensors"
     )
     print(f"CPU threads: {args.threads}; {args.steps} timed steps after 20 warm-up steps")
