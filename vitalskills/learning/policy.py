@@ -41,6 +41,8 @@ class BCPolicy:
         self.images: deque[torch.Tensor] = deque(maxlen=self.config.history)
         self.tactile: deque[torch.Tensor] = deque(maxlen=self.config.history)
         self.chunks: deque[np.ndarray] = deque(maxlen=self.config.chunk)
+        #: The newest image's features, kept for a residual actor (no second encoder pass).
+        self.features: torch.Tensor | None = None
 
     def _image(self, observation: Observation) -> torch.Tensor:
         key = self.config.image_key
@@ -66,8 +68,9 @@ class BCPolicy:
             reading = np.asarray(observation["tactile"], np.float32).reshape(-1)
             self.tactile.append(torch.from_numpy(reading))
             tactile = torch.stack(list(self.tactile))[None]
-        images = torch.stack(list(self.images))[None]
-        normalized = self.model(images, tactile)[0, -1]
+        features = self.model.encode(torch.stack(list(self.images))[None])
+        self.features = features[0, -1]
+        normalized = self.model.decode(features, tactile)[0, -1]
         return self.model.unnormalize_actions(normalized).numpy()
 
     def act(self, observation: Observation) -> np.ndarray:

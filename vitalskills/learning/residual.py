@@ -80,11 +80,12 @@ def feature_dim(model: VitalBC) -> int:
 def residual_input(policy: BCPolicy, bc_action: np.ndarray) -> np.ndarray:
     """Return the actor's input for the step `policy` has just acted on.
 
-    It reuses the image (and tactile reading) the BC policy preprocessed for that step,
-    so the actor sees exactly what the frozen encoders saw.
+    It reuses the image features (and tactile reading) of the BC policy's step, so the
+    actor sees exactly what the frozen encoders saw, without encoding the image again.
     """
     model = policy.model
-    parts = [model.encoder(policy.images[-1][None])[0]]
+    assert policy.features is not None, "the BC policy has not acted yet"
+    parts = [policy.features]
     if model.config.uses_tactile:
         reading = policy.tactile[-1]
         parts.append(model.tactile((reading - model.tactile_mean) / model.tactile_std))
