@@ -126,9 +126,8 @@ class SAC(nn.Module):
 
     @staticmethod
     def critic_input(batch: dict[str, torch.Tensor], prefix: str = "") -> torch.Tensor:
-        """What the critics see of a batch: the actor's input and any privileged state."""
-        obs, state = batch[f"{prefix}obs"], batch.get(f"{prefix}state")
-        return obs if state is None or state.shape[-1] == 0 else torch.cat([obs, state], -1)
+        """The critics' view of a batch: the actor's input and privileged state (maybe none)."""
+        return torch.cat([batch[f"{prefix}obs"], batch[f"{prefix}state"]], -1)
 
     def td_loss(
         self,

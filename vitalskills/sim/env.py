@@ -187,7 +187,6 @@ class VitalEnv(gym.Env):
     def _activate(self, station: int) -> None:
         """Work on `station`'s task: its target, its object and the weld that holds it."""
         m = self.model
-        self._station = station
         self.task = self.stations[station]
         self._target = self._station_targets[station]
         self._held = self._station_helds[station]
