@@ -43,3 +43,19 @@ def test_expert_feels_and_corrects() -> None:
 def test_random_policy_rarely_succeeds() -> None:
     result = evaluate("key_in_lock", "random", episodes=3, seed=0)
     assert result.successes == 0 and result.seeds == [0, 1, 2]
+
+
+def test_upright_task_expert_never_tilts_the_tool() -> None:
+    env = make_env("usb_insert", "spatial", render_wrist=False)
+    assert env.task.upright
+    policy = expert_policy(env, seed=3)
+    obs, _ = env.reset(seed=3)
+    actions, done = [], False
+    while not done:
+        actions.append(policy(obs))
+        obs, _, terminated, truncated, _ = env.step(actions[-1])
+        done = terminated or truncated
+    env.close()
+    turns = np.array(actions)[:, 3:6]
+    assert terminated
+    assert np.all(turns[:, :2] == 0.0) and np.any(turns[:, 2] != 0.0)

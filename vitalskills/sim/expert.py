@@ -6,7 +6,8 @@ millimetre and a degree or two, and its hand trembles a little. It hovers over t
 opening, lowers the object until it touches, and when touch says it is stuck (the
 tactile signal is up but the object does not go down) it lifts a little and corrects
 its aim, as a person does after feeling the rim. Card swiping then slides along the
-slot. Used to collect demonstrations.
+slot. For an upright task it turns the object about the vertical only. Used to collect
+demonstrations.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ class ScriptedExpert:
             move *= MAX_TRANSLATION / norm
         relative = ee[:3, :3].T @ held[:3, :3]
         turn = relative @ mat_to_axis_angle(held[:3, :3].T @ self._desired_rotation(target))
+        if self.env.task.upright:
+            turn[:2] = 0.0
         norm = np.linalg.norm(turn)
         if norm > MAX_ROTATION:
             turn *= MAX_ROTATION / norm

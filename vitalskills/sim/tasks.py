@@ -56,8 +56,11 @@ class TaskSpec:
     Lengths are metres in the frame named in the module docstring. `entry_z` is the
     height of the opening's top face; `hole_depth` how deep the opening goes;
     `required_depth` the depth that counts as success and `goal_depth` the depth the
-    expert aims for. For `swipe` tasks the opening is a slot along x of half-length
-    `slot_half_length`, and success also needs `swipe_travel` metres of travel in it.
+    expert aims for. An `upright` task is done with the tool held vertical: its skills
+    command xyz and yaw, never roll or pitch (the fingertip skin's give takes up contact
+    tilts), as a tight fit leaves no room for a tilt a camera cannot see. For `swipe`
+    tasks the opening is a slot along x of half-length `slot_half_length`, and success
+    also needs `swipe_travel` metres of travel in it.
     """
 
     name: str
@@ -81,6 +84,7 @@ class TaskSpec:
     slot_half_length: float = 0.0
     swipe_travel: float = 0.0
     card_half_length: float = 0.0
+    upright: bool = False
 
     @property
     def clearance(self) -> float:
@@ -209,6 +213,7 @@ def _usb() -> TaskSpec:
         grip_height=0.032,
         grip_width=0.009,
         approach_tip=(0.0, 0.0, 0.058),
+        upright=True,
     )
 
 
