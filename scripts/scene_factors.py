@@ -7,7 +7,8 @@ factor of every layout put back to what `spatial` shows:
         --factor looks --episodes 30 --seed 10000
 
 Factors: `none` (scene as it is), `looks` (plain table and wall, default colours and
-lights), `distractors` (none), `all` (all of those: scene's target poses only). With
+lights; `surfaces` and `lights` put back one half of that), `distractors` (none),
+`all` (all of those: scene's target poses only). With
 `--wrist-jitter MM` every layout's wrist camera is also moved, as `eval --wrist-jitter`;
 `--no-residual` evaluates the BC policy alone.
 """
@@ -22,16 +23,18 @@ from vitalskills.sim import env as sim_env
 from vitalskills.sim.randomize import Layout
 from vitalskills.skills import default_library
 
-FACTORS = ("none", "looks", "distractors", "all")
+FACTORS = ("none", "looks", "surfaces", "lights", "distractors", "all")
+SURFACES = ("table_texture", "table_rgb", "wall_texture", "wall_rgb")
+LIGHTS = ("light_scale", "light_shift")
 
 
 def reset_factor(layout: Layout, factor: str) -> Layout:
     """Put `factor` of a scene layout back to the plain look of `spatial`."""
     plain = Layout(layout.target_pos, layout.target_yaw, layout.start_pos, layout.start_yaw)
-    if factor in ("looks", "all"):
-        for name in ("table_texture", "table_rgb", "wall_texture", "wall_rgb",
-                     "light_scale", "light_shift"):  # fmt: skip
-            setattr(layout, name, getattr(plain, name))
+    names = {"looks": SURFACES + LIGHTS, "all": SURFACES + LIGHTS,
+             "surfaces": SURFACES, "lights": LIGHTS}.get(factor, ())  # fmt: skip
+    for name in names:
+        setattr(layout, name, getattr(plain, name))
     if factor in ("distractors", "all"):
         layout.distractors = []
     return layout

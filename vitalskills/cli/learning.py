@@ -141,6 +141,15 @@ def train_bc_command(
     shift_pad: Annotated[
         int, typer.Option("--shift-pad", min=0, help="Random shift range in pixels.")
     ] = 4,
+    colour_jitter: Annotated[
+        float,
+        typer.Option(
+            "--colour-jitter",
+            min=0.0,
+            max=0.95,
+            help="Scale brightness, contrast and saturation by up to 1 +- this (0: off).",
+        ),
+    ] = 0.3,
     tactile_noise: Annotated[
         float, typer.Option("--tactile-noise", min=0.0, help="Std of training tactile noise.")
     ] = 0.05,
@@ -188,7 +197,7 @@ def train_bc_command(
         train = TrainConfig(
             steps=steps, batch_size=batch_size, lr=lr, seed=seed,
             checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
-            tactile_noise=tactile_noise, pose_weight=pose_weight,
+            jitter=colour_jitter, tactile_noise=tactile_noise, pose_weight=pose_weight,
             background_dir=str(backgrounds) if backgrounds else None,
         )  # fmt: skip
         with _progress("loss") as progress:

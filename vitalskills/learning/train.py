@@ -59,7 +59,9 @@ class TrainConfig(BaseModel):
     checkpoint_every: int = Field(500, ge=1)
     augment: bool = True
     shift_pad: int = Field(4, ge=0)
-    jitter: bool = True
+    jitter: float = Field(
+        0.3, ge=0, lt=1, description="colour jitter: brightness, contrast, saturation x 1 +- this"
+    )
     tactile_noise: float = Field(
         0.05, ge=0, description="std of Gaussian noise added to each tactile reading"
     )
@@ -216,7 +218,8 @@ class Batcher:
         if self.train.augment:
             flat = random_shift(flat, self.train.shift_pad, self.generator)
             if self.train.jitter:
-                flat = colour_jitter(flat, self.generator)
+                j = self.train.jitter
+                flat = colour_jitter(flat, self.generator, brightness=j, contrast=j, saturation=j)
         if flat.shape[-1] != cfg.image_size:
             flat = torch.nn.functional.interpolate(
                 flat, size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True
