@@ -45,8 +45,9 @@ def test_random_policy_rarely_succeeds() -> None:
     assert result.successes == 0 and result.seeds == [0, 1, 2]
 
 
-def test_upright_task_expert_never_tilts_the_tool() -> None:
-    env = make_env("usb_insert", "spatial", render_wrist=False)
+@pytest.mark.parametrize("name", ["usb_insert", "card_swipe"])
+def test_upright_task_expert_never_tilts_the_tool(name: str) -> None:
+    env = make_env(name, "spatial", render_wrist=False)
     assert env.task.upright
     policy = expert_policy(env, seed=3)
     obs, _ = env.reset(seed=3)

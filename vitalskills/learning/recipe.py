@@ -3,7 +3,8 @@
 Manifest fields the training does not decide (action limits, control rate, approach
 offset, ...) come from a template: a given `skill.yaml`, else the library's skill of
 the same name (the shipped, declared-but-untrained manifests), else defaults derived
-from the dataset and, for simulator tasks, the task's approach offset.
+from the dataset and, for simulator tasks, the task's approach offset. A simulator task
+that is done upright also gives its skill zero roll and pitch limits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.package import write_skill
 from vitalskills.learning.train import TARGET_POSE_KEY, TrainConfig, TrainResult, train_bc
 from vitalskills.skills.manifest import SkillManifest, load_manifest
+
+if TYPE_CHECKING:  # importing the simulator loads MuJoCo
+    from vitalskills.sim.tasks import TaskSpec
 
 TEMPLATE_FIELDS = (
     "name", "version", "description", "action", "control_hz", "max_steps",
@@ -46,30 +50,34 @@ def skill_template(name: str, dataset: DemoDataset, manifest: Path | None) -> di
             found = None
     # Simulator demos start where the task's reaching step leaves the gripper, so that
     # pose, not the template's, is the approach the policy was trained from.
-    sim_offset = _sim_approach_offset(dataset.info.task)
+    spec = _sim_task(dataset.info.task)
+    sim_offset = None if spec is None else spec.approach_offset().astype(float).tolist()
     if found is not None:
         data = found.model_dump(mode="json", include=set(TEMPLATE_FIELDS))
         if sim_offset is not None:
             data["approach_offset"] = sim_offset
-        return {**data, "name": name}
-    actions = np.concatenate([episode.frames["action"] for episode in dataset])
-    bound = np.abs(actions).max(axis=0).astype(float).tolist()
-    return {
-        "name": name,
-        "version": "0.1.0",
-        "description": f"{dataset.info.task}, learned by behaviour cloning",
-        "action": {"frame": "ee", "dim": len(bound), "low": [-b for b in bound], "high": bound},
-        "control_hz": dataset.info.control_hz,
-        "max_steps": 150,
-        "approach_offset": [0.0, 0.0, 0.05] if sim_offset is None else sim_offset,
-    }
+    else:
+        actions = np.concatenate([episode.frames["action"] for episode in dataset])
+        bound = np.abs(actions).max(axis=0).astype(float).tolist()
+        data = {
+            "version": "0.1.0",
+            "description": f"{dataset.info.task}, learned by behaviour cloning",
+            "action": {"frame": "ee", "dim": len(bound), "low": [-b for b in bound], "high": bound},
+            "control_hz": dataset.info.control_hz,
+            "max_steps": 150,
+            "approach_offset": [0.0, 0.0, 0.05] if sim_offset is None else sim_offset,
+        }
+    if spec is not None and spec.upright:
+        # An upright task's skill never tilts the tool (docs/simulator.md#tasks).
+        for bound in ("low", "high"):
+            data["action"][bound][3:5] = [0.0, 0.0]
+    return {**data, "name": name}
 
 
-def _sim_approach_offset(task: str) -> list[float] | None:
+def _sim_task(task: str) -> TaskSpec | None:
     from vitalskills.sim.tasks import TASKS
 
-    spec = TASKS.get(task)
-    return None if spec is None else spec.approach_offset().astype(float).tolist()
+    return TASKS.get(task)
 
 
 def dataset_fingerprint(dataset: DemoDataset) -> str:

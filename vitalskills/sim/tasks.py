@@ -240,6 +240,7 @@ def _card() -> TaskSpec:
         slot_half_length=0.07,
         swipe_travel=0.06,
         card_half_length=0.035,
+        upright=True,
     )
 
 
