@@ -39,3 +39,10 @@ def test_the_chained_example_plugs_in_then_takes_and_swipes_the_card() -> None:
     for name in ("plug_insert", "card_swipe"):
         assert skills[name]["status"] == "success"
         assert skills[name]["values"]["steps"] > 0  # judged on its own object, not the last
+
+
+def test_the_usb_example_inserts_with_the_residual_skill() -> None:
+    summary = run_example("usb_in_port.vtl", 1)
+    assert summary["run"]["sim_task"] == "usb_insert"
+    skill = next(n for n in summary["nodes"] if n["kind"] == "run_skill")
+    assert skill["status"] == "success" and skill["values"]["steps"] > 0
