@@ -88,6 +88,15 @@ def test_colour_jitter_stays_in_range_and_varies() -> None:
     assert not torch.allclose(out, images)
 
 
+def test_colour_jitter_strength_sets_the_brightness_range() -> None:
+    grey = torch.full((256, 3, 4, 4), 0.5)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(colour_jitter(grey, generator, 0.0, 0.0, 0.0), grey)
+    factors = colour_jitter(grey, generator, 0.5, 0.0, 0.0)[:, 0, 0, 0] / 0.5
+    assert factors.min() >= 0.5 and factors.max() <= 1.5
+    assert factors.min() < 0.7 and factors.max() > 1.3  # wider than the default 0.3
+
+
 class RecordingSam:
     """Wraps a real (tiny, random) SAM and records the prompts propagation sends it."""
 
