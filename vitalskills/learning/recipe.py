@@ -69,8 +69,8 @@ def skill_template(name: str, dataset: DemoDataset, manifest: Path | None) -> di
         }
     if spec is not None and spec.upright:
         # An upright task's skill never tilts the tool (docs/simulator.md#tasks).
-        for bound in ("low", "high"):
-            data["action"][bound][3:5] = [0.0, 0.0]
+        for side in ("low", "high"):
+            data["action"][side][3:5] = [0.0, 0.0]
     return {**data, "name": name}
 
 
