@@ -18,6 +18,7 @@ from vitalskills.learning.augment import (
     composite,
     make_background,
     random_shift,
+    relight,
 )
 from vitalskills.learning.collect import collect
 from vitalskills.learning.dataset import DemoDataset
@@ -95,6 +96,18 @@ def test_colour_jitter_strength_sets_the_brightness_range() -> None:
     factors = colour_jitter(grey, generator, 0.5, 0.0, 0.0)[:, 0, 0, 0] / 0.5
     assert factors.min() >= 0.5 and factors.max() <= 1.5
     assert factors.min() < 0.7 and factors.max() > 1.3  # wider than the default 0.3
+
+
+def test_relight_reshades_only_the_kept_pixels() -> None:
+    images = torch.rand(16, 3, 12, 12) * 0.8 + 0.1
+    keep = torch.zeros(16, 12, 12, dtype=torch.bool)
+    keep[:, 3:9, 4:10] = True
+    out = relight(images, keep, torch.Generator().manual_seed(0), 0.5)
+    assert torch.equal(out.permute(0, 2, 3, 1)[~keep], images.permute(0, 2, 3, 1)[~keep])
+    assert out.min() >= 0 and out.max() <= 1
+    kept_ratio = out.permute(0, 2, 3, 1)[keep] / images.permute(0, 2, 3, 1)[keep]
+    assert kept_ratio.min() < 0.8 and kept_ratio.max() > 1.2
+    assert torch.equal(relight(images, keep, torch.Generator(), 0.0), images)
 
 
 class RecordingSam:

@@ -226,6 +226,34 @@ def test_eval_no_residual_evaluates_the_bc_part_alone(trained) -> None:
     assert "`--no-residual` needs `--skill`" in refused.output
 
 
+def test_eval_save_records_each_part_and_condition_in_the_skill(trained, tmp_path: Path) -> None:
+    out, _ = trained
+    library = tmp_path / "library"
+    shutil.copytree(out, library / "plug_insert")
+    base = ["eval", "--task", TASK, "--skill", "plug_insert", "--skills", str(library),
+            "--episodes", "1", "--seed", "7", "--save"]  # fmt: skip
+    for extra in ([], ["--no-residual"], ["--no-residual", "--condition", "spatial"]):
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((library / "plug_insert" / "skill.yaml").read_text())
+    evaluation = saved["provenance"]["evaluation"]
+    assert set(evaluation) == {"bc", "vital"}
+    assert set(evaluation["bc"]) == {"canonical", "spatial"} and set(evaluation["vital"]) == {
+        "canonical"
+    }
+    cell = evaluation["bc"]["spatial"]
+    assert cell["episodes"] == 1 and cell["seeds"] == "7..7"
+    assert cell["policy"] == "skill:plug_insert@0.1.0"
+    assert cell["command"].startswith("vitalskills eval --task plug_in_socket --skill plug_insert")
+    assert "--condition spatial" in cell["command"] and "--no-residual" in cell["command"]
+    assert evaluation["vital"]["canonical"]["policy"].endswith("+residual")
+    stress = runner.invoke(app, [*base, "--distractors", "1"])
+    assert stress.exit_code == 2 and "stress-test evaluation" in stress.output
+    assert yaml.safe_load((library / "plug_insert" / "skill.yaml").read_text()) == saved
+    verified = runner.invoke(app, ["skills", "verify", str(library / "plug_insert")])
+    assert verified.exit_code == 0, verified.output
+
+
 def test_train_residual_on_the_command_line(bc_skill: Path, tmp_path: Path) -> None:
     out = tmp_path / "plug_insert"
     shutil.copytree(bc_skill, out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,24 @@ SkillsDirs = Annotated[
         help="Extra skill library directory (repeatable); searched before the defaults.",
     ),
 ]
+
+
+def command_line(ctx: typer.Context) -> str:
+    """Rebuild the invoked command with every option that differs from its default."""
+    words = ctx.command_path.split()
+    words[0] = "vitalskills"
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default or not param.opts:
+            continue
+        if value is True:
+            words.append(param.opts[0])
+        elif isinstance(value, list | tuple):
+            for item in value:
+                words += [param.opts[0], str(item)]
+        elif value is not False:
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)
 
 
 @contextmanager

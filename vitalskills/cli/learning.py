@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from vitalskills.cli.app import app, console, err_console, user_errors
+from vitalskills.cli.app import app, command_line, console, err_console, user_errors
 from vitalskills.cli.sim import ConditionName, TaskName, WristJitterOption
 from vitalskills.cli.skills import skills_app
 
@@ -24,21 +23,6 @@ train_app = typer.Typer(
     name="train", help="Train skills from demonstrations.", no_args_is_help=True
 )
 app.add_typer(train_app)
-
-
-def _command_line(ctx: typer.Context) -> str:
-    """Rebuild the invoked command with every option that differs from its default."""
-    words = ctx.command_path.split()
-    words[0] = "vitalskills"
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        if value is None or value == param.default or not param.opts:
-            continue
-        if value is True:
-            words.append(param.opts[0])
-        elif value is not False:
-            words += [param.opts[0], str(value)]
-    return shlex.join(words)
 
 
 def _progress(*fields: str) -> Progress:
@@ -150,6 +134,15 @@ def train_bc_command(
             help="Scale brightness, contrast and saturation by up to 1 +- this (0: off).",
         ),
     ] = 0.3,
+    relight: Annotated[
+        float,
+        typer.Option(
+            "--relight",
+            min=0.0,
+            max=1.0,
+            help="Re-shade the kept pixels (gain, gamma, smooth field) by this much (0: off).",
+        ),
+    ] = 0.0,
     tactile_noise: Annotated[
         float, typer.Option("--tactile-noise", min=0.0, help="Std of training tactile noise.")
     ] = 0.05,
@@ -179,7 +172,7 @@ def train_bc_command(
     from vitalskills.learning.train import TrainConfig
 
     _use_threads(threads)
-    command = _command_line(ctx)
+    command = command_line(ctx)
     with user_errors():
         config = parse_config(
             BCConfig(tactile_dim=None if no_tactile else 15).model_dump()
@@ -197,7 +190,8 @@ def train_bc_command(
         train = TrainConfig(
             steps=steps, batch_size=batch_size, lr=lr, seed=seed,
             checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
-            jitter=colour_jitter, tactile_noise=tactile_noise, pose_weight=pose_weight,
+            jitter=colour_jitter, relight=relight, tactile_noise=tactile_noise,
+            pose_weight=pose_weight,
             background_dir=str(backgrounds) if backgrounds else None,
         )  # fmt: skip
         with _progress("loss") as progress:
@@ -272,7 +266,7 @@ def train_residual_command(
 
     _use_threads(threads)
     load_torch_compiler()
-    command = _command_line(ctx)
+    command = command_line(ctx)
     with user_errors():
         sac = SACConfig(
             utd=utd, batch_size=batch_size, seed_steps=seed_steps,

@@ -11,7 +11,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vitalskills.cli.app import SkillsDirs, app, console, err_console, user_errors
+from vitalskills.cli.app import (
+    SkillsDirs,
+    app,
+    command_line,
+    console,
+    err_console,
+    user_errors,
+)
 from vitalskills.errors import UsageError
 
 sim_app = typer.Typer(
@@ -74,6 +81,7 @@ WristJitterOption = Annotated[
 
 @app.command("eval")
 def eval_command(
+    ctx: typer.Context,
     task: TaskOption,
     policy: Annotated[
         PolicyName,
@@ -101,9 +109,16 @@ def eval_command(
         bool,
         typer.Option("--no-residual", help="With --skill: evaluate the BC part alone."),
     ] = False,
+    save: Annotated[
+        bool,
+        typer.Option(
+            "--save",
+            help="With --skill: record the result in the skill's skill.yaml (provenance).",
+        ),
+    ] = False,
 ) -> None:
     """Run a policy in the simulator for N seeded episodes and report its success rate."""
-    from vitalskills.learning.evaluate import evaluate_skill
+    from vitalskills.learning.evaluate import check_savable, evaluate_skill, save_evaluation
     from vitalskills.sim.evaluate import evaluate
     from vitalskills.skills import default_library
 
@@ -111,8 +126,11 @@ def eval_command(
     label = f"skill {skill}" if skill else f"{policy.value} policy"
     label += " (BC only)" if no_residual else ""
     with user_errors(), _progress() as progress:
-        if no_residual and not skill:
-            raise UsageError("`--no-residual` needs `--skill`", hint="name the skill to evaluate")
+        for flag, given in (("--no-residual", no_residual), ("--save", save)):
+            if given and not skill:
+                raise UsageError(f"`{flag}` needs `--skill`", hint="name the skill to evaluate")
+        if save:
+            check_savable(distractors, wrist_jitter_mm)
         bar = progress.add_task(f"{task} {condition}: {label}", total=episodes, successes=0)
         successes = 0
 
@@ -133,6 +151,8 @@ def eval_command(
             name, _, constraint = skill.partition("@")
             manifest = default_library(skills or []).get(name, constraint or None)
             result = evaluate_skill(manifest, task, condition, residual=not no_residual, **options)
+            if save:
+                save_evaluation(manifest, result, command_line(ctx))
         else:
             result = evaluate(task, policy.value, condition, **options)
     if as_json:

@@ -6,6 +6,12 @@ stripes, checkers, gradients) and rendered clutter (shaded random shapes over a
 texture), plus any background images the user supplies. Then every image gets a
 random shift (pad and crop, DrQ-style) and colour jitter. Compositing never alters a
 kept pixel; shift and jitter act on the whole image afterwards, as in the paper's code.
+
+Backgrounds change what lies around the target, not how the target itself is lit, and
+a dark part whose tiny opening is a few pixels of shading (a USB port) looks different
+under every lamp. `relight` re-shades the kept pixels alone before the rest: an overall
+gain, a gamma and a smooth gain field across the image, as a light that is dimmer,
+harsher or coming from elsewhere would.
 """
 
 from __future__ import annotations
@@ -139,6 +145,31 @@ def composite(images: np.ndarray, keep: np.ndarray, backgrounds: np.ndarray) -> 
         backgrounds: (..., H, W, 3) uint8, broadcastable to `images`.
     """
     return np.where(keep[..., None], images, backgrounds)
+
+
+def relight(
+    images: torch.Tensor, keep: torch.Tensor, generator: torch.Generator, strength: float
+) -> torch.Tensor:
+    """Re-shade the kept pixels of a (B, 3, H, W) [0, 1] batch as a different light would.
+
+    Each image draws a gain `exp(u * strength)`, a gamma `exp(v * strength / 2)` and a
+    smooth gain field `exp(w * strength / 2)` (a 3 x 3 grid of uniform draws upsampled
+    bilinearly), with u, v, w uniform in [-1, 1]. Pixels outside `keep` (B, H, W) are
+    returned unchanged; `strength` 0 returns the batch as it is.
+    """
+    if strength <= 0:
+        return images
+    batch, _, height, width = images.shape
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator) * 2 - 1
+
+    gain = torch.exp(uniform(batch, 1, 1, 1) * strength)
+    gamma = torch.exp(uniform(batch, 1, 1, 1) * strength / 2)
+    grid = uniform(batch, 1, 3, 3) * strength / 2
+    field = torch.exp(torch.nn.functional.interpolate(grid, size=(height, width), mode="bilinear"))
+    shaded = (images.clamp_min(0).pow(gamma) * gain * field).clamp(0.0, 1.0)
+    return torch.where(keep[:, None], shaded, images)
 
 
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vitalskills.learning.package import load_skill_model
+from vitalskills.errors import UsageError
+from vitalskills.learning.package import load_skill_model, update_provenance
 from vitalskills.learning.policy import BCPolicy
 from vitalskills.learning.residual import ResidualPolicy
 from vitalskills.learning.residual_package import has_residual, load_residual
@@ -67,3 +68,42 @@ def evaluate_skill(
         wrist_jitter=wrist_jitter,
         policy_name=f"skill:{manifest.name}@{manifest.version}" + ("+residual" if actor else ""),
     )
+
+
+def check_savable(distractors: int | None, wrist_jitter: float | None) -> None:
+    """Refuse to save a stress test: a set distractor count or a moved wrist camera.
+
+    A skill's recorded evaluation is its table (the plain conditions); stress tests are
+    reported on their own.
+    """
+    if wrist_jitter is not None or distractors is not None:
+        raise UsageError(
+            "a stress-test evaluation (`--wrist-jitter`, `--distractors`) is not saved",
+            hint="save the plain condition's evaluation, report stress tests on their own",
+        )
+
+
+def save_evaluation(manifest: SkillManifest, result: EvalResult, command: str) -> SkillManifest:
+    """Record `result` in the skill's `provenance.evaluation`, under `bc` or `vital`.
+
+    The entry for the result's part (`vital` when the residual ran) and condition is
+    replaced; every other entry is kept.
+
+    Raises:
+        UsageError: the result is a stress test (see `check_savable`).
+    """
+    check_savable(result.distractors, result.wrist_jitter)
+    part = "vital" if result.policy.endswith("+residual") else "bc"
+    cell = {
+        "episodes": result.episodes,
+        "successes": result.successes,
+        "success_rate": result.success_rate,
+        "seeds": f"{result.seeds[0]}..{result.seeds[-1]}",
+        "failed_seeds": result.failed_seeds,
+        "mean_steps": result.mean_steps,
+        "policy": result.policy,
+        "command": command,
+    }
+    evaluation = dict(manifest.provenance.get("evaluation") or {})
+    evaluation[part] = {**evaluation.get(part, {}), result.condition: cell}
+    return update_provenance(manifest.root, evaluation=evaluation)

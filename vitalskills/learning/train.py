@@ -1,17 +1,18 @@
 """Train the ViTaL BC policy on a demonstration dataset: seeded, checkpointed, resumable.
 
-Every sample is one step of one episode: the last `history` frames up to it and the
-next `chunk` actions after it (steps past the episode's end are masked out of the
-loss). With augmentation on, each image is first composited onto a random background
-outside its keep mask, then shifted and colour-jittered. Tactile readings get Gaussian
-noise above the skin's free-space level: without it the policy reads its own last
-motion from the tiny inertial signal and copies it (the copycat failure of BC with
-history-bearing inputs) instead of looking. With `pose_head`, an auxiliary loss asks
-the image features to predict where the target is seen from the gripper (simulator
-demonstrations carry the true pose): without it, behind random backgrounds, the encoder
-of the harder tasks learned nothing in 2,500 steps and the policy predicted the mean
-action whatever it saw. The head is not used to act. The loss is the mean squared
-error on normalized actions (the paper's Gaussian NLL with a fixed std, up to scale).
+Every sample is one step of one episode: the last `history` frames up to it and the next
+`chunk` actions after it (steps past the episode's end are masked out of the loss). With
+augmentation on, each image is first composited onto a random background outside its
+keep mask (with `relight`, its kept pixels re-shaded), then shifted and colour-jittered.
+Tactile readings get Gaussian noise above the skin's free-space level: without it the
+policy reads its own last motion from the tiny inertial signal and copies it (the
+copycat failure of BC with history-bearing inputs) instead of looking. With `pose_head`,
+an auxiliary loss asks the image features to predict where the target is seen from the
+gripper (simulator demonstrations carry the true pose): without it, behind random
+backgrounds, the encoder of the harder tasks learned nothing in 2,500 steps and the
+policy predicted the mean action whatever it saw. The head is not used to act. The loss
+is the mean squared error on normalized actions (the paper's Gaussian NLL with a fixed
+std, up to scale).
 
 Checkpoints hold the model, the optimizer state and both random generators, so a
 resumed run continues exactly where the interrupted one stopped.
@@ -32,7 +33,13 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
 
-from vitalskills.learning.augment import background_pool, colour_jitter, composite, random_shift
+from vitalskills.learning.augment import (
+    background_pool,
+    colour_jitter,
+    composite,
+    random_shift,
+    relight,
+)
 from vitalskills.learning.config import BCConfig
 from vitalskills.learning.dataset import ACTION, DemoDataset
 from vitalskills.learning.errors import TrainingError
@@ -61,6 +68,9 @@ class TrainConfig(BaseModel):
     shift_pad: int = Field(4, ge=0)
     jitter: float = Field(
         0.3, ge=0, lt=1, description="colour jitter: brightness, contrast, saturation x 1 +- this"
+    )
+    relight: float = Field(
+        0.0, ge=0, le=1, description="re-shading strength of the kept pixels (0: off)"
     )
     tactile_noise: float = Field(
         0.05, ge=0, description="std of Gaussian noise added to each tactile reading"
@@ -208,13 +218,18 @@ class Batcher:
         valid = ahead < d.ends[picks][:, None, None]
         ahead = np.minimum(ahead, d.ends[picks][:, None, None] - 1)
         images = d.images[frames]  # (B, T, H, W, 3)
+        keep = None
         if self.pool is not None and d.keep is not None:
+            keep = d.keep[frames]
             choice = torch.randint(0, len(self.pool), (batch_size,), generator=self.generator)
             backgrounds = self.pool[choice.numpy()][:, None]
-            images = composite(images, d.keep[frames], backgrounds)
+            images = composite(images, keep, backgrounds)
         pixels = torch.from_numpy(images).permute(0, 1, 4, 2, 3).float().div_(255.0)
         batch, steps = pixels.shape[:2]
         flat = pixels.flatten(0, 1)
+        if keep is not None and self.train.relight:
+            kept = torch.from_numpy(keep).flatten(0, 1)
+            flat = relight(flat, kept, self.generator, self.train.relight)
         if self.train.augment:
             flat = random_shift(flat, self.train.shift_pad, self.generator)
             if self.train.jitter:
