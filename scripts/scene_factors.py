@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from vitalskills.learning.evaluate import evaluate_skill
 from vitalskills.sim import env as sim_env
@@ -49,10 +50,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=10000)
     parser.add_argument("--wrist-jitter", type=float, default=None, help="mm per axis")
     parser.add_argument("--no-residual", action="store_true", help="the BC policy alone")
+    parser.add_argument(
+        "--skills", type=Path, action="append", default=[], help="extra skill library directory"
+    )
     args = parser.parse_args()
     draw = sim_env.sample_layout
     sim_env.sample_layout = lambda *a, **k: reset_factor(draw(*a, **k), args.factor)
-    manifest = default_library().get(args.skill)
+    manifest = default_library(args.skills).get(args.skill)
     jitter = None if args.wrist_jitter is None else args.wrist_jitter / 1000
     result = evaluate_skill(
         manifest, args.task, "scene", episodes=args.episodes, seed=args.seed,
