@@ -156,3 +156,18 @@ def test_tactile_noise_is_added_to_training_readings_only_when_asked(
     exact = torch.from_numpy(demos.tactile[frames])[:, None].expand_as(clean)
     assert torch.equal(clean, exact)
     assert float((noisy - exact).std()) == pytest.approx(0.05, rel=0.2)
+
+
+def test_relight_without_augmentation_is_a_usage_error(
+    dataset: DemoDataset, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from vitalskills.cli import app
+
+    args = ["train", "bc", "--data", str(dataset.root), "--out", str(tmp_path / "skill"),
+            "--no-augment", "--relight", "0.5"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "`--relight` re-shades the kept pixels of augmentation" in result.output
+    assert not (tmp_path / "skill").exists()

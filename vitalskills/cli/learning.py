@@ -18,6 +18,7 @@ from rich.progress import (
 from vitalskills.cli.app import app, command_line, console, err_console, user_errors
 from vitalskills.cli.sim import ConditionName, TaskName, WristJitterOption
 from vitalskills.cli.skills import skills_app
+from vitalskills.errors import UsageError
 
 train_app = typer.Typer(
     name="train", help="Train skills from demonstrations.", no_args_is_help=True
@@ -174,6 +175,11 @@ def train_bc_command(
     _use_threads(threads)
     command = command_line(ctx)
     with user_errors():
+        if no_augment and relight:
+            raise UsageError(
+                "`--relight` re-shades the kept pixels of augmentation, and `--no-augment` is set",
+                hint="leave out `--relight`, or `--no-augment`",
+            )
         config = parse_config(
             BCConfig(tactile_dim=None if no_tactile else 15).model_dump()
             | dict(
