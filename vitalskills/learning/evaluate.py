@@ -25,6 +25,9 @@ from vitalskills.skills.manifest import SkillManifest
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo
     from vitalskills.sim.evaluate import EvalResult
 
+#: Ends the policy name of an evaluation in which the skill's residual ran.
+RESIDUAL_SUFFIX = "+residual"
+
 
 def evaluate_skill(
     manifest: SkillManifest,
@@ -66,7 +69,7 @@ def evaluate_skill(
         video_dir=video_dir,
         on_episode=on_episode,
         wrist_jitter=wrist_jitter,
-        policy_name=f"skill:{manifest.name}@{manifest.version}" + ("+residual" if actor else ""),
+        policy_name=f"skill:{manifest.name}@{manifest.version}{RESIDUAL_SUFFIX if actor else ''}",
     )
 
 
@@ -93,7 +96,7 @@ def save_evaluation(manifest: SkillManifest, result: EvalResult, command: str) -
         UsageError: the result is a stress test (see `check_savable`).
     """
     check_savable(result.distractors, result.wrist_jitter)
-    part = "vital" if result.policy.endswith("+residual") else "bc"
+    part = "vital" if result.policy.endswith(RESIDUAL_SUFFIX) else "bc"
     cell = {
         "episodes": result.episodes,
         "successes": result.successes,

@@ -227,7 +227,7 @@ class Batcher:
         pixels = torch.from_numpy(images).permute(0, 1, 4, 2, 3).float().div_(255.0)
         batch, steps = pixels.shape[:2]
         flat = pixels.flatten(0, 1)
-        if keep is not None and self.train.relight:
+        if keep is not None:
             kept = torch.from_numpy(keep).flatten(0, 1)
             flat = relight(flat, kept, self.generator, self.train.relight)
         if self.train.augment:
