@@ -158,16 +158,20 @@ def test_tactile_noise_is_added_to_training_readings_only_when_asked(
     assert float((noisy - exact).std()) == pytest.approx(0.05, rel=0.2)
 
 
-def test_relight_without_augmentation_is_a_usage_error(
+def test_relight_without_augmentation_is_refused_for_library_and_cli(
     dataset: DemoDataset, tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
 
     from vitalskills.cli import app
+    from vitalskills.learning.train import parse_train_config
 
+    with pytest.raises(TrainingError, match=r"`relight` \(0.5\) re-shades the kept pixels"):
+        parse_train_config({"augment": False, "relight": 0.5})
+    assert parse_train_config({"augment": True, "relight": 0.5}).relight == 0.5
     args = ["train", "bc", "--data", str(dataset.root), "--out", str(tmp_path / "skill"),
             "--no-augment", "--relight", "0.5"]  # fmt: skip
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2
-    assert "`--relight` re-shades the kept pixels of augmentation" in result.output
+    assert result.exit_code == 1
+    assert "train bc options: `relight` (0.5) re-shades the kept pixels" in result.output
     assert not (tmp_path / "skill").exists()

@@ -18,7 +18,6 @@ from rich.progress import (
 from vitalskills.cli.app import app, command_line, console, err_console, user_errors
 from vitalskills.cli.sim import ConditionName, TaskName, WristJitterOption
 from vitalskills.cli.skills import skills_app
-from vitalskills.errors import UsageError
 
 train_app = typer.Typer(
     name="train", help="Train skills from demonstrations.", no_args_is_help=True
@@ -170,16 +169,11 @@ def train_bc_command(
 
     from vitalskills.learning.config import BCConfig, parse_config
     from vitalskills.learning.recipe import train_skill
-    from vitalskills.learning.train import TrainConfig
+    from vitalskills.learning.train import parse_train_config
 
     _use_threads(threads)
     command = command_line(ctx)
     with user_errors():
-        if no_augment and relight:
-            raise UsageError(
-                "`--relight` re-shades the kept pixels of augmentation, and `--no-augment` is set",
-                hint="leave out `--relight`, or `--no-augment`",
-            )
         config = parse_config(
             BCConfig(tactile_dim=None if no_tactile else 15).model_dump()
             | dict(
@@ -193,12 +187,15 @@ def train_bc_command(
             ),
             source="train bc options",
         )
-        train = TrainConfig(
-            steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-            checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
-            jitter=colour_jitter, relight=relight, tactile_noise=tactile_noise,
-            pose_weight=pose_weight,
-            background_dir=str(backgrounds) if backgrounds else None,
+        train = parse_train_config(
+            dict(
+                steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
+                jitter=colour_jitter, relight=relight, tactile_noise=tactile_noise,
+                pose_weight=pose_weight,
+                background_dir=str(backgrounds) if backgrounds else None,
+            ),
+            source="train bc options",
         )  # fmt: skip
         with _progress("loss") as progress:
             bar = progress.add_task("train bc", total=steps, loss="-")

@@ -79,6 +79,16 @@ class BCConfig(BaseModel):
 POLICY_CONFIGS: dict[str, type[BCConfig]] = {"vital_bc": BCConfig}
 
 
+def validation_message(error: ValidationError) -> str:
+    """The first problem of a pydantic error, as a user reads it: the field, why, the value."""
+    first = error.errors()[0]
+    message = first["msg"].removeprefix("Value error, ")
+    if first["loc"]:  # a field's own check; model-wide checks name their fields
+        field = ".".join(str(part) for part in first["loc"])
+        message = f"`{field}`: {message} (got `{first['input']}`)"
+    return message
+
+
 def parse_config(data: dict[str, Any], source: str = "policy config") -> BCConfig:
     """Validate a policy config dict, picking its class by `type`.
 
@@ -94,12 +104,7 @@ def parse_config(data: dict[str, Any], source: str = "policy config") -> BCConfi
     try:
         return POLICY_CONFIGS[kind].model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        if first["loc"]:  # a field's own check; model-wide checks name their fields
-            field = ".".join(str(part) for part in first["loc"])
-            message = f"`{field}`: {message} (got `{first['input']}`)"
         raise PolicyConfigError(
-            f"{source}: {message}",
+            f"{source}: {validation_message(error)}",
             hint="see docs/learning.md for the policy configuration fields",
         ) from None

@@ -27,10 +27,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors.torch import load_file, save_file
 
 from vitalskills.learning.augment import (
@@ -40,7 +41,7 @@ from vitalskills.learning.augment import (
     random_shift,
     relight,
 )
-from vitalskills.learning.config import BCConfig
+from vitalskills.learning.config import BCConfig, validation_message
 from vitalskills.learning.dataset import ACTION, DemoDataset
 from vitalskills.learning.errors import TrainingError
 from vitalskills.learning.masks import IMAGE_KEY, LabelMasks, MaskSource
@@ -80,6 +81,32 @@ class TrainConfig(BaseModel):
     )
     backgrounds: int = Field(256, ge=1, description="procedural backgrounds in the pool")
     background_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _relight_needs_augment(self) -> TrainConfig:
+        # Relighting re-shades augmentation's kept pixels: without augmentation it would
+        # be silently off while provenance recorded a strength.
+        if self.relight and not self.augment:
+            raise ValueError(
+                f"`relight` ({self.relight}) re-shades the kept pixels of augmentation, "
+                "and `augment` is off"
+            )
+        return self
+
+
+def parse_train_config(data: dict[str, Any], source: str = "training options") -> TrainConfig:
+    """Validate training settings, naming the bad field and value.
+
+    Raises:
+        TrainingError: a field with a bad value, or settings that contradict each other.
+    """
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as error:
+        raise TrainingError(
+            f"{source}: {validation_message(error)}",
+            hint="see docs/learning.md for the training options",
+        ) from None
 
 
 def load_torch_compiler() -> None:
