@@ -7,6 +7,10 @@ without a traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,13 @@ class UsageError(VitalskillsError):
     """A command was called wrongly (bad option value, missing file); exits 2."""
 
     code = "E001"
+
+
+def validation_message(error: ValidationError) -> str:
+    """The first problem of a pydantic error, as a user reads it: the field, why, the value."""
+    first = error.errors()[0]
+    message = first["msg"].removeprefix("Value error, ")
+    if first["loc"]:  # a field's own check; model-wide checks name their fields
+        field = ".".join(str(part) for part in first["loc"])
+        message = f"`{field}`: {message} (got `{first['input']}`)"
+    return message

@@ -160,7 +160,7 @@ def test_config_file_names_backends_and_bad_fields(
     assert config.grounders["table-cam"].threshold == 0.2
     assert config.grounders["pointer"].prompt == "Point to the {query}."
     path.write_text("grounders:\n  x:\n    backend: owlv2-sam\n    threshold: 3\n")
-    with pytest.raises(BadConfig, match=r"`grounders.x.owlv2-sam.threshold`.*got 3"):
+    with pytest.raises(BadConfig, match=r"`grounders.x.owlv2-sam.threshold`.*got `3`"):
         load_config()
     path.write_text("grounders:\n  x:\n    backend: yolo\n")
     with pytest.raises(BadConfig, match="yolo"):

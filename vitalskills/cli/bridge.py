@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from vitalskills.cli.app import app, console, user_errors
-from vitalskills.errors import UsageError
+from vitalskills.errors import UsageError, validation_message
 
 bridge_app = typer.Typer(
     name="bridge",
@@ -110,7 +110,7 @@ def serve(
                 **_parse_box(workspace),
             )
         except ValidationError as error:
-            raise UsageError(f"bad safety limits: {error.errors()[0]['msg']}") from None
+            raise UsageError(f"bad safety limits: {validation_message(error)}") from None
         try:
             run_server(
                 driver,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vitalskills.errors import validation_message
 from vitalskills.learning.errors import PolicyConfigError
 
 
@@ -77,16 +78,6 @@ class BCConfig(BaseModel):
 
 
 POLICY_CONFIGS: dict[str, type[BCConfig]] = {"vital_bc": BCConfig}
-
-
-def validation_message(error: ValidationError) -> str:
-    """The first problem of a pydantic error, as a user reads it: the field, why, the value."""
-    first = error.errors()[0]
-    message = first["msg"].removeprefix("Value error, ")
-    if first["loc"]:  # a field's own check; model-wide checks name their fields
-        field = ".".join(str(part) for part in first["loc"])
-        message = f"`{field}`: {message} (got `{first['input']}`)"
-    return message
 
 
 def parse_config(data: dict[str, Any], source: str = "policy config") -> BCConfig:

@@ -34,6 +34,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors.torch import load_file, save_file
 
+from vitalskills.errors import validation_message
 from vitalskills.learning.augment import (
     background_pool,
     colour_jitter,
@@ -41,7 +42,7 @@ from vitalskills.learning.augment import (
     random_shift,
     relight,
 )
-from vitalskills.learning.config import BCConfig, validation_message
+from vitalskills.learning.config import BCConfig
 from vitalskills.learning.dataset import ACTION, DemoDataset
 from vitalskills.learning.errors import TrainingError
 from vitalskills.learning.masks import IMAGE_KEY, LabelMasks, MaskSource

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vitalskills.errors import validation_message
 from vitalskills.perception.detector import DEFAULT_DETECTOR
 from vitalskills.perception.errors import BadConfig, PerceptionError, UnknownGrounder
 from vitalskills.perception.grounder import Grounder
@@ -100,12 +101,6 @@ def config_path() -> Path:
     return base / "vitalskills" / "config.yaml"
 
 
-def _validation_message(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"`{where}`: {first['msg']} (got {first.get('input')!r})"
-
-
 def load_config(path: Path | None = None) -> PerceptionConfig:
     """Read the grounders section of the user config file; no file means defaults."""
     path = path or config_path()
@@ -123,7 +118,7 @@ def load_config(path: Path | None = None) -> PerceptionConfig:
         return PerceptionConfig.model_validate(data)
     except ValidationError as error:
         raise BadConfig(
-            f"config file `{path}`: {_validation_message(error)}",
+            f"config file `{path}`: {validation_message(error)}",
             hint="see docs/perception.md for the grounders section",
         ) from None
 
@@ -155,7 +150,7 @@ def grounder_options(
     try:
         return type(options).model_validate({**options.model_dump(), **overrides})
     except ValidationError as error:
-        raise BadConfig(f"grounder `{name}`: {_validation_message(error)}") from None
+        raise BadConfig(f"grounder `{name}`: {validation_message(error)}") from None
 
 
 def _build_sim(name: str, options: SimOptions) -> Grounder:
