@@ -7,10 +7,11 @@ without a traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,17 @@ def validation_message(error: ValidationError) -> str:
         field = ".".join(str(part) for part in first["loc"])
         message = f"`{field}`: {message} (got `{first['input']}`)"
     return message
+
+
+def validate_model(
+    model: type[Model],
+    data: Any,
+    error: type[VitalskillsError],
+    source: str,
+    hint: str | None = None,
+) -> Model:
+    """Validate `data` as `model`; a bad value raises `error` naming `source` and the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as problem:
+        raise error(f"{source}: {validation_message(problem)}", hint=hint) from None

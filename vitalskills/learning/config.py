@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vitalskills.errors import validation_message
+from vitalskills.errors import validate_model
 from vitalskills.learning.errors import PolicyConfigError
 
 
@@ -92,10 +92,7 @@ def parse_config(data: dict[str, Any], source: str = "policy config") -> BCConfi
             f"{source}: unknown policy type `{kind}`",
             hint=f"known types: {', '.join(POLICY_CONFIGS)}",
         )
-    try:
-        return POLICY_CONFIGS[kind].model_validate(data)
-    except ValidationError as error:
-        raise PolicyConfigError(
-            f"{source}: {validation_message(error)}",
-            hint="see docs/learning.md for the policy configuration fields",
-        ) from None
+    return validate_model(
+        POLICY_CONFIGS[kind], data, PolicyConfigError, source,
+        hint="see docs/learning.md for the policy configuration fields",
+    )  # fmt: skip

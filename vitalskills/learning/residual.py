@@ -10,18 +10,17 @@ residual leaves the BC policy's behaviour unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from vitalskills.errors import Model, validate_model
 from vitalskills.learning.errors import PolicyConfigError
 from vitalskills.learning.model import VitalBC
 from vitalskills.learning.policy import BCPolicy
 from vitalskills.runtime.robot import Observation
-
-Model = TypeVar("Model", bound=BaseModel)
 
 
 class ResidualConfig(BaseModel):
@@ -57,17 +56,8 @@ class ResidualConfig(BaseModel):
 
 def validated(cls: type[Model], data: dict[str, Any], source: str) -> Model:
     """Build `cls` from `data`, raising `PolicyConfigError` that names the field and value."""
-    try:
-        return cls.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        if first["loc"]:
-            field = ".".join(str(part) for part in first["loc"])
-            message = f"`{field}`: {message} (got `{first.get('input')}`)"
-        raise PolicyConfigError(
-            f"{source}: {message}", hint="see docs/residual.md for the residual settings"
-        ) from None
+    hint = "see docs/residual.md for the residual settings"
+    return validate_model(cls, data, PolicyConfigError, source, hint=hint)
 
 
 def feature_dim(model: VitalBC) -> int:

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors.torch import load_file, save_file
 
-from vitalskills.errors import validation_message
+from vitalskills.errors import validate_model
 from vitalskills.learning.augment import (
     background_pool,
     colour_jitter,
@@ -101,13 +101,8 @@ def parse_train_config(data: dict[str, Any], source: str = "training options") -
     Raises:
         TrainingError: a field with a bad value, or settings that contradict each other.
     """
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as error:
-        raise TrainingError(
-            f"{source}: {validation_message(error)}",
-            hint="see docs/learning.md for the training options",
-        ) from None
+    hint = "see docs/learning.md for the training options"
+    return validate_model(TrainConfig, data, TrainingError, source, hint=hint)
 
 
 def load_torch_compiler() -> None:

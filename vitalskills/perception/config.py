@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from vitalskills.errors import validation_message
+from vitalskills.errors import validate_model
 from vitalskills.perception.detector import DEFAULT_DETECTOR
 from vitalskills.perception.errors import BadConfig, PerceptionError, UnknownGrounder
 from vitalskills.perception.grounder import Grounder
@@ -114,13 +114,10 @@ def load_config(path: Path | None = None) -> PerceptionConfig:
         raise BadConfig(
             f"config file `{path}` must be a mapping", hint="start it with `grounders:`"
         )
-    try:
-        return PerceptionConfig.model_validate(data)
-    except ValidationError as error:
-        raise BadConfig(
-            f"config file `{path}`: {validation_message(error)}",
-            hint="see docs/perception.md for the grounders section",
-        ) from None
+    return validate_model(
+        PerceptionConfig, data, BadConfig, f"config file `{path}`",
+        hint="see docs/perception.md for the grounders section",
+    )  # fmt: skip
 
 
 def grounder_options(
@@ -147,10 +144,8 @@ def grounder_options(
             f"(backend `{options.backend}`)",
             hint=f"its options are: {', '.join(sorted(type(options).model_fields))}",
         )
-    try:
-        return type(options).model_validate({**options.model_dump(), **overrides})
-    except ValidationError as error:
-        raise BadConfig(f"grounder `{name}`: {validation_message(error)}") from None
+    merged = {**options.model_dump(), **overrides}
+    return validate_model(type(options), merged, BadConfig, f"grounder `{name}`")
 
 
 def _build_sim(name: str, options: SimOptions) -> Grounder:
