@@ -72,7 +72,7 @@ class UsageError(VitalskillsError):
     code = "E001"
 
 
-def validation_message(error: ValidationError) -> str:
+def _validation_message(error: ValidationError) -> str:
     """The first problem of a pydantic error, as a user reads it: the field, why, the value."""
     first = error.errors()[0]
     message = first["msg"].removeprefix("Value error, ")
@@ -93,4 +93,4 @@ def validate_model(
     try:
         return model.model_validate(data)
     except ValidationError as problem:
-        raise error(f"{source}: {validation_message(problem)}", hint=hint) from None
+        raise error(f"{source}: {_validation_message(problem)}", hint=hint) from None

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from vitalskills.cli.app import app, console, user_errors
-from vitalskills.errors import UsageError, validation_message
+from vitalskills.errors import UsageError, validate_model
 
 bridge_app = typer.Typer(
     name="bridge",
@@ -84,8 +84,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve a robot on the bridge until Ctrl-C or SIGTERM (the robot is stopped on exit)."""
-    from pydantic import ValidationError
-
     from vitalskills.bridge.limits import SafetyLimits
     from vitalskills.bridge.server import BridgeServer, run_server
 
@@ -101,16 +99,18 @@ def serve(
         typer.echo(f"serving {driver} on {server.address}")
 
     with user_errors():
-        try:
-            limits = SafetyLimits(
+        limits = validate_model(
+            SafetyLimits,
+            dict(
                 max_step=max_step,
                 max_speed=max_speed,
                 max_tactile=max_tactile,
                 max_force=max_force,
                 **_parse_box(workspace),
-            )
-        except ValidationError as error:
-            raise UsageError(f"bad safety limits: {validation_message(error)}") from None
+            ),
+            UsageError,
+            "bad safety limits",
+        )
         try:
             run_server(
                 driver,
