@@ -37,7 +37,7 @@ import numpy as np
 import zmq
 
 from vitalskills.bridge import BridgeClient
-from vitalskills.runtime.robot import CameraSpec, Observation, RobotCapabilities
+from vitalskills.robot import CameraSpec, Observation, RobotCapabilities
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
 TACTILE = np.linspace(-1.0, 1.0, 15, dtype=np.float32)

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from vitalskills.runtime.robot import (
+from vitalskills.robot import (
     CameraSpec,
     Observation,
     RobotCapabilities,

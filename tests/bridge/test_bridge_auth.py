@@ -11,7 +11,7 @@ from fake_arm import FakeArm
 
 from vitalskills.bridge import AuthError, BridgeServer, connect, generate_keys
 from vitalskills.bridge.auth import load_key_pair
-from vitalskills.runtime.robot import RobotError
+from vitalskills.robot import RobotError
 
 
 @pytest.fixture

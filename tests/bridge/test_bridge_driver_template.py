@@ -15,7 +15,7 @@ from conftest import served
 
 from vitalskills.bridge import connect
 from vitalskills.bridge.driver_template import XArmDriver, axis_angle_to_rpy, rpy_to_quat
-from vitalskills.runtime.robot import RobotError, SafetyStop
+from vitalskills.robot import RobotError, SafetyStop
 
 
 class FakeXArm:

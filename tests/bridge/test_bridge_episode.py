@@ -8,7 +8,7 @@ from conftest import cli_command, process, read_address, served
 from fake_arm import FakeArm
 
 from vitalskills.bridge import connect
-from vitalskills.runtime.robot import Robot
+from vitalskills.robot import Robot
 
 
 def policy(obs: dict[str, np.ndarray], step: int) -> np.ndarray:

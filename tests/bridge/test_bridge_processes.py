@@ -14,7 +14,7 @@ from conftest import HERE, cli_command, process, read_address, served
 from fake_arm import FakeArm
 
 from vitalskills.bridge import connect
-from vitalskills.runtime.robot import RobotError
+from vitalskills.robot import RobotError
 
 WATCHDOG_S = 0.2
 #: Allowance on a busy 2-core machine: poll tick (20 ms), scheduling, the file write.

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vitalskills.bridge import SafetyLimits
-from vitalskills.bridge.limits import clip_action, quat_to_matrix
+from vitalskills.bridge.limits import clip_action
 from vitalskills.bridge.protocol import ProtocolError, decode, encode
+from vitalskills.robot.geometry import quat_to_matrix
 
 ARRAYS = {
     "image": np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3),

@@ -11,7 +11,7 @@ from fake_arm import FakeArm
 
 from vitalskills.bridge import ErrorCode, SafetyLimits, connect
 from vitalskills.bridge.limits import clip_action
-from vitalskills.runtime.robot import RobotError, SafetyStop
+from vitalskills.robot import RobotError, SafetyStop
 
 DOWN = np.array([0.0, 1.0, 0.0, 0.0])  # ee z axis along the base's -z
 

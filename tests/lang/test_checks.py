@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vitalskills.lang import CheckFailed, check_task, compile_task, parse_file
-from vitalskills.runtime.robot import CameraSpec, RobotCapabilities
+from vitalskills.robot import CameraSpec, RobotCapabilities
 
 HEAD = 'task t\nparam target = "power strip"\nparam n = 3\nlocate "strip" as strip\n'
 

@@ -35,7 +35,7 @@ from vitalskills.learning.train_residual import (
     make_agent,
     train_residual,
 )
-from vitalskills.runtime.skill import policy_view
+from vitalskills.robot import policy_view
 from vitalskills.skills import SkillWeightsError, load_manifest
 
 runner = CliRunner()

@@ -14,7 +14,7 @@ from vitalskills.cli import app
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.evaluate import evaluate_skill
 from vitalskills.learning.policy import TrainedPolicyProvider
-from vitalskills.runtime.skill import policy_view
+from vitalskills.robot import policy_view
 from vitalskills.skills import SkillLibrary, load_manifest
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from vitalskills.runtime.robot import CameraSpec, Observation, RobotCapabilities, SceneFrame
+from vitalskills.robot import CameraSpec, Observation, RobotCapabilities, SceneFrame
 
 LABELS = {"background": 0, "target": 1, "gripper": 2, "held": 3}
 

@@ -9,7 +9,7 @@ import pytest
 
 from vitalskills.perception.geometry import intrinsics_matrix
 from vitalskills.perception.random_models import save_random_detector, save_random_sam
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 
 @pytest.fixture(scope="session")

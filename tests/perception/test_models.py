@@ -23,7 +23,7 @@ from vitalskills.perception.errors import (
     WeightsNotFound,
 )
 from vitalskills.perception.sam import SamMasker, load_sam
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 
 def owl_sam_config(detector: Path, sam: Path, **extra: object) -> PerceptionConfig:

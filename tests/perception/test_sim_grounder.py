@@ -7,7 +7,7 @@ import pytest
 
 from vitalskills.perception.config import make_grounder
 from vitalskills.perception.sim_grounder import SimGrounder, matching_objects, normalise
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 
 def test_finds_labelled_object_at_its_true_point(scene: tuple[SceneFrame, np.ndarray]) -> None:

@@ -11,7 +11,7 @@ from vitalskills.perception.config import PerceptionConfig, VlmPointOptions, mak
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
 from vitalskills.perception.random_models import save_random_vlm
 from vitalskills.perception.vlm_point import VlmPointGrounder, parse_points
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 W, H = 640, 480
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from vitalskills.lang import ir
+from vitalskills.robot import Observation
 from vitalskills.runtime import (
     DryRunGrounder,
     DryRunPolicyProvider,
@@ -26,7 +27,6 @@ from vitalskills.runtime import (
     RunResult,
     build_plan,
 )
-from vitalskills.runtime.robot import Observation
 
 
 @dataclass

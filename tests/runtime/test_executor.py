@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from vitalskills.errors import VitalskillsError
+from vitalskills.robot import Robot, RobotError
 from vitalskills.runtime import (
     DryRunGrounder,
     DryRunPolicyProvider,
@@ -23,7 +24,6 @@ from vitalskills.runtime import (
 )
 from vitalskills.runtime.display import LiveDisplay
 from vitalskills.runtime.plan import PlanError
-from vitalskills.runtime.robot import Robot, RobotError
 from vitalskills.runtime.trace import TraceError
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vitalskills.runtime.robot import SafetyStop
+from vitalskills.robot import SafetyStop
 
 GOAL = (0.5, 0.0, 0.02)
 
@@ -210,7 +210,7 @@ class TurnedTargetGrounder:
 
 @pytest.mark.parametrize("yaw", [0.5, 0.5 + np.pi, -0.3, np.pi - 0.3])
 def test_approach_faces_a_turned_target_and_turns_its_offset(rt, yaw: float) -> None:
-    from vitalskills.runtime.motion import ee_pose, heading
+    from vitalskills.robot.geometry import ee_pose, heading
 
     point = (0.5, 0.1, 0.03)
     manifests = {"plug_insert": rt.Manifest("plug_insert", approach_offset=(-0.045, 0.0, 0.06))}

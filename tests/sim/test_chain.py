@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vitalskills.robot.geometry import matrix_to_axis_angle, yaw_matrix
 from vitalskills.sim import SimError, make_env
 from vitalskills.sim.env import DOWN
-from vitalskills.sim.geometry import mat_to_axis_angle, yaw_mat
 from vitalskills.sim.randomize import RACK_CLEAR, STATION_CLEAR, sample_layout
 from vitalskills.sim.tasks import TASKS, get_stations
 
@@ -45,7 +45,7 @@ def _servo(env, point: np.ndarray, yaw: float, gripper: float, steps: int = 80) 
     for _ in range(steps):
         ee = env.ee_pose_matrix()
         move = np.clip(ee[:3, :3].T @ (point - ee[:3, 3]), -0.01, 0.01)
-        turn = mat_to_axis_angle(ee[:3, :3].T @ yaw_mat(yaw) @ DOWN)
+        turn = matrix_to_axis_angle(ee[:3, :3].T @ yaw_matrix(yaw) @ DOWN)
         action = np.concatenate([move, np.clip(turn, -0.1, 0.1), [gripper]])
         obs, *_ = env.step(action.astype(np.float32))
     return obs
@@ -60,7 +60,7 @@ def test_closing_around_the_racked_object_takes_it_and_switches_the_task() -> No
     grip = env.data.xpos[card] + np.array([0.0, 0.0, TASKS["card_swipe"].grip_height])
     env.step(np.array([0, 0, 0, 0, 0, 0, -1.0], np.float32))  # let go of the plug
     # Closing 15 mm beside the card grasps nothing: it stays in its rack.
-    aside = grip + yaw_mat(station.rack_yaw) @ np.array([0.0, 0.015, 0.0])
+    aside = grip + yaw_matrix(station.rack_yaw) @ np.array([0.0, 0.015, 0.0])
     _servo(env, aside + UP * 0.05, station.rack_yaw, -1.0)
     _servo(env, aside, station.rack_yaw, -1.0)
     _servo(env, aside, station.rack_yaw, 1.0, steps=3)

@@ -6,9 +6,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from vitalskills.errors import VitalskillsError
+from vitalskills.robot.geometry import pose_matrix
 from vitalskills.sim import TASKS, SimError, make_env
 from vitalskills.sim.env import LEASH, MAX_TRANSLATION
-from vitalskills.sim.geometry import pose_matrix
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

@@ -3,21 +3,17 @@
 import numpy as np
 import pytest
 
-from vitalskills.sim import TASKS, make_env
-from vitalskills.sim.geometry import (
-    axis_angle_to_mat,
-    mat_to_axis_angle,
-    mat_to_quat,
-    plate_boxes,
+from vitalskills.robot.geometry import (
     pose_matrix,
-    quat_to_mat,
-    yaw_mat,
+    yaw_matrix,
 )
+from vitalskills.sim import TASKS, make_env
+from vitalskills.sim.plates import plate_boxes
 from vitalskills.sim.tasks import Opening, TaskSpec, measure_insertion
 
 
 def _pose(x: float, y: float, z: float, yaw: float = 0.0) -> np.ndarray:
-    return pose_matrix(np.array([x, y, z]), yaw_mat(yaw))
+    return pose_matrix(np.array([x, y, z]), yaw_matrix(yaw))
 
 
 def test_plate_boxes_tile_the_plate_minus_the_holes() -> None:
@@ -31,16 +27,6 @@ def test_plate_boxes_tile_the_plate_minus_the_holes() -> None:
         in_hole = any(abs(x - h[0]) < h[2] and abs(y - h[1]) < h[3] for h in holes)
         covers = sum(abs(x - b[0]) < b[2] and abs(y - b[1]) < b[3] for b in boxes)
         assert covers == (0 if in_hole else 1)
-
-
-def test_rotation_helpers_round_trip() -> None:
-    rng = np.random.default_rng(1)
-    for _ in range(50):
-        axis = rng.normal(size=3)
-        rotvec = axis / np.linalg.norm(axis) * rng.uniform(0.0, 3.1)
-        mat = axis_angle_to_mat(rotvec)
-        assert np.allclose(mat_to_axis_angle(mat), rotvec, atol=1e-9)
-        assert np.allclose(quat_to_mat(mat_to_quat(mat)), mat, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["plug_in_socket", "usb_insert", "key_in_lock"])

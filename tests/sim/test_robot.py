@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vitalskills.runtime.robot import Robot, RobotError
+from vitalskills.robot import Robot, RobotError
 from vitalskills.sim import SimRobot
 from vitalskills.sim.env import MASK_LABELS
 

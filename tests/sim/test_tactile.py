@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from vitalskills.robot.geometry import pose_matrix
 from vitalskills.sim import make_env
-from vitalskills.sim.geometry import pose_matrix
 from vitalskills.sim.tactile import SATURATION, TactileSkin, skin_field
 
 

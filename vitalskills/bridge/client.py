@@ -35,7 +35,7 @@ from vitalskills.bridge.protocol import (
     scene_from_wire,
 )
 from vitalskills.errors import UsageError
-from vitalskills.runtime.robot import (
+from vitalskills.robot import (
     Observation,
     RobotCapabilities,
     RobotError,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vitalskills.bridge.drivers import DriverError
-from vitalskills.runtime.robot import CameraSpec, Observation, RobotCapabilities, SceneFrame
+from vitalskills.robot import CameraSpec, Observation, RobotCapabilities, SceneFrame
 
 #: Home pose: x, y, z in mm, roll, pitch, yaw in rad (gripper pointing down).
 HOME = (400.0, 0.0, 300.0, math.pi, 0.0, 0.0)

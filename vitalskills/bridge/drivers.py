@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from vitalskills.errors import VitalskillsError
-from vitalskills.runtime.robot import Observation, RobotCapabilities
+from vitalskills.robot import Observation, RobotCapabilities
 
 REQUIRED_METHODS = ("capabilities", "reset", "observe", "act", "stop")
 

@@ -8,12 +8,12 @@ the robot and latch a protective stop until the next `reset`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from vitalskills.runtime.robot import Observation
+from vitalskills.robot import Observation
+from vitalskills.robot.geometry import quat_to_matrix
 
 
 class SafetyLimits(BaseModel):
@@ -47,18 +47,6 @@ class SafetyLimits(BaseModel):
                 f"{self.workspace_max} on every axis"
             )
         return self
-
-
-def quat_to_matrix(quat_wxyz: Sequence[float]) -> list[list[float]]:
-    """Rotation matrix (rows) of a (w, x, y, z) quaternion, normalised first."""
-    w, x, y, z = quat_wxyz
-    norm = math.sqrt(w * w + x * x + y * y + z * z) or 1.0
-    w, x, y, z = w / norm, x / norm, y / norm, z / norm
-    return [
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ]
 
 
 def _clip_norm(vector: list[float], limit: float) -> list[float]:

@@ -15,7 +15,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from vitalskills.runtime.robot import RobotError, SceneFrame
+from vitalskills.robot import RobotError, SceneFrame
 
 #: Protocol versions this implementation speaks, oldest first.
 SUPPORTED_VERSIONS: tuple[int, ...] = (1,)

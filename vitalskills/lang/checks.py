@@ -24,7 +24,7 @@ from vitalskills.lang.errors import (
     ValueRangeError,
     VersionSyntaxError,
 )
-from vitalskills.runtime.robot import RobotCapabilities
+from vitalskills.robot import RobotCapabilities
 from vitalskills.skills.library import SkillLibrary
 from vitalskills.skills.manifest import SkillManifest
 

@@ -17,7 +17,7 @@ from vitalskills.lang import ir
 from vitalskills.lang.checks import check_task
 from vitalskills.lang.errors import CheckFailed, LangError, OverrideError
 from vitalskills.lang.loader import parse_file
-from vitalskills.runtime.robot import RobotCapabilities
+from vitalskills.robot import RobotCapabilities
 from vitalskills.skills.library import SkillLibrary, default_library
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"

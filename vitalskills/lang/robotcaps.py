@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from vitalskills.errors import Location, UsageError
 from vitalskills.lang.yamlnodes import compose, to_plain
-from vitalskills.runtime.robot import RobotCapabilities
+from vitalskills.robot import RobotCapabilities
 
 
 class RobotCapsError(UsageError):

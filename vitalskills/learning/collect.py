@@ -18,8 +18,7 @@ import numpy as np
 
 from vitalskills.learning.dataset import DatasetInfo, DatasetWriter, EpisodeMeta, EpisodeRecorder
 from vitalskills.learning.errors import DatasetError
-from vitalskills.runtime.policy import Policy
-from vitalskills.runtime.robot import Observation, Robot
+from vitalskills.robot import Observation, Policy, Robot
 
 
 @dataclass

@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from vitalskills.learning.errors import DatasetError
-from vitalskills.runtime.robot import Observation
+from vitalskills.robot import Observation
 
 FORMAT = "vitalskills-demos"
 FORMAT_VERSION = 1

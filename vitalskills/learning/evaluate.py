@@ -19,7 +19,7 @@ from vitalskills.learning.package import load_skill_model, update_provenance
 from vitalskills.learning.policy import BCPolicy
 from vitalskills.learning.residual import ResidualPolicy
 from vitalskills.learning.residual_package import has_residual, load_residual
-from vitalskills.runtime.skill import policy_view
+from vitalskills.robot import policy_view
 from vitalskills.skills.manifest import SkillManifest
 
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo

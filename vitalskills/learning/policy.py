@@ -16,8 +16,7 @@ import torch
 from vitalskills.learning.errors import PolicyPackageError
 from vitalskills.learning.model import VitalBC
 from vitalskills.learning.package import load_skill_model
-from vitalskills.runtime.policy import Policy, SkillSpec
-from vitalskills.runtime.robot import Observation
+from vitalskills.robot import Observation, Policy, SkillSpec
 from vitalskills.skills.manifest import SkillManifest
 
 

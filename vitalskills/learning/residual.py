@@ -20,7 +20,7 @@ from vitalskills.errors import Model, validate_model
 from vitalskills.learning.errors import PolicyConfigError
 from vitalskills.learning.model import VitalBC
 from vitalskills.learning.policy import BCPolicy
-from vitalskills.runtime.robot import Observation
+from vitalskills.robot import Observation
 
 
 class ResidualConfig(BaseModel):

@@ -47,7 +47,7 @@ from vitalskills.learning.dataset import ACTION, DemoDataset
 from vitalskills.learning.errors import TrainingError
 from vitalskills.learning.masks import IMAGE_KEY, LabelMasks, MaskSource
 from vitalskills.learning.model import VitalBC
-from vitalskills.runtime.motion import quat_to_matrix
+from vitalskills.robot.geometry import quat_to_matrix
 
 TACTILE_KEY = "observation.tactile"
 EE_POSE_KEY = "observation.ee_pose"

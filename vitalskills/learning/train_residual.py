@@ -53,7 +53,7 @@ from vitalskills.learning.residual_log import LogRow, write_log
 from vitalskills.learning.residual_package import add_residual, copy_skill
 from vitalskills.learning.sac import SAC, SACConfig
 from vitalskills.learning.train import replace_folder
-from vitalskills.runtime.skill import policy_view
+from vitalskills.robot import policy_view
 from vitalskills.skills.manifest import SkillManifest, load_manifest, sha256_of
 
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo
@@ -247,10 +247,10 @@ def critic_state(env: VitalEnv) -> np.ndarray:
     Position in centimetres, rotation (axis-angle) in tenths of a radian and depth in
     centimetres: the units of the reward's potential.
     """
-    from vitalskills.sim.geometry import mat_to_axis_angle
+    from vitalskills.robot.geometry import matrix_to_axis_angle
 
     relative = np.linalg.inv(env.ee_pose_matrix()) @ env.goal_matrix()
-    rotation = mat_to_axis_angle(relative[:3, :3])
+    rotation = matrix_to_axis_angle(relative[:3, :3])
     depth = env.insertion().depth
     return np.concatenate([relative[:3, 3] / 0.01, rotation / 0.1, [depth / 0.01]]).astype(
         np.float32

@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from vitalskills.errors import UsageError
 from vitalskills.perception.errors import BadFrame
 from vitalskills.perception.geometry import check_camera, check_frame, intrinsics_matrix
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 
 def parse_intrinsics(text: str) -> np.ndarray:

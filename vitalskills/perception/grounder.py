@@ -17,7 +17,7 @@ import numpy as np
 from vitalskills.perception.geometry import footprint_heading, top_face
 
 if TYPE_CHECKING:  # runtime imports this module: a run-time import would be circular
-    from vitalskills.runtime.robot import SceneFrame
+    from vitalskills.robot import SceneFrame
 
 
 @dataclass

@@ -11,7 +11,7 @@ import numpy as np
 from vitalskills.perception.config import PerceptionConfig, make_grounder
 from vitalskills.perception.frames import read_frame
 from vitalskills.perception.grounder import LocateResult
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 
 @dataclass

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from vitalskills.perception.geometry import project, to_camera
 from vitalskills.perception.grounder import LocateResult
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 MASK_TINT = np.array([40, 200, 255], dtype=np.float32)
 BOX_COLOUR = (255, 200, 0)

@@ -13,7 +13,7 @@ from vitalskills.perception.detector import ZeroShotDetector
 from vitalskills.perception.geometry import check_camera, check_frame, object_point
 from vitalskills.perception.grounder import LocateResult, set_heading, stage
 from vitalskills.perception.sam import SamMasker
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 #: SAM may leak past the box; keep mask pixels within this margin of it.
 BOX_MARGIN_PX = 4

@@ -13,7 +13,7 @@ import numpy as np
 
 from vitalskills.perception.geometry import check_camera, check_frame, mask_point, top_point
 from vitalskills.perception.grounder import LocateResult, mask_box, set_heading, stage
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 _ARTICLES = re.compile(r"^(the|a|an)\s+")
 

@@ -23,7 +23,7 @@ from vitalskills.perception.errors import PerceptionError
 from vitalskills.perception.geometry import check_camera, check_frame, object_point, pixel_point
 from vitalskills.perception.grounder import LocateResult, set_heading, stage
 from vitalskills.perception.sam import SamMasker, load_sam
-from vitalskills.runtime.robot import SceneFrame
+from vitalskills.robot import SceneFrame
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
 _POINT_TAG = re.compile(r"<point\b([^>]*)>", re.IGNORECASE)

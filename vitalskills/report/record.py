@@ -23,9 +23,9 @@ from vitalskills.errors import VitalskillsError
 from vitalskills.report.frames import compose_frame
 from vitalskills.report.plot import plot_signals
 from vitalskills.report.summary import SummaryCollector
+from vitalskills.robot import Observation, Robot, RobotCapabilities, SceneFrame
 from vitalskills.runtime.events import Event
 from vitalskills.runtime.executor import RunResult
-from vitalskills.runtime.robot import Observation, Robot, RobotCapabilities, SceneFrame
 from vitalskills.runtime.timing import Timings
 from vitalskills.runtime.trace import TraceWriter
 

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from vitalskills.errors import VitalskillsError
 from vitalskills.perception.grounder import Grounder, LocateResult
+from vitalskills.robot import Policy, PolicyProvider, Robot, SkillSpec
 from vitalskills.runtime.events import EventBus
-from vitalskills.runtime.policy import Policy, PolicyProvider, SkillSpec
-from vitalskills.runtime.robot import Robot
 
 if TYPE_CHECKING:
     from vitalskills.runtime.nodes import Node

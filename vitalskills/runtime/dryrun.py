@@ -13,15 +13,15 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 
 from vitalskills.perception.grounder import LocateResult
-from vitalskills.runtime.motion import quat_to_matrix
-from vitalskills.runtime.policy import SkillSpec
-from vitalskills.runtime.robot import (
+from vitalskills.robot import (
     CameraSpec,
     Observation,
     RobotCapabilities,
     SafetyStop,
     SceneFrame,
+    SkillSpec,
 )
+from vitalskills.robot.geometry import axis_angle_to_matrix, matrix_to_quat, quat_to_matrix
 
 #: Where the dry-run grounder says every object is, base frame, metres.
 PLACEHOLDER_POINT = (0.5, 0.0, 0.05)
@@ -29,28 +29,6 @@ PLACEHOLDER_POINT = (0.5, 0.0, 0.05)
 TACTILE_DIM = 15
 #: Start pose: 30 cm above the table, gripper pointing down (180 deg about x), wxyz.
 HOME_POSE = (0.4, 0.0, 0.3, 0.0, 1.0, 0.0, 0.0)
-
-
-def axis_angle_matrix(rotvec: np.ndarray) -> np.ndarray:
-    """Rotation matrix of an axis-angle vector (Rodrigues)."""
-    angle = float(np.linalg.norm(rotvec))
-    if angle < 1e-12:
-        return np.eye(3)
-    k = rotvec / angle
-    skew = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * skew @ skew
-
-
-def matrix_to_quat(m: np.ndarray) -> np.ndarray:
-    """(w, x, y, z) quaternion of a rotation matrix."""
-    w = np.sqrt(max(0.0, 1 + m[0, 0] + m[1, 1] + m[2, 2])) / 2
-    x = np.sqrt(max(0.0, 1 + m[0, 0] - m[1, 1] - m[2, 2])) / 2
-    y = np.sqrt(max(0.0, 1 - m[0, 0] + m[1, 1] - m[2, 2])) / 2
-    z = np.sqrt(max(0.0, 1 - m[0, 0] - m[1, 1] + m[2, 2])) / 2
-    x = np.copysign(x, m[2, 1] - m[1, 2])
-    y = np.copysign(y, m[0, 2] - m[2, 0])
-    z = np.copysign(z, m[1, 0] - m[0, 1])
-    return np.array([w, x, y, z])
 
 
 class DryRunRobot:
@@ -126,7 +104,7 @@ class DryRunRobot:
                     hint="keep targets and offsets inside the robot's workspace",
                 )
         self.position = position
-        self.rotation = self.rotation @ axis_angle_matrix(applied[3:6].astype(np.float64))
+        self.rotation = self.rotation @ axis_angle_to_matrix(applied[3:6].astype(np.float64))
         goal = (float(applied[6]) + 1.0) / 2.0
         self.gripper += float(np.clip(goal - self.gripper, -0.25, 0.25))
         self.moving = True

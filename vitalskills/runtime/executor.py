@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vitalskills.perception.grounder import Grounder
+from vitalskills.robot import PolicyProvider, Robot
 from vitalskills.runtime.context import (
     Clock,
     ExecutionContext,
@@ -23,8 +24,6 @@ from vitalskills.runtime.context import (
 from vitalskills.runtime.events import EventBus, Subscriber
 from vitalskills.runtime.nodes import Status
 from vitalskills.runtime.plan import Plan
-from vitalskills.runtime.policy import PolicyProvider
-from vitalskills.runtime.robot import Robot
 
 
 def current_gripper_command(robot: Robot, default: float) -> float:

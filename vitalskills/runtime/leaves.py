@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vitalskills.lang.ir import Span
+from vitalskills.robot import SafetyStop
 from vitalskills.runtime.nodes import Node, Status
-from vitalskills.runtime.robot import SafetyStop
 
 if TYPE_CHECKING:
     from vitalskills.runtime.context import ExecutionContext

@@ -15,47 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vitalskills.lang.ir import Span
+from vitalskills.robot import SafetyStop
+from vitalskills.robot.geometry import ee_pose, heading, wrap_angle
 from vitalskills.runtime.leaves import fmt_point
 from vitalskills.runtime.nodes import Node, Status
-from vitalskills.runtime.robot import Observation, SafetyStop
 
 if TYPE_CHECKING:
     from vitalskills.perception.grounder import LocateResult
     from vitalskills.runtime.context import ExecutionContext
-
-
-def quat_to_matrix(quat_wxyz: np.ndarray) -> np.ndarray:
-    """Rotation matrix of a (w, x, y, z) quaternion (normalised first)."""
-    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64) / np.linalg.norm(quat_wxyz)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def ee_pose(observation: Observation) -> tuple[np.ndarray, np.ndarray]:
-    """Position (base frame) and rotation matrix of the end effector."""
-    pose = np.asarray(observation["ee_pose"], dtype=np.float64).reshape(-1)
-    return pose[:3], quat_to_matrix(pose[3:7])
-
-
-def heading(rotation: np.ndarray) -> float:
-    """Yaw about base z of the end effector's x axis (the gripper's heading)."""
-    return math.atan2(rotation[1, 0], rotation[0, 0])
-
-
-def wrap_angle(angle: float) -> float:
-    """Return `angle` in [-pi, pi)."""
-    return (angle + math.pi) % (2 * math.pi) - math.pi
-
-
-def rotate_yaw(xy: np.ndarray, yaw: float) -> np.ndarray:
-    """Rotate a 2-D vector by `yaw` about z."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]])
 
 
 def _located(ctx: ExecutionContext, name: str | None) -> tuple[str | None, LocateResult | None]:

@@ -15,12 +15,12 @@ import numpy as np
 
 from vitalskills.errors import VitalskillsError
 from vitalskills.lang import ir
+from vitalskills.robot import SkillSpec
 from vitalskills.runtime.composites import IfFound, Sequence, TryElse
 from vitalskills.runtime.decorators import Repeat, Retry, Timeout
 from vitalskills.runtime.leaves import Fail, Gripper, Locate, Wait
 from vitalskills.runtime.motion import Move, Reach
 from vitalskills.runtime.nodes import Node
-from vitalskills.runtime.policy import SkillSpec
 from vitalskills.runtime.skill import RunSkill
 
 #: Look a skill up by name and optional version constraint.

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Protocol
 
 from vitalskills.perception.grounder import Grounder
+from vitalskills.robot import PolicyProvider, Robot
 from vitalskills.runtime.context import Clock, ManualClock, MonotonicClock
 from vitalskills.runtime.events import Subscriber
 from vitalskills.runtime.executor import Executor, RunResult
 from vitalskills.runtime.leaves import Locate
 from vitalskills.runtime.plan import Plan, build_plan
-from vitalskills.runtime.policy import PolicyProvider
-from vitalskills.runtime.robot import Robot
 from vitalskills.runtime.skill import RunSkill
 from vitalskills.runtime.timing import PreloadedPolicies, TimedGrounder, TimedRobot, Timings
 

@@ -17,30 +17,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vitalskills.lang.ir import Span
+from vitalskills.robot import Policy, SafetyStop, SkillSpec, policy_view
+from vitalskills.robot.geometry import ee_pose, heading, rotate_yaw
 from vitalskills.runtime.leaves import fmt_point
-from vitalskills.runtime.motion import (
-    Servo,
-    ee_pose,
-    heading,
-    located_heading,
-    resolve_target,
-    rotate_yaw,
-)
+from vitalskills.runtime.motion import Servo, located_heading, resolve_target
 from vitalskills.runtime.nodes import Node, Status
-from vitalskills.runtime.policy import Policy, SkillSpec
-from vitalskills.runtime.robot import Observation, SafetyStop
 
 if TYPE_CHECKING:
     from vitalskills.runtime.context import ExecutionContext
-
-
-def policy_view(observation: Observation) -> Observation:
-    """What a policy may see: privileged simulator data and the success flag removed."""
-    return {
-        key: value
-        for key, value in observation.items()
-        if not key.startswith("privileged/") and key != "success"
-    }
 
 
 #: Publish a progress event (step, tactile magnitude) every this many policy steps.

@@ -16,8 +16,15 @@ from typing import Any
 import numpy as np
 
 from vitalskills.perception.grounder import Grounder, LocateResult
-from vitalskills.runtime.policy import Policy, PolicyProvider, SkillSpec
-from vitalskills.runtime.robot import Observation, Robot, RobotCapabilities, SceneFrame
+from vitalskills.robot import (
+    Observation,
+    Policy,
+    PolicyProvider,
+    Robot,
+    RobotCapabilities,
+    SceneFrame,
+    SkillSpec,
+)
 
 
 @dataclass

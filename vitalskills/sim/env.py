@@ -25,13 +25,13 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from vitalskills.sim.geometry import (
-    axis_angle_to_mat,
-    mat_to_axis_angle,
-    mat_to_quat,
+from vitalskills.robot.geometry import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_quat,
     pose_matrix,
-    quat_to_mat,
-    yaw_mat,
+    quat_to_matrix,
+    yaw_matrix,
 )
 from vitalskills.sim.randomize import (
     COLOURS,
@@ -231,7 +231,7 @@ class VitalEnv(gym.Env):
     def _apply_layout(self, layout: Layout) -> None:
         m, d = self.model, self.data
         m.body_pos[self._target] = layout.target_pos
-        m.body_quat[self._target] = mat_to_quat(yaw_mat(layout.target_yaw))
+        m.body_quat[self._target] = matrix_to_quat(yaw_matrix(layout.target_yaw))
         hidden = np.isin(m.geom_bodyid, self._distractor_bodies)
         m.geom_rgba[hidden, 3] = 0.0  # the renderer skips invisible geoms: much faster
         for body in self._distractor_bodies:
@@ -239,7 +239,7 @@ class VitalEnv(gym.Env):
         for item in layout.distractors:
             body = self._distractor_bodies[item.slot]
             m.body_pos[body] = item.pos
-            m.body_quat[body] = mat_to_quat(yaw_mat(item.yaw))
+            m.body_quat[body] = matrix_to_quat(yaw_matrix(item.yaw))
             geoms = np.flatnonzero(m.geom_bodyid == body)
             m.geom_rgba[geoms, 3] = 1.0
             rgb = COLOURS[item.colour]
@@ -264,19 +264,19 @@ class VitalEnv(gym.Env):
         m.cam_pos[:] = self._base["cam_pos"]
         m.cam_quat[:] = self._base["cam_quat"]
         m.cam_pos[self._scene_cam] += layout.camera_shift
-        tilt = axis_angle_to_mat(layout.camera_tilt)
-        base = quat_to_mat(self._base["cam_quat"][self._scene_cam])
-        m.cam_quat[self._scene_cam] = mat_to_quat(tilt @ base)
+        tilt = axis_angle_to_matrix(layout.camera_tilt)
+        base = quat_to_matrix(self._base["cam_quat"][self._scene_cam])
+        m.cam_quat[self._scene_cam] = matrix_to_quat(tilt @ base)
         m.cam_pos[self._wrist_cam] += layout.wrist_shift
 
         mujoco.mj_resetData(m, d)
-        rot = yaw_mat(layout.start_yaw) @ DOWN
-        quat = mat_to_quat(rot)
+        rot = yaw_matrix(layout.start_yaw) @ DOWN
+        quat = matrix_to_quat(rot)
         d.qpos[self._gripper_qpos : self._gripper_qpos + 3] = layout.start_pos
         d.qpos[self._gripper_qpos + 3 : self._gripper_qpos + 7] = quat
         held_pos = layout.start_pos + rot @ np.array([0.0, 0.0, self.task.grip_height])
         d.qpos[self._held_qpos : self._held_qpos + 3] = held_pos
-        d.qpos[self._held_qpos + 3 : self._held_qpos + 7] = mat_to_quat(rot @ DOWN)
+        d.qpos[self._held_qpos + 3 : self._held_qpos + 7] = matrix_to_quat(rot @ DOWN)
         d.mocap_pos[self._mocap] = layout.start_pos
         d.mocap_quat[self._mocap] = quat
         d.eq_active[self._grasp] = 1
@@ -290,13 +290,13 @@ class VitalEnv(gym.Env):
         """Place the second target, its rack, and its object upright in the rack."""
         m, d = self.model, self.data
         m.body_pos[self._station_targets[1]] = station.target_pos
-        m.body_quat[self._station_targets[1]] = mat_to_quat(yaw_mat(station.target_yaw))
+        m.body_quat[self._station_targets[1]] = matrix_to_quat(yaw_matrix(station.target_yaw))
         m.body_pos[self._racks[0]] = station.rack_pos
-        m.body_quat[self._racks[0]] = mat_to_quat(yaw_mat(station.rack_yaw))
+        m.body_quat[self._racks[0]] = matrix_to_quat(yaw_matrix(station.rack_yaw))
         held = self._station_helds[1]
         qpos = m.jnt_qposadr[m.body_jntadr[held]]
         d.qpos[qpos : qpos + 3] = station.rack_pos + np.array([0.0, 0.0, RACK_FLOOR + 0.0005])
-        d.qpos[qpos + 3 : qpos + 7] = mat_to_quat(yaw_mat(station.rack_yaw))
+        d.qpos[qpos + 3 : qpos + 7] = matrix_to_quat(yaw_matrix(station.rack_yaw))
         d.eq_active[self._station_grasps[1]] = 0
         # A rack holds its object as the table would: no weight to fall over with.
         m.body_gravcomp[held] = 1.0
@@ -314,19 +314,21 @@ class VitalEnv(gym.Env):
             )
         applied = np.clip(raw.reshape(7), ACTION_LOW, ACTION_HIGH)
         d = self.data
-        rot = quat_to_mat(d.mocap_quat[self._mocap])
+        rot = quat_to_matrix(d.mocap_quat[self._mocap])
         target_pos = d.mocap_pos[self._mocap] + rot @ applied[:3]
-        target_rot = rot @ axis_angle_to_mat(applied[3:6])
+        target_rot = rot @ axis_angle_to_matrix(applied[3:6])
         ee = self.ee_pose_matrix()
         ee_pos, ee_rot = ee[:3, 3], ee[:3, :3]
         offset = target_pos - ee_pos
         if np.linalg.norm(offset) > LEASH:
             target_pos = ee_pos + offset * LEASH / np.linalg.norm(offset)
-        turn = mat_to_axis_angle(ee_rot.T @ target_rot)
+        turn = matrix_to_axis_angle(ee_rot.T @ target_rot)
         if np.linalg.norm(turn) > 3 * MAX_ROTATION:
-            target_rot = ee_rot @ axis_angle_to_mat(turn * 3 * MAX_ROTATION / np.linalg.norm(turn))
+            target_rot = ee_rot @ axis_angle_to_matrix(
+                turn * 3 * MAX_ROTATION / np.linalg.norm(turn)
+            )
         d.mocap_pos[self._mocap] = np.clip(target_pos, WORKSPACE[:, 0], WORKSPACE[:, 1])
-        d.mocap_quat[self._mocap] = mat_to_quat(target_rot)
+        d.mocap_quat[self._mocap] = matrix_to_quat(target_rot)
         self._set_gripper(float(applied[6]))
         mujoco.mj_step(self.model, d, nstep=SUBSTEPS)
         if not np.all(np.isfinite(d.qpos)):
@@ -430,11 +432,11 @@ class VitalEnv(gym.Env):
         ee_rot = held[:3, :3] @ DOWN
         ee_pos = held[:3, 3] - ee_rot @ np.array([0.0, 0.0, self.task.grip_height])
         d.qpos[self._held_qpos : self._held_qpos + 3] = held[:3, 3]
-        d.qpos[self._held_qpos + 3 : self._held_qpos + 7] = mat_to_quat(held[:3, :3])
+        d.qpos[self._held_qpos + 3 : self._held_qpos + 7] = matrix_to_quat(held[:3, :3])
         d.qpos[self._gripper_qpos : self._gripper_qpos + 3] = ee_pos
-        d.qpos[self._gripper_qpos + 3 : self._gripper_qpos + 7] = mat_to_quat(ee_rot)
+        d.qpos[self._gripper_qpos + 3 : self._gripper_qpos + 7] = matrix_to_quat(ee_rot)
         d.mocap_pos[self._mocap] = ee_pos
-        d.mocap_quat[self._mocap] = mat_to_quat(ee_rot)
+        d.mocap_quat[self._mocap] = matrix_to_quat(ee_rot)
         d.qvel[:] = 0.0
         mujoco.mj_forward(self.model, d)
         self._succeeded = self._success()
@@ -444,7 +446,7 @@ class VitalEnv(gym.Env):
         """Freeze the motion target where the gripper is now (a protective stop)."""
         pose = self.ee_pose_matrix()
         self.data.mocap_pos[self._mocap] = pose[:3, 3]
-        self.data.mocap_quat[self._mocap] = mat_to_quat(pose[:3, :3])
+        self.data.mocap_quat[self._mocap] = matrix_to_quat(pose[:3, :3])
 
     # ----------------------------------------------------------------------- sensing
     def ee_pose_matrix(self) -> np.ndarray:
@@ -509,7 +511,7 @@ class VitalEnv(gym.Env):
     def _goal_errors(self) -> tuple[float, float]:
         ee, goal = self.ee_pose_matrix(), self.goal_matrix()
         distance = float(np.linalg.norm(ee[:3, 3] - goal[:3, 3]))
-        angle = float(np.linalg.norm(mat_to_axis_angle(goal[:3, :3].T @ ee[:3, :3])))
+        angle = float(np.linalg.norm(matrix_to_axis_angle(goal[:3, :3].T @ ee[:3, :3])))
         return distance, angle
 
     def _observe(self) -> dict[str, np.ndarray]:
@@ -522,7 +524,7 @@ class VitalEnv(gym.Env):
         fingers = np.mean([self.data.qpos[q] for q in self._finger_qpos])
         obs = {
             "tactile": self._skin.read(force, torque),
-            "ee_pose": np.concatenate([ee[:3, 3], mat_to_quat(ee[:3, :3])]).astype(np.float32),
+            "ee_pose": np.concatenate([ee[:3, 3], matrix_to_quat(ee[:3, :3])]).astype(np.float32),
             "gripper": np.array(
                 [np.clip(1.0 - (fingers - self._closed_at) / FINGER_TRAVEL, 0, 1)], dtype=np.float32
             ),

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vitalskills.robot.geometry import matrix_to_axis_angle, yaw_matrix
 from vitalskills.sim.env import MAX_ROTATION, MAX_TRANSLATION, VitalEnv
-from vitalskills.sim.geometry import mat_to_axis_angle, yaw_mat
 
 AIM_STD = 0.0015
 AIM_MAX = 0.003
@@ -101,14 +101,14 @@ class ScriptedExpert:
         return self._action_towards(target, tip)
 
     def _desired_rotation(self, target: np.ndarray) -> np.ndarray:
-        return target[:3, :3] @ yaw_mat(self.yaw_error)
+        return target[:3, :3] @ yaw_matrix(self.yaw_error)
 
     def _errors(self, target: np.ndarray, tip: np.ndarray) -> tuple[float, float, float]:
         """Lateral and vertical tip error (m) and tilt (rad) of the object, target frame."""
         held = np.linalg.inv(target) @ self.env.held_matrix()
         error = tip - held[:3, 3]
         rot = target[:3, :3].T @ self._desired_rotation(target)
-        tilt = float(np.linalg.norm(mat_to_axis_angle(held[:3, :3].T @ rot)))
+        tilt = float(np.linalg.norm(matrix_to_axis_angle(held[:3, :3].T @ rot)))
         return float(np.linalg.norm(error[:2])), abs(float(error[2])), tilt
 
     def _action_towards(self, target: np.ndarray, tip: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ class ScriptedExpert:
         if norm > MAX_TRANSLATION:
             move *= MAX_TRANSLATION / norm
         relative = ee[:3, :3].T @ held[:3, :3]
-        turn = relative @ mat_to_axis_angle(held[:3, :3].T @ self._desired_rotation(target))
+        turn = relative @ matrix_to_axis_angle(held[:3, :3].T @ self._desired_rotation(target))
         if self.env.task.upright:
             turn[:2] = 0.0
         norm = np.linalg.norm(turn)

@@ -7,7 +7,7 @@ without physics, used for the decoys of the `scene` condition.
 
 from __future__ import annotations
 
-from vitalskills.sim.geometry import plate_boxes
+from vitalskills.sim.plates import plate_boxes
 from vitalskills.sim.tasks import TaskSpec
 
 #: Contact parameters for the parts that touch: stiff enough for millimetre gaps.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vitalskills.sim.geometry import yaw_mat
+from vitalskills.robot.geometry import yaw_matrix
 from vitalskills.sim.scene import DECOYS, HOME, MAX_DISTRACTORS, SURFACE_TEXTURES
 from vitalskills.sim.tasks import SimError, TaskSpec
 
@@ -214,7 +214,7 @@ def sample_layout(
     yaw_noise = float(rng.uniform(-START_YAW, START_YAW))
     if start == "approach":
         offset = spec.approach_offset() + spec.target_point() + noise
-        start_pos = target_pos + yaw_mat(target_yaw) @ offset
+        start_pos = target_pos + yaw_matrix(target_yaw) @ offset
         start_yaw = target_yaw + yaw_noise
     else:
         start_pos = HOME + noise

@@ -13,7 +13,7 @@ from types import TracebackType
 
 import numpy as np
 
-from vitalskills.runtime.robot import (
+from vitalskills.robot import (
     CameraSpec,
     Observation,
     RobotCapabilities,

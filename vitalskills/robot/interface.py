@@ -1,4 +1,4 @@
-"""The one interface every robot sits behind: the executor only ever talks to this.
+"""The one interface every robot sits behind, and the observations it reports.
 
 Implementations: the bridge client (a real robot, or a simulator in another process)
 and the in-process simulator driver. Robot-side drivers served by the bridge have the

@@ -1,19 +1,30 @@
-"""Small rigid-body helpers: rotations, poses, and boxes around rectangular holes.
+"""Rotations and poses, the one implementation every package uses.
 
-MuJoCo collides primitive geoms far more reliably than meshes, so a plate with holes
-(a socket face, a USB port, a keyway) is built from the boxes that tile it.
+Conventions: quaternions are (w, x, y, z); rotation vectors are axis-angle in radians;
+poses are 4x4 homogeneous transforms or 7-vectors (xyz metres + wxyz quaternion);
+"heading" is the yaw about base z of a frame's x axis.
 """
 
 from __future__ import annotations
 
-from itertools import pairwise
+import math
+from collections.abc import Sequence
 
 import numpy as np
 
+from vitalskills.robot.interface import Observation
 
-def quat_to_mat(quat: np.ndarray) -> np.ndarray:
-    """Return the 3x3 rotation matrix of a unit quaternion (w, x, y, z)."""
-    w, x, y, z = quat
+
+def quat_to_matrix(quat_wxyz: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Return the 3x3 rotation matrix of a (w, x, y, z) quaternion.
+
+    A quaternion that is not unit length (float32 observations) is normalised first; a
+    unit one is used as is, so that simulator state round-trips bit for bit.
+    """
+    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64).reshape(4)
+    norm = math.sqrt(w * w + x * x + y * y + z * z)
+    if norm > 0.0 and abs(norm - 1.0) > 1e-12:
+        w, x, y, z = w / norm, x / norm, y / norm, z / norm
     return np.array(
         [
             [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
@@ -23,7 +34,7 @@ def quat_to_mat(quat: np.ndarray) -> np.ndarray:
     )
 
 
-def mat_to_quat(mat: np.ndarray) -> np.ndarray:
+def matrix_to_quat(mat: np.ndarray) -> np.ndarray:
     """Return the unit quaternion (w, x, y, z) of a rotation matrix, with w >= 0."""
     m = mat
     trace = m[0, 0] + m[1, 1] + m[2, 2]
@@ -44,7 +55,7 @@ def mat_to_quat(mat: np.ndarray) -> np.ndarray:
     return quat if quat[0] >= 0 else -quat
 
 
-def axis_angle_to_mat(rotvec: np.ndarray) -> np.ndarray:
+def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
     """Return the rotation matrix of an axis-angle vector (Rodrigues)."""
     angle = float(np.linalg.norm(rotvec))
     if angle < 1e-12:
@@ -54,7 +65,7 @@ def axis_angle_to_mat(rotvec: np.ndarray) -> np.ndarray:
     return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * kx @ kx
 
 
-def mat_to_axis_angle(mat: np.ndarray) -> np.ndarray:
+def matrix_to_axis_angle(mat: np.ndarray) -> np.ndarray:
     """Return the axis-angle vector of a rotation matrix (angle in [0, pi])."""
     cos = np.clip((np.trace(mat) - 1.0) / 2.0, -1.0, 1.0)
     angle = float(np.arccos(cos))
@@ -69,7 +80,7 @@ def mat_to_axis_angle(mat: np.ndarray) -> np.ndarray:
     return angle * axis / (2.0 * np.sin(angle))
 
 
-def yaw_mat(yaw: float) -> np.ndarray:
+def yaw_matrix(yaw: float) -> np.ndarray:
     """Return the rotation about the world z axis by `yaw` radians."""
     c, s = np.cos(yaw), np.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -83,42 +94,23 @@ def pose_matrix(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
     return out
 
 
-def plate_boxes(
-    extent: tuple[float, float, float, float],
-    holes: list[tuple[float, float, float, float]],
-) -> list[tuple[float, float, float, float]]:
-    """Tile a rectangle minus rectangular holes with as few axis-aligned boxes as is easy.
+def ee_pose(observation: Observation) -> tuple[np.ndarray, np.ndarray]:
+    """Return the end effector's position (base frame) and rotation matrix."""
+    pose = np.asarray(observation["ee_pose"], dtype=np.float64).reshape(-1)
+    return pose[:3], quat_to_matrix(pose[3:7])
 
-    Args:
-        extent: (x0, x1, y0, y1) of the plate.
-        holes: (cx, cy, half_x, half_y) of each hole, inside the plate.
 
-    Returns:
-        (cx, cy, half_x, half_y) of each box; their union is the plate minus the holes.
-    """
-    x0, x1, y0, y1 = extent
-    xs = sorted({x0, x1, *(h[0] - h[2] for h in holes), *(h[0] + h[2] for h in holes)})
-    ys = sorted({y0, y1, *(h[1] - h[3] for h in holes), *(h[1] + h[3] for h in holes)})
+def heading(rotation: np.ndarray) -> float:
+    """Return the yaw about base z of a rotation's x axis (the gripper's heading)."""
+    return math.atan2(rotation[1, 0], rotation[0, 0])
 
-    def free(x: float, y: float) -> bool:
-        return not any(abs(x - h[0]) < h[2] and abs(y - h[1]) < h[3] for h in holes)
 
-    columns: list[tuple[float, float, list[tuple[float, float]]]] = []
-    for xa, xb in pairwise(xs):
-        spans: list[tuple[float, float]] = []
-        for ya, yb in pairwise(ys):
-            if not free((xa + xb) / 2, (ya + yb) / 2):
-                continue
-            if spans and abs(spans[-1][1] - ya) < 1e-12:
-                spans[-1] = (spans[-1][0], yb)
-            else:
-                spans.append((ya, yb))
-        if columns and columns[-1][2] == spans and abs(columns[-1][1] - xa) < 1e-12:
-            columns[-1] = (columns[-1][0], xb, spans)
-        else:
-            columns.append((xa, xb, spans))
-    return [
-        ((xa + xb) / 2, (ya + yb) / 2, (xb - xa) / 2, (yb - ya) / 2)
-        for xa, xb, spans in columns
-        for ya, yb in spans
-    ]
+def wrap_angle(angle: float) -> float:
+    """Return `angle` in [-pi, pi)."""
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+def rotate_yaw(xy: np.ndarray, yaw: float) -> np.ndarray:
+    """Rotate a 2-D vector by `yaw` about z."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]])

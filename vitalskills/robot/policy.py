@@ -1,4 +1,4 @@
-"""How the executor gets a skill's local policy: a small provider protocol.
+"""The policy contract: how the executor gets a skill's local policy, and what it may see.
 
 The learning code implements `PolicyProvider` for trained checkpoints; the dry run has
 its own. A policy is LeRobot-shaped: `reset()` at the start of an attempt, then one
@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from vitalskills.runtime.robot import Observation
+from vitalskills.robot.interface import Observation
 
 
 class SkillSpec(Protocol):
@@ -35,7 +35,7 @@ class SkillSpec(Protocol):
 
 @runtime_checkable
 class Policy(Protocol):
-    """A loaded local policy: one 7-D action (see `robot.py`) per observation.
+    """A loaded local policy: one 7-D action (see `interface.py`) per observation.
 
     A policy that can judge its own success may also define
     `succeeded(observation) -> bool`; the run-skill node asks it when the robot does
@@ -52,3 +52,12 @@ class PolicyProvider(Protocol):
     """Load the policy of a skill; raises a `VitalskillsError` when it cannot."""
 
     def load(self, manifest: SkillSpec) -> Policy: ...
+
+
+def policy_view(observation: Observation) -> Observation:
+    """What a policy may see: privileged simulator data and the success flag removed."""
+    return {
+        key: value
+        for key, value in observation.items()
+        if not key.startswith("privileged/") and key != "success"
+    }

@@ -1,0 +1,29 @@
+"""The shared contracts every package builds on: robots, observations, policies, poses.
+
+Nothing here imports another vitalskills package except `errors`.
+"""
+
+from vitalskills.robot.interface import (
+    CameraSpec,
+    Observation,
+    Robot,
+    RobotCapabilities,
+    RobotError,
+    SafetyStop,
+    SceneFrame,
+)
+from vitalskills.robot.policy import Policy, PolicyProvider, SkillSpec, policy_view
+
+__all__ = [
+    "CameraSpec",
+    "Observation",
+    "Policy",
+    "PolicyProvider",
+    "Robot",
+    "RobotCapabilities",
+    "RobotError",
+    "SafetyStop",
+    "SceneFrame",
+    "SkillSpec",
+    "policy_view",
+]
