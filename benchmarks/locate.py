@@ -25,8 +25,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np
 import torch
 
-from vitalskills.perception.config import OwlSamOptions, PerceptionConfig, make_grounder
-from vitalskills.perception.locate import evaluate_sim, sim_frame
+from vitalskills.app.locate import evaluate_sim, sim_frame
+from vitalskills.perception.config import OwlSamOptions, PerceptionConfig
+from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.random_models import save_random_detector, save_random_sam
 
 TASKS = ["plug_in_socket", "usb_insert", "card_swipe", "key_in_lock"]

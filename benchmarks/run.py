@@ -17,9 +17,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from vitalskills.app.dryrun import dry_run, plan_file
+from vitalskills.app.run import RunOptions, run_file
 from vitalskills.report.record import Recorder
-from vitalskills.runtime.run import RunOptions, run_file
-from vitalskills.runtime.session import dry_run, plan_file
 
 
 def main() -> None:

@@ -14,8 +14,9 @@ import pytest
 from conftest import served
 
 from vitalskills.bridge import connect
-from vitalskills.bridge.driver_template import XArmDriver, axis_angle_to_rpy, rpy_to_quat
+from vitalskills.bridge.driver_template import XArmDriver
 from vitalskills.robot import RobotError, SafetyStop
+from vitalskills.robot.geometry import axis_angle_to_rpy, rpy_to_quat
 
 
 class FakeXArm:

@@ -13,7 +13,6 @@ from vitalskills.perception.config import (
     OwlSamOptions,
     PerceptionConfig,
     load_config,
-    make_grounder,
 )
 from vitalskills.perception.detector import ZeroShotDetector
 from vitalskills.perception.errors import (
@@ -22,6 +21,7 @@ from vitalskills.perception.errors import (
     UnknownGrounder,
     WeightsNotFound,
 )
+from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.sam import SamMasker, load_sam
 from vitalskills.robot import SceneFrame
 
@@ -168,7 +168,7 @@ def test_config_file_names_backends_and_bad_fields(
 
 
 def test_full_pipeline_on_a_simulator_frame(owlv2_dir: Path, sam_checkpoint: Path) -> None:
-    from vitalskills.perception.locate import sim_frame
+    from vitalskills.app.locate import sim_frame
 
     frame = sim_frame("plug_in_socket", "scene", seed=1)
     config = owl_sam_config(owlv2_dir, sam_checkpoint, threshold=0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vitalskills.perception.config import make_grounder
+from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.sim_grounder import SimGrounder, matching_objects, normalise
 from vitalskills.robot import SceneFrame
 
@@ -49,7 +49,7 @@ TASK_NAMES = ["plug_in_socket", "usb_insert", "card_swipe", "key_in_lock"]
 
 def test_real_simulator_scenes_within_5mm_over_10_seeds() -> None:
     """The fast version of the 100-seed figure in docs/perception.md."""
-    from vitalskills.perception.locate import evaluate_sim
+    from vitalskills.app.locate import evaluate_sim
 
     report = evaluate_sim(TASK_NAMES, range(10), condition="scene")
     assert len(report.errors_m) == 10 and report.distractors_seen > 0

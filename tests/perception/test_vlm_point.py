@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vitalskills.perception.config import PerceptionConfig, VlmPointOptions, make_grounder
+from vitalskills.perception.config import PerceptionConfig, VlmPointOptions
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
+from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.random_models import save_random_vlm
 from vitalskills.perception.vlm_point import VlmPointGrounder, parse_points
 from vitalskills.robot import SceneFrame

@@ -14,12 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vitalskills.app.dryrun import DryRunGrounder, DryRunPolicyProvider, DryRunRobot
 from vitalskills.lang import ir
 from vitalskills.robot import Observation
 from vitalskills.runtime import (
-    DryRunGrounder,
-    DryRunPolicyProvider,
-    DryRunRobot,
     Event,
     Executor,
     ManualClock,

@@ -111,7 +111,7 @@ def test_skill_without_a_success_signal_is_unverified(rt):
 
 
 def test_skill_defaults_to_the_latest_located_target(rt):
-    from vitalskills.runtime import DryRunGrounder
+    from vitalskills.app.dryrun import DryRunGrounder
 
     grounder = DryRunGrounder(points={"cup": (0.3, 0.1, 0.0), "plate": (0.6, -0.1, 0.0)})
     t = rt.task(
@@ -124,7 +124,7 @@ def test_skill_defaults_to_the_latest_located_target(rt):
 
 
 def test_skill_on_a_target_not_found_fails_without_moving(rt):
-    from vitalskills.runtime import DryRunGrounder
+    from vitalskills.app.dryrun import DryRunGrounder
 
     out = rt.run(locate_and_run(rt, retries=3), grounder=DryRunGrounder(missing=["power strip"]))
     assert out.result.reason.endswith("cannot run `plug_insert`: `strip` was not found")

@@ -1,4 +1,4 @@
-"""The dry-run backend: walks a plan without a simulator, to validate it.
+"""The dry run: walk a plan without a simulator, to validate it.
 
 `DryRunRobot` integrates actions kinematically (no contacts, no physics), the grounder
 returns a declared placeholder point marked `placeholder` in events, and every skill's
@@ -8,10 +8,12 @@ plan is well formed and how it flows; it says nothing about whether it would wor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
+from vitalskills.lang import compile_task
 from vitalskills.perception.grounder import LocateResult
 from vitalskills.robot import (
     CameraSpec,
@@ -22,6 +24,11 @@ from vitalskills.robot import (
     SkillSpec,
 )
 from vitalskills.robot.geometry import axis_angle_to_matrix, matrix_to_quat, quat_to_matrix
+from vitalskills.runtime.context import ManualClock
+from vitalskills.runtime.events import Subscriber
+from vitalskills.runtime.executor import Executor, RunResult
+from vitalskills.runtime.plan import Plan, build_plan
+from vitalskills.skills import default_library
 
 #: Where the dry-run grounder says every object is, base frame, metres.
 PLACEHOLDER_POINT = (0.5, 0.0, 0.05)
@@ -219,3 +226,48 @@ class EveryName(Mapping[str, DryRunGrounder]):
 
     def __len__(self) -> int:
         return 1
+
+
+def plan_file(
+    path: Path,
+    *,
+    skills_dirs: Sequence[Path] = (),
+    overrides: Mapping[str, str] | None = None,
+) -> Plan:
+    """Compile and check `path` against the skill library and the dry-run robot, then plan it.
+
+    Raises:
+        CheckFailed: the task has errors.
+        UsageError: a missing file or a bad override.
+    """
+    library = default_library(list(skills_dirs))
+    capabilities = DryRunRobot().capabilities()
+    task = compile_task(path, library=library, robot=capabilities, overrides=overrides)
+    return build_plan(task, library.get)
+
+
+def dry_run(
+    plan: Plan,
+    *,
+    subscribers: Iterable[Subscriber] = (),
+    not_found: Iterable[str] = (),
+    timeout: float | None = None,
+    source: str = "",
+) -> RunResult:
+    """Walk `plan` on the dry-run backend.
+
+    Every locate answers with the placeholder point (or not found, for queries in
+    `not_found`), every skill's policy declares success after a few steps, and virtual
+    time makes `wait` and timeouts instant. It validates the plan; it simulates nothing.
+    """
+    with DryRunRobot() as robot:
+        executor = Executor(
+            robot,
+            EveryName(DryRunGrounder(missing=not_found)),
+            DryRunPolicyProvider(),
+            clock=ManualClock(),
+            subscribers=list(subscribers),
+            timeout=timeout,
+            run_info={"backend": "dry-run", "file": source},
+        )
+        return executor.run(plan)

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from vitalskills.perception.config import PerceptionConfig, make_grounder
+from vitalskills.perception.config import PerceptionConfig
+from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.frames import read_frame
 from vitalskills.perception.grounder import LocateResult
 from vitalskills.robot import SceneFrame

@@ -1,8 +1,9 @@
 """Whole runs on a robot: on the simulator behind the bridge, or on `--robot ADDR`.
 
-    compile + plan (library only) -> load every skill's policy -> start the simulator's
-    bridge server as a child process (no `--robot`) -> connect -> check the task
-    against the robot's capabilities -> execute -> stop the robot, close, stop the child
+    compile + plan once (library only) -> load every skill's policy -> start the
+    simulator's bridge server as a child process (no `--robot`) -> connect -> check the
+    compiled task against the robot's capabilities -> execute -> stop the robot, close,
+    stop the child
 
 Policies load before anything starts, so an untrained skill fails in a second instead
 of after the simulator came up. On the simulator, time is simulated by default: the
@@ -19,8 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from vitalskills.app.simscene import choose_scene
+from vitalskills.lang import CheckFailed, Task, check_task, compile_task
+from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.grounder import Grounder
-from vitalskills.robot import PolicyProvider, Robot
+from vitalskills.robot import PolicyProvider, Robot, RobotCapabilities
 from vitalskills.runtime.context import Clock, ManualClock, MonotonicClock
 from vitalskills.runtime.events import Subscriber
 from vitalskills.runtime.executor import Executor, RunResult
@@ -28,6 +32,8 @@ from vitalskills.runtime.leaves import Locate
 from vitalskills.runtime.plan import Plan, build_plan
 from vitalskills.runtime.skill import RunSkill
 from vitalskills.runtime.timing import PreloadedPolicies, TimedGrounder, TimedRobot, Timings
+from vitalskills.skills import SkillLibrary, default_library
+from vitalskills.skills.manifest import SkillManifest
 
 
 class RunRecorder(Protocol):
@@ -76,14 +82,23 @@ class RunOutcome:
     info: dict[str, object]
 
 
+def check_robot(task: Task, library: SkillLibrary, robot: RobotCapabilities) -> None:
+    """Check a compiled task against the robot it is about to run on.
+
+    Raises:
+        CheckFailed: the robot lacks a sensor a skill needs (every problem, located).
+    """
+    errors = check_task(task, library=library, robot=robot)
+    if errors:
+        raise CheckFailed(errors)
+
+
 def skill_nodes(plan: Plan) -> list[RunSkill]:
     return [node for node in plan.nodes if isinstance(node, RunSkill)]
 
 
 def check_weights(skill: object) -> None:
     """Fail fast, before anything starts, when a skill on disk has no verified weights."""
-    from vitalskills.skills.manifest import SkillManifest
-
     if isinstance(skill, SkillManifest):
         skill.weight_paths(verify=True)
 
@@ -92,7 +107,6 @@ def build_grounders(
     plan: Plan, default: str | None, timings: Timings
 ) -> tuple[dict[str, Grounder], str]:
     """The grounders `plan` names plus the default one, built once and timed."""
-    from vitalskills.perception.config import make_grounder
 
     fallback = make_grounder(default)
     grounders: dict[str, Grounder] = {fallback.name: TimedGrounder(fallback, timings)}
@@ -135,20 +149,18 @@ def run_file(
     """
     from vitalskills.bridge.client import connect
     from vitalskills.bridge.launcher import ChildServer
-    from vitalskills.lang import compile_task
     from vitalskills.learning.policy import TrainedPolicyProvider
-    from vitalskills.runtime.simscene import choose_scene
-    from vitalskills.skills import default_library
 
     say = on_status or (lambda _line: None)
     started = time.perf_counter()
     timings = Timings()
     library = default_library(list(options.skills_dirs))
     overrides = dict(options.overrides)
-    draft = build_plan(compile_task(path, library=library, overrides=overrides), library.get)
+    task = compile_task(path, library=library, overrides=overrides)
+    plan = build_plan(task, library.get)
     on_sim = options.robot is None
-    scene = choose_scene(draft, options.sim_task) if on_sim else None
-    for node in skill_nodes(draft):
+    scene = choose_scene(plan, options.sim_task) if on_sim else None
+    for node in skill_nodes(plan):
         check_weights(node.skill)
     loader = PreloadedPolicies(policies or TrainedPolicyProvider(), timings)
     info: dict[str, object] = {"file": str(path)}
@@ -161,7 +173,7 @@ def run_file(
             server = ChildServer(f"sim:{scene}", sim_server_args(options), options.server_log)
             server.spawn()
         # Policies load while the simulator boots: both are mostly imports.
-        for node in skill_nodes(draft):
+        for node in skill_nodes(plan):
             loader.load(node.skill)
         if server is not None:
             server.wait_ready()
@@ -180,8 +192,7 @@ def run_file(
         client = connect(address, timeout_s=10.0)
         info["robot"] = client.capabilities().name
         info["address"] = address
-        task = compile_task(path, library=library, robot=client.capabilities(), overrides=overrides)
-        plan = build_plan(task, library.get)
+        check_robot(task, library, client.capabilities())
         default = options.grounder or ("sim" if on_sim else None)
         grounders, default_name = build_grounders(plan, default, timings)
         info["grounder"] = default_name

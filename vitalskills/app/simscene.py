@@ -1,9 +1,10 @@
 """Choose the simulator scene a task needs, from its skills and its `locate` queries.
 
 The simulator knows its four tasks' objects by name and by the phrases people use for
-them ("power strip", "socket", "usb port", "card reader", "lock", ...); each shipped skill
-belongs to one task. A task file never names a simulator scene: `vitalskills run`
-picks the scene whose objects the task talks about (two tasks' objects: a chained scene).
+them ("power strip", "socket", "usb port", "card reader", "lock", ...); a skill trained
+on simulator demonstrations names its task in its manifest (`provenance.dataset.task`).
+A task file never names a simulator scene: `vitalskills run` picks the scene whose
+objects and skills the task talks about (two tasks': a chained scene).
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from vitalskills.runtime.leaves import Locate
 from vitalskills.runtime.plan import Plan
 from vitalskills.runtime.skill import RunSkill
 
-#: The simulator task each shipped skill is trained on.
-SKILL_TASKS = {
-    "plug_insert": "plug_in_socket",
-    "usb_insert": "usb_insert",
-    "card_swipe": "card_swipe",
-    "key_insert": "key_in_lock",
-}
+
+def task_for_skill(skill: object) -> str | None:
+    """The simulator task a skill's demonstrations came from, as its manifest records it.
+
+    None for a skill with no such record, or one made on a real robot.
+    """
+    from vitalskills.sim.tasks import TASKS
+
+    provenance = getattr(skill, "provenance", None)
+    dataset = provenance.get("dataset") if isinstance(provenance, dict) else None
+    task = dataset.get("task") if isinstance(dataset, dict) else None
+    return task if task in TASKS else None
 
 
 def task_for_query(query: str) -> str | None:
@@ -41,7 +47,7 @@ def scene_tasks(plan: Plan) -> list[str]:
     for node in plan.nodes:
         task = None
         if isinstance(node, RunSkill):
-            task = SKILL_TASKS.get(node.skill.name)
+            task = task_for_skill(node.skill)
         elif isinstance(node, Locate):
             task = task_for_query(node.query)
         if task is not None and task not in found:

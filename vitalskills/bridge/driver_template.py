@@ -28,45 +28,13 @@ import numpy as np
 
 from vitalskills.bridge.drivers import DriverError
 from vitalskills.robot import CameraSpec, Observation, RobotCapabilities, SceneFrame
+from vitalskills.robot.geometry import axis_angle_to_rpy, rpy_to_quat
 
 #: Home pose: x, y, z in mm, roll, pitch, yaw in rad (gripper pointing down).
 HOME = (400.0, 0.0, 300.0, math.pi, 0.0, 0.0)
 GRIPPER_OPEN, GRIPPER_CLOSED = 850.0, 0.0
 TACTILE_DIM = 15
 BASELINE_READINGS = 5
-
-
-def rpy_to_quat(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """Quaternion (w, x, y, z) of extrinsic x-y-z roll/pitch/yaw (the xArm convention)."""
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return np.array(
-        [
-            cr * cp * cy + sr * sp * sy,
-            sr * cp * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp * sy,
-            cr * cp * sy - sr * sp * cy,
-        ]
-    )
-
-
-def axis_angle_to_rpy(rotvec: np.ndarray) -> tuple[float, float, float]:
-    """Roll, pitch, yaw of the rotation `rotvec` (axis times angle, rad)."""
-    angle = float(np.linalg.norm(rotvec))
-    if angle < 1e-12:
-        return 0.0, 0.0, 0.0
-    x, y, z = np.asarray(rotvec, dtype=float) / angle
-    c, s, t = math.cos(angle), math.sin(angle), 1 - math.cos(angle)
-    r = np.array(
-        [
-            [t * x * x + c, t * x * y - s * z, t * x * z + s * y],
-            [t * x * y + s * z, t * y * y + c, t * y * z - s * x],
-            [t * x * z - s * y, t * y * z + s * x, t * z * z + c],
-        ]
-    )
-    pitch = math.asin(max(-1.0, min(1.0, -r[2, 0])))
-    return math.atan2(r[2, 1], r[2, 2]), pitch, math.atan2(r[1, 0], r[0, 0])
 
 
 class XArmDriver:

@@ -81,7 +81,7 @@ def locate(
     ] = None,
 ) -> None:
     """Find QUERY in a scene RGB-D frame and print its 3D point in the robot base frame."""
-    from vitalskills.perception.locate import locate_files, locate_sim
+    from vitalskills.app.locate import locate_files, locate_sim
     from vitalskills.perception.overlay import save_overlay
 
     overrides = _overrides(

@@ -157,8 +157,8 @@ def _dry_run(
     timeout: float | None,
     json_: bool,
 ) -> None:
-    from vitalskills.runtime.session import dry_run as walk
-    from vitalskills.runtime.session import plan_file
+    from vitalskills.app.dryrun import dry_run as walk
+    from vitalskills.app.dryrun import plan_file
 
     with user_errors(exit_code=2):
         plan = plan_file(file, skills_dirs=skills, overrides=overrides)
@@ -187,7 +187,7 @@ def _dry_run(
 def _simulate_or_drive(
     file: Path, subscribers: list[Any], *, record: Path | None, options: dict[str, Any]
 ) -> None:
-    from vitalskills.runtime.run import RunOptions, run_file
+    from vitalskills.app.run import RunOptions, run_file
 
     recorder = None
     with user_errors(exit_code=2):

@@ -1,16 +1,16 @@
-"""Grounder configuration and the registry: `make_grounder(name, config)` builds one by name.
+"""Grounder configuration: the options of each backend and the user's config file.
 
 The user config file (`$VITALSKILLS_CONFIG`, else `$XDG_CONFIG_HOME/vitalskills/
 config.yaml`, else `~/.config/vitalskills/config.yaml`) may hold a `grounders:` section
 mapping names to options, each with a `backend`, and a `default_grounder:`. The backend
 names (`owlv2-sam`, `vlm-point`, `sim`) are also grounder names with default options, so
-`locate "mug" using sim` works with no config at all.
+`locate "mug" using sim` works with no config at all. `factory.make_grounder` builds
+a grounder from these options.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,10 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalskills.errors import validate_model
-from vitalskills.perception.detector import DEFAULT_DETECTOR
-from vitalskills.perception.errors import BadConfig, PerceptionError, UnknownGrounder
-from vitalskills.perception.grounder import Grounder
+from vitalskills.perception.errors import BadConfig, UnknownGrounder
 
+#: The open-vocabulary detector `owlv2-sam` uses unless configured otherwise.
+DEFAULT_DETECTOR = "google/owlv2-base-patch16-ensemble"
 DEFAULT_PROMPT = "Point at the {query}."
 
 
@@ -146,64 +146,3 @@ def grounder_options(
         )
     merged = {**options.model_dump(), **overrides}
     return validate_model(type(options), merged, BadConfig, f"grounder `{name}`")
-
-
-def _build_sim(name: str, options: SimOptions) -> Grounder:
-    from vitalskills.perception.sim_grounder import SimGrounder
-
-    return SimGrounder(name=name, erode_px=options.erode_px, point=options.point)
-
-
-def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
-    from vitalskills.perception.detector import ZeroShotDetector
-    from vitalskills.perception.owl_sam import OwlSamGrounder
-    from vitalskills.perception.sam import SAM_DOWNLOAD_HINT, SamMasker, load_sam
-
-    if options.sam_checkpoint is None:
-        raise PerceptionError(
-            f"grounder `{name}` needs a SAM checkpoint and none is configured",
-            hint=SAM_DOWNLOAD_HINT,
-        )
-    sam = load_sam(options.sam_checkpoint, options.sam_type, options.device)
-    return OwlSamGrounder(
-        ZeroShotDetector(options.detector, options.device),
-        SamMasker(sam),
-        name=name,
-        threshold=options.threshold,
-        point=options.point,
-        erode_px=options.erode_px,
-    )
-
-
-def _build_vlm_point(name: str, options: VlmPointOptions) -> Grounder:
-    from vitalskills.perception.vlm_point import VlmPointGrounder
-
-    return VlmPointGrounder.from_options(name, options)
-
-
-BUILDERS: dict[str, Callable[[str, Any], Grounder]] = {
-    "sim": _build_sim,
-    "owlv2-sam": _build_owl_sam,
-    "vlm-point": _build_vlm_point,
-}
-
-_CACHE: dict[tuple[str, str], Grounder] = {}
-
-
-def make_grounder(
-    name: str | None = None,
-    config: PerceptionConfig | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> Grounder:
-    """Build (or reuse) the grounder called `name`; None means the configured default.
-
-    Models load once per process and set of options: a task with several `locate`
-    steps does not reload them.
-    """
-    config = config if config is not None else load_config()
-    name = name or config.default_grounder
-    options = grounder_options(name, config, overrides)
-    key = (name, options.model_dump_json())
-    if key not in _CACHE:
-        _CACHE[key] = BUILDERS[options.backend](name, options)
-    return _CACHE[key]

@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
+from vitalskills.perception.config import DEFAULT_DETECTOR
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
 
-DEFAULT_DETECTOR = "google/owlv2-base-patch16-ensemble"
 SUPPORTED = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino")
 
 

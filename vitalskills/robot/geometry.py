@@ -80,6 +80,31 @@ def matrix_to_axis_angle(mat: np.ndarray) -> np.ndarray:
     return angle * axis / (2.0 * np.sin(angle))
 
 
+def rpy_to_quat(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """Return the quaternion (w, x, y, z) of extrinsic x-y-z roll, pitch, yaw (radians).
+
+    This is the convention of most arm controllers (xArm, UR's RPY, Franka's Euler).
+    """
+    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
+    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
+    return np.array(
+        [
+            cr * cp * cy + sr * sp * sy,
+            sr * cp * cy - cr * sp * sy,
+            cr * sp * cy + sr * cp * sy,
+            cr * cp * sy - sr * sp * cy,
+        ]
+    )
+
+
+def axis_angle_to_rpy(rotvec: np.ndarray) -> tuple[float, float, float]:
+    """Return the extrinsic x-y-z roll, pitch, yaw (radians) of an axis-angle rotation."""
+    r = axis_angle_to_matrix(rotvec)
+    pitch = math.asin(max(-1.0, min(1.0, -r[2, 0])))
+    return math.atan2(r[2, 1], r[2, 2]), pitch, math.atan2(r[1, 0], r[0, 0])
+
+
 def yaw_matrix(yaw: float) -> np.ndarray:
     """Return the rotation about the world z axis by `yaw` radians."""
     c, s = np.cos(yaw), np.sin(yaw)
