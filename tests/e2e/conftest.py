@@ -13,10 +13,8 @@ import pytest
 import torch
 
 from tests.tiny_skill import train_tiny_skill
-from vitalskills.learning.train import load_torch_compiler
 
 torch.set_num_threads(1)
-load_torch_compiler()
 
 
 @pytest.fixture(scope="session")

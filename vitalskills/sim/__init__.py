@@ -21,8 +21,13 @@ import gymnasium as gym
 
 from vitalskills.sim.env import VitalEnv
 from vitalskills.sim.expert import expert_policy
+from vitalskills.sim.gl import isolate_triton_llvm
 from vitalskills.sim.robot import SimRobot
 from vitalskills.sim.tasks import CONDITIONS, TASKS, SimError, TaskSpec
+
+# Mesa's OpenGL and triton each bring an LLVM; without this, training after rendering
+# segfaults. Any order works (see the docstring); here, no caller has to remember it.
+isolate_triton_llvm()
 
 __all__ = [
     "CONDITIONS",
