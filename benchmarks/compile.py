@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vitalskills.lang import check_task, format_task, parse_file
-from vitalskills.lang.ir import child_blocks
-from vitalskills.lang.text import parser
+from vitalskills.lang.grammar import parser
+from vitalskills.lang.visit import child_blocks
 from vitalskills.skills import SkillLibrary, project_skills_dir
 
 #: One group of 10 statements (blocks count themselves and their children).

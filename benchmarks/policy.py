@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vitalskills.learning.config import BCConfig
-from vitalskills.learning.model import VitalBC
-from vitalskills.learning.package import write_skill
-from vitalskills.learning.policy import load_bc_policy, load_skill_policy
-from vitalskills.learning.residual import ResidualPolicy
+from vitalskills.learning.bc.config import BCConfig
+from vitalskills.learning.bc.model import VitalBC
+from vitalskills.learning.policies import ResidualPolicy, load_bc_policy, load_skill_policy
+from vitalskills.learning.skill_folder import write_skill
 from vitalskills.skills import load_manifest
 
 TEMPLATE = dict(

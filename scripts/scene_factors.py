@@ -19,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-from vitalskills.learning.evaluate import evaluate_skill
+from vitalskills.app.evaluate import evaluate_skill
 from vitalskills.sim import env as sim_env
 from vitalskills.sim.randomize import Layout
 from vitalskills.skills import default_library

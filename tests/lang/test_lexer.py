@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from lark import Lark
 from lark.exceptions import UnexpectedCharacters
 
+from vitalskills.lang.grammar import grammar_path
 from vitalskills.lang.lexer import FastLexer
-from vitalskills.lang.text import grammar_path
 
 PIECES = [
     *'{}[]();,"#@=-\n\t \r',

@@ -1,9 +1,5 @@
-"""Learning tests run single-threaded (the machine's cores are shared), and load torch's
-compiler before any test renders with MuJoCo (see `train.load_torch_compiler`)."""
+"""Learning tests run single-threaded (the machine's cores are shared)."""
 
 import torch
 
-from vitalskills.learning.train import load_torch_compiler
-
 torch.set_num_threads(1)
-load_torch_compiler()

@@ -11,6 +11,7 @@ from PIL import Image
 
 from tests.learning.test_dataset import toy_info
 from tests.learning.toy import LABELS, ToyExpert, ToyRobot
+from vitalskills.app.collect import collect
 from vitalskills.learning.augment import (
     TEXTURES,
     background_pool,
@@ -20,7 +21,6 @@ from vitalskills.learning.augment import (
     random_shift,
     relight,
 )
-from vitalskills.learning.collect import collect
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.errors import DatasetError
 from vitalskills.learning.masks import LabelMasks, SamMasks, SamPrompt, mask_box

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.learning.toy import LABELS, ToyExpert, ToyRobot
-from vitalskills.learning.collect import collect
+from vitalskills.app.collect import collect
 from vitalskills.learning.dataset import DatasetInfo, DatasetWriter, DemoDataset
 from vitalskills.learning.errors import DatasetError
 
@@ -123,7 +123,7 @@ _COLLECTOR = textwrap.dedent(
     from pathlib import Path
     from tests.learning.toy import ToyExpert, ToyRobot
     from tests.learning.test_dataset import toy_info
-    from vitalskills.learning.collect import collect
+    from vitalskills.app.collect import collect
     collect(ToyRobot(step_delay=0.01), ToyExpert(), Path(sys.argv[1]), toy_info(),
             episodes=1000, seed=0, max_steps=60)
     """

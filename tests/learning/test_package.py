@@ -11,10 +11,10 @@ import yaml
 
 from tests.learning.test_train import tiny_config
 from tests.learning.toy import ToyRobot
+from vitalskills.learning.bc.model import VitalBC
 from vitalskills.learning.errors import PolicyConfigError, PolicyPackageError
-from vitalskills.learning.model import VitalBC
-from vitalskills.learning.package import register_skill, verify_skill, write_skill
-from vitalskills.learning.policy import TrainedPolicyProvider
+from vitalskills.learning.policies import TrainedPolicyProvider
+from vitalskills.learning.skill_folder import register_skill, verify_skill, write_skill
 from vitalskills.skills import SkillLibrary, SkillWeightsError, load_manifest
 from vitalskills.skills.library import SkillLibraryError
 

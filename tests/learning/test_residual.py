@@ -16,24 +16,24 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.tiny_skill import train_tiny_skill
+from vitalskills.app.train import train_residual
 from vitalskills.cli import app
 from vitalskills.learning.errors import PolicyPackageError
-from vitalskills.learning.package import register_skill, verify_skill
-from vitalskills.learning.policy import BCPolicy, TrainedPolicyProvider, load_bc_policy
-from vitalskills.learning.residual import (
-    ResidualActor,
-    ResidualConfig,
+from vitalskills.learning.policies import (
+    BCPolicy,
     ResidualPolicy,
-    feature_dim,
+    TrainedPolicyProvider,
+    load_bc_policy,
 )
-from vitalskills.learning.residual_package import RESIDUAL_WEIGHTS, add_residual, copy_skill
-from vitalskills.learning.sac import SACConfig
-from vitalskills.learning.train_residual import (
-    STATE_DIM,
-    RunConfig,
-    critic_state,
-    make_agent,
-    train_residual,
+from vitalskills.learning.residual.actor import ResidualActor, feature_dim
+from vitalskills.learning.residual.config import ResidualConfig, RunConfig, SACConfig
+from vitalskills.learning.residual.training import STATE_DIM, critic_state, make_agent
+from vitalskills.learning.skill_folder import (
+    RESIDUAL_WEIGHTS,
+    add_residual,
+    copy_skill,
+    register_skill,
+    verify_skill,
 )
 from vitalskills.robot import policy_view
 from vitalskills.skills import SkillWeightsError, load_manifest

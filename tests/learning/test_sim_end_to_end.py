@@ -10,10 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.tiny_skill import train_tiny_skill
+from vitalskills.app.evaluate import evaluate_skill
 from vitalskills.cli import app
 from vitalskills.learning.dataset import DemoDataset
-from vitalskills.learning.evaluate import evaluate_skill
-from vitalskills.learning.policy import TrainedPolicyProvider
+from vitalskills.learning.policies import TrainedPolicyProvider
 from vitalskills.robot import policy_view
 from vitalskills.skills import SkillLibrary, load_manifest
 
@@ -86,8 +86,7 @@ def test_the_skill_policy_drives_the_simulator(skill: Path) -> None:
 def test_sim_demos_train_the_pose_head_and_its_error_falls(skill: Path, tmp_path: Path) -> None:
     import torch
 
-    from vitalskills.learning.config import BCConfig
-    from vitalskills.learning.train import TrainConfig, bc_loss, load_demos, train_bc
+    from vitalskills.learning.bc import BCConfig, TrainConfig, bc_loss, load_demos, train_bc
 
     dataset = DemoDataset(skill.parent / "demos")
     config = load_manifest(skill)  # the CLI's default: the tiny skill has a pose head

@@ -10,13 +10,13 @@ import torch
 
 from tests.learning.test_dataset import toy_info
 from tests.learning.toy import ToyExpert, ToyRobot
-from vitalskills.learning.collect import collect
-from vitalskills.learning.config import BCConfig, parse_config
+from vitalskills.app.collect import collect
+from vitalskills.learning.bc.config import BCConfig, TrainConfig, parse_config
+from vitalskills.learning.bc.model import VitalBC
+from vitalskills.learning.bc.training import train_bc
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.errors import PolicyConfigError, TrainingError
-from vitalskills.learning.model import VitalBC
-from vitalskills.learning.policy import BCPolicy
-from vitalskills.learning.train import TrainConfig, train_bc
+from vitalskills.learning.policies import BCPolicy
 
 TINY = dict(
     image_size=32, stem_channels=8, stage_channels=(8, 16), groups=4, keypoints=8,
@@ -115,7 +115,7 @@ def test_negative_ensemble_k_favours_the_newest_chunk() -> None:
 
 
 def test_target_from_gripper_is_the_target_in_the_gripper_frame() -> None:
-    from vitalskills.learning.train import target_from_gripper
+    from vitalskills.learning.bc.demos import target_from_gripper
 
     # Gripper 10 cm above (0.5, 0, 0), pointing down (180 deg about x), turned 0.3 rad.
     yaw = 0.3
@@ -141,7 +141,8 @@ def test_pose_head_needs_the_simulator_target_pose(dataset: DemoDataset, tmp_pat
 def test_tactile_noise_is_added_to_training_readings_only_when_asked(
     dataset: DemoDataset,
 ) -> None:
-    from vitalskills.learning.train import Batcher, load_demos
+    from vitalskills.learning.bc.batches import Batcher
+    from vitalskills.learning.bc.demos import load_demos
 
     demos = load_demos(dataset, tactile=True, masks=None)
     config = tiny_config(history=1)
@@ -164,7 +165,7 @@ def test_relight_without_augmentation_is_refused_for_library_and_cli(
     from typer.testing import CliRunner
 
     from vitalskills.cli import app
-    from vitalskills.learning.train import parse_train_config
+    from vitalskills.learning.bc.config import parse_train_config
 
     with pytest.raises(TrainingError, match=r"`relight` \(0.5\) re-shades the kept pixels"):
         parse_train_config({"augment": False, "relight": 0.5})

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vitalskills.learning.collect import collect_sim
+from vitalskills.app.collect import collect_sim
+from vitalskills.app.train import skill_template
 from vitalskills.learning.dataset import DemoDataset
-from vitalskills.learning.recipe import skill_template
 
 
 def test_upright_demos_and_skill_limits_hold_roll_and_pitch(tmp_path: Path) -> None:

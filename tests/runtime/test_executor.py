@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from vitalskills.app.dryrun import DryRunGrounder, DryRunPolicyProvider, DryRunRobot
 from vitalskills.errors import VitalskillsError
 from vitalskills.robot import Robot, RobotError
 from vitalskills.runtime import (
-    DryRunGrounder,
-    DryRunPolicyProvider,
-    DryRunRobot,
     Executor,
     ManualClock,
     MotionLimits,
@@ -139,18 +137,14 @@ def test_reach_param_point_and_step_limit(rt):
     assert not slow.moving
 
 
-def test_overrides_replace_params_and_unknown_ones_are_errors(rt):
+def test_a_text_param_query_shows_its_value_in_the_label(rt):
     param = rt.ir.Param(name="target", default=rt.ir.Text(value="power strip"))
     t = rt.task(rt.ir.Locate(query=rt.ref("target"), name="strip"), params=[param])
     plan = rt.plan_of(t)
     assert plan.nodes[1].label == 'locate "power strip" as strip'
-    from vitalskills.runtime import build_plan
-
-    manifest = rt.Manifest("x")
-    plan = build_plan(t, lambda n, v: manifest, overrides={"target": rt.ir.Text(value="socket")})
-    assert plan.nodes[1].label == 'locate "socket" as strip'
-    with pytest.raises(PlanError, match=r"task `t` has no param `tagret` \(params: `target`\)"):
-        build_plan(t, lambda n, v: manifest, overrides={"tagret": rt.ir.Text(value="x")})
+    number = rt.ir.Param(name="target", default=rt.ir.Number(value=3))
+    with pytest.raises(PlanError, match=r"`target` is not a text param"):
+        rt.plan_of(rt.task(rt.ir.Locate(query=rt.ref("target")), params=[number]))
 
 
 def test_includes_are_inlined_and_ids_are_preorder(rt):
@@ -282,7 +276,7 @@ def test_display_shows_log_lines_tree_and_summary(rt, live):
 
 
 def test_every_node_that_ran_says_why_and_policies_load_once(rt):
-    from vitalskills.runtime import DryRunPolicyProvider
+    from vitalskills.app.dryrun import DryRunPolicyProvider
 
     provider = DryRunPolicyProvider()
     t = full_task(rt)

@@ -130,7 +130,7 @@ def test_retry_succeeds_when_a_later_attempt_succeeds(rt):
             self.calls = 0
 
         def locate(self, frame, query):
-            from vitalskills.runtime import DryRunGrounder
+            from vitalskills.app.dryrun import DryRunGrounder
 
             self.calls += 1
             missing = [query] if self.calls == 1 else []
@@ -211,7 +211,7 @@ def test_if_found_runs_then_when_found(rt):
 
 
 def test_if_found_runs_else_when_not_found(rt):
-    from vitalskills.runtime import DryRunGrounder
+    from vitalskills.app.dryrun import DryRunGrounder
 
     t = rt.task(locate_cup(rt), rt.ir.IfFound(name="cup", then=[OK], orelse=[BOOM]))
     out = rt.run(t, grounder=DryRunGrounder(missing=["cup"]))
@@ -222,7 +222,7 @@ def test_if_found_runs_else_when_not_found(rt):
 
 
 def test_if_found_min_score_turns_a_weak_result_into_not_found(rt):
-    from vitalskills.runtime import DryRunGrounder
+    from vitalskills.app.dryrun import DryRunGrounder
 
     class Weak(DryRunGrounder):
         def locate(self, frame, query):
@@ -270,7 +270,7 @@ def test_repeat_fails_at_the_first_failed_iteration(rt):
             self.calls = 0
 
         def locate(self, frame, query):
-            from vitalskills.runtime import DryRunGrounder
+            from vitalskills.app.dryrun import DryRunGrounder
 
             self.calls += 1
             return DryRunGrounder(missing=[query] if self.calls == 2 else []).locate(frame, query)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from vitalskills.sim import TASKS, make_env
-from vitalskills.sim.evaluate import evaluate, run_episode
 from vitalskills.sim.expert import expert_policy
+from vitalskills.sim.rollouts import evaluate, run_episode
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

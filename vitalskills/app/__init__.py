@@ -8,4 +8,6 @@ never pays for the simulator's imports):
 - `simscene`: which simulator scene a task needs
 - `locate`: `vitalskills locate` on image files or a simulated scene
 - `collect`, `evaluate`: demonstrations and skill evaluations on the simulator
+- `train`: `train bc` and `train residual` (a dataset or a BC skill folder in, a packaged
+  skill folder out)
 """

@@ -149,7 +149,7 @@ def run_file(
     """
     from vitalskills.bridge.client import connect
     from vitalskills.bridge.launcher import ChildServer
-    from vitalskills.learning.policy import TrainedPolicyProvider
+    from vitalskills.learning.policies import TrainedPolicyProvider
 
     say = on_status or (lambda _line: None)
     started = time.perf_counter()

@@ -3,6 +3,12 @@
 from vitalskills.cli import bridge, lang, learning, perception, runtime, sim, skills
 from vitalskills.cli.app import app
 
+# Command groups, in the order `vitalskills --help` lists them (after the plain commands).
+app.add_typer(bridge.bridge_app)
+app.add_typer(sim.sim_app, name="sim")
+app.add_typer(skills.skills_app)
+app.add_typer(learning.train_app)
+
 __all__ = ["app", "bridge", "lang", "learning", "main", "perception", "runtime", "sim", "skills"]
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from vitalskills.cli.app import app, console, user_errors
+from vitalskills.cli.app import console, user_errors
 from vitalskills.errors import UsageError, validate_model
 
 bridge_app = typer.Typer(
@@ -19,7 +19,6 @@ bridge_app = typer.Typer(
     help="Serve a robot over the ZeroMQ bridge, ping a server, make CurveZMQ keys.",
     no_args_is_help=True,
 )
-app.add_typer(bridge_app)
 
 
 def _parse_options(pairs: list[str] | None) -> dict[str, str]:

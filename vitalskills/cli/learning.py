@@ -1,4 +1,4 @@
-"""`vitalskills collect`, `train bc|residual`, `skills register|verify`: the learning pipeline."""
+"""`vitalskills collect` and `train bc|residual`: the learning pipeline."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ from rich.progress import (
 
 from vitalskills.cli.app import app, command_line, console, err_console, user_errors
 from vitalskills.cli.sim import ConditionName, TaskName, WristJitterOption
-from vitalskills.cli.skills import skills_app
 
 train_app = typer.Typer(
     name="train", help="Train skills from demonstrations.", no_args_is_help=True
 )
-app.add_typer(train_app)
 
 
 def _progress(*fields: str) -> Progress:
@@ -73,7 +71,7 @@ def collect(
     wrist_jitter_mm: WristJitterOption = None,
 ) -> None:
     """Record scripted-expert demonstrations in the simulator into a dataset."""
-    from vitalskills.learning.collect import collect_sim
+    from vitalskills.app.collect import collect_sim
 
     with user_errors(), _progress("written") as progress:
         bar = progress.add_task(f"{task} {condition}", total=episodes, written=0)
@@ -167,9 +165,8 @@ def train_bc_command(
 ) -> None:
     """Train the ViTaL visuotactile BC policy and package it as a skill folder."""
 
-    from vitalskills.learning.config import BCConfig, parse_config
-    from vitalskills.learning.recipe import train_skill
-    from vitalskills.learning.train import parse_train_config
+    from vitalskills.app.train import train_skill
+    from vitalskills.learning.bc.config import BCConfig, parse_config, parse_train_config
 
     _use_threads(threads)
     command = command_line(ctx)
@@ -263,12 +260,10 @@ def train_residual_command(
 ) -> None:
     """Train a residual policy with SAC on top of a frozen BC skill, in the simulator."""
 
-    from vitalskills.learning.sac import SACConfig
-    from vitalskills.learning.train import load_torch_compiler
-    from vitalskills.learning.train_residual import RunConfig, train_residual
+    from vitalskills.app.train import train_residual
+    from vitalskills.learning.residual.config import RunConfig, SACConfig
 
     _use_threads(threads)
-    load_torch_compiler()
     command = command_line(ctx)
     with user_errors():
         sac = SACConfig(
@@ -303,36 +298,4 @@ def train_residual_command(
         f"{final.eval_successes}/{final.eval_episodes} (started at "
         f"{result.rows[0].eval_successes}/{result.rows[0].eval_episodes}); "
         f"skill written to {out or skill}; log and plot in {result.files[0].parent}"
-    )
-
-
-@skills_app.command("register")
-def register_command(
-    skill_dir: Annotated[Path, typer.Argument(help="A trained skill folder.")],
-    library: Annotated[
-        Path | None, typer.Option("--library", help="Library folder (default: the user's).")
-    ] = None,
-    link: Annotated[bool, typer.Option("--link", help="Symlink instead of copying.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an installed copy.")] = False,
-) -> None:
-    """Verify a skill folder and install it into a skill library."""
-    from vitalskills.learning.package import register_skill
-    from vitalskills.skills import user_skills_dir
-
-    with user_errors():
-        installed = register_skill(skill_dir, library or user_skills_dir(), link=link, force=force)
-    console.print(f"registered {skill_dir} as {installed}")
-
-
-@skills_app.command("verify")
-def verify_command(
-    skill_dir: Annotated[Path, typer.Argument(help="A skill folder.")],
-) -> None:
-    """Check a skill's files against their sha256, load its policy, run one forward pass."""
-    from vitalskills.learning.package import verify_skill
-
-    with user_errors():
-        manifest = verify_skill(skill_dir)
-    console.print(
-        f"ok: `{manifest.name}` {manifest.version} ({len(manifest.weights)} files verified)"
     )

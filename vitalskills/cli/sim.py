@@ -25,7 +25,6 @@ sim_app = typer.Typer(
     help="Look at the simulator: its tasks, and what a policy sees and feels.",
     no_args_is_help=True,
 )
-app.add_typer(sim_app, name="sim")
 
 
 class TaskName(StrEnum):
@@ -118,8 +117,8 @@ def eval_command(
     ] = False,
 ) -> None:
     """Run a policy in the simulator for N seeded episodes and report its success rate."""
-    from vitalskills.learning.evaluate import check_savable, evaluate_skill, save_evaluation
-    from vitalskills.sim.evaluate import evaluate
+    from vitalskills.app.evaluate import check_savable, evaluate_skill, save_evaluation
+    from vitalskills.sim.rollouts import evaluate
     from vitalskills.skills import default_library
 
     task, condition = task.value, condition.value

@@ -1,20 +1,20 @@
-"""`vitalskills skills list|show`: the skill library on the command line."""
+"""`vitalskills skills list|show|register|verify`: the skill library on the command line."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 from rich.table import Table
 
-from vitalskills.cli.app import SkillsDirs, app, console, user_errors
+from vitalskills.cli.app import SkillsDirs, console, user_errors
 
 skills_app = typer.Typer(
     name="skills", help="List and inspect installed skills.", no_args_is_help=True
 )
-app.add_typer(skills_app)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -70,3 +70,35 @@ def show(
     if not manifest.trained:
         console.print("# untrained: this skill lists no weights yet", markup=False)
     typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+@skills_app.command("register")
+def register_command(
+    skill_dir: Annotated[Path, typer.Argument(help="A trained skill folder.")],
+    library: Annotated[
+        Path | None, typer.Option("--library", help="Library folder (default: the user's).")
+    ] = None,
+    link: Annotated[bool, typer.Option("--link", help="Symlink instead of copying.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an installed copy.")] = False,
+) -> None:
+    """Verify a skill folder and install it into a skill library."""
+    from vitalskills.learning.skill_folder import register_skill
+    from vitalskills.skills import user_skills_dir
+
+    with user_errors():
+        installed = register_skill(skill_dir, library or user_skills_dir(), link=link, force=force)
+    console.print(f"registered {skill_dir} as {installed}")
+
+
+@skills_app.command("verify")
+def verify_command(
+    skill_dir: Annotated[Path, typer.Argument(help="A skill folder.")],
+) -> None:
+    """Check a skill's files against their sha256, load its policy, run one forward pass."""
+    from vitalskills.learning.skill_folder import verify_skill
+
+    with user_errors():
+        manifest = verify_skill(skill_dir)
+    console.print(
+        f"ok: `{manifest.name}` {manifest.version} ({len(manifest.weights)} files verified)"
+    )

@@ -6,10 +6,12 @@ from vitalskills.lang.errors import CheckFailed, LangError
 from vitalskills.lang.format import format_task
 from vitalskills.lang.ir import Task
 from vitalskills.lang.loader import parse_file, parse_source
+from vitalskills.lang.skill_lookup import SkillLookup
 
 __all__ = [
     "CheckFailed",
     "LangError",
+    "SkillLookup",
     "Task",
     "apply_overrides",
     "check_task",

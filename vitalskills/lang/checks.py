@@ -24,9 +24,9 @@ from vitalskills.lang.errors import (
     ValueRangeError,
     VersionSyntaxError,
 )
+from vitalskills.lang.skill_lookup import SkillLookup, SkillNeeds
+from vitalskills.lang.visit import StatementWalker
 from vitalskills.robot import RobotCapabilities
-from vitalskills.skills.library import SkillLibrary
-from vitalskills.skills.manifest import SkillManifest
 
 
 def _where(node: ir.IRNode, field: str | None = None) -> Location | None:
@@ -35,20 +35,27 @@ def _where(node: ir.IRNode, field: str | None = None) -> Location | None:
     return span.location() if span else None
 
 
-def located_names(body: list) -> set[str]:
+class _LocatedNames(StatementWalker):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_locate(self, statement: ir.Locate) -> None:
+        if statement.name:
+            self.names.add(statement.name)
+
+
+def located_names(body: list[ir.Statement]) -> set[str]:
     """Return every name any `locate ... as NAME` in `body` (at any depth) defines."""
-    names: set[str] = set()
-    for statement in body:
-        if isinstance(statement, ir.Locate) and statement.name:
-            names.add(statement.name)
-        for child in ir.child_blocks(statement):
-            names |= located_names(child)
-    return names
+    walker = _LocatedNames()
+    walker.walk(body)
+    return walker.names
 
 
-class _Checker:
+class _Checker(StatementWalker):
+    """Check each statement in document order; kinds without checks of their own are walked."""
+
     def __init__(
-        self, task: ir.Task, library: SkillLibrary | None, robot: RobotCapabilities | None
+        self, task: ir.Task, library: SkillLookup | None, robot: RobotCapabilities | None
     ) -> None:
         self.task = task
         self.library = library
@@ -177,11 +184,7 @@ class _Checker:
                     )
                 )
 
-    def body(self, statements: list) -> None:
-        for statement in statements:
-            getattr(self, statement.kind)(statement)
-
-    def locate(self, node: ir.Locate) -> None:
+    def visit_locate(self, node: ir.Locate) -> None:
         if isinstance(node.query, ir.Ref):
             name = node.query.name
             param = self.params.get(name)
@@ -215,15 +218,15 @@ class _Checker:
             self.defined.add(node.name)
         self.any_locate = True
 
-    def reach(self, node: ir.Reach) -> None:
+    def visit_reach(self, node: ir.Reach) -> None:
         self.target(node.target, "`reach`")
         if node.offset is not None:
             self.unit(node.offset, "length", "`offset`")
 
-    def move(self, node: ir.Move) -> None:
+    def visit_move(self, node: ir.Move) -> None:
         self.unit(node.delta, "length", "`move`")
 
-    def run_skill(self, node: ir.RunSkill) -> None:
+    def visit_run_skill(self, node: ir.RunSkill) -> None:
         if node.at is not None:
             self.target(node.at, "`run skill ... at`")
         elif not self.any_locate:
@@ -247,7 +250,7 @@ class _Checker:
         if manifest is not None and self.robot is not None:
             self.sensors(node, manifest)
 
-    def skill(self, node: ir.RunSkill) -> SkillManifest | None:
+    def skill(self, node: ir.RunSkill) -> SkillNeeds | None:
         if self.library is None:
             return None
         try:
@@ -257,7 +260,7 @@ class _Checker:
             self.error(error.at(_where(node, field)))
         return None
 
-    def sensors(self, node: ir.RunSkill, manifest: SkillManifest) -> None:
+    def sensors(self, node: ir.RunSkill, manifest: SkillNeeds) -> None:
         robot = self.robot
         assert robot is not None
         where = _where(node, "skill")
@@ -290,44 +293,30 @@ class _Checker:
                 )
             )
 
-    def gripper(self, node: ir.Gripper) -> None:
-        return None
-
-    def wait(self, node: ir.Wait) -> None:
+    def visit_wait(self, node: ir.Wait) -> None:
         self.unit(node.duration, "time", "`wait`")
         if node.duration.dimension == "time" and node.duration.value < 0:
             self.error(
                 ValueRangeError("`wait` must not be negative", location=_where(node.duration))
             )
 
-    def fail(self, node: ir.Fail) -> None:
-        return None
-
-    def if_found(self, node: ir.IfFound) -> None:
+    def visit_if_found(self, node: ir.IfFound) -> None:
         self.located(
             ir.Ref(name=node.name, span=node.field_spans.get("name") or node.span), "`if found`"
         )
-        self.body(node.then)
-        self.body(node.orelse)
+        super().visit_if_found(node)
 
-    def try_(self, node: ir.Try) -> None:
-        self.body(node.body)
-        self.body(node.orelse)
-
-    def retry(self, node: ir.Retry) -> None:
+    def visit_retry(self, node: ir.Retry) -> None:
         self.count(node, node.times, "`retry`", 1)
-        self.body(node.body)
+        super().visit_retry(node)
 
-    def repeat(self, node: ir.Repeat) -> None:
+    def visit_repeat(self, node: ir.Repeat) -> None:
         self.count(node, node.times, "`repeat`", 1)
-        self.body(node.body)
+        super().visit_repeat(node)
 
-    def timeout(self, node: ir.Timeout) -> None:
+    def visit_timeout(self, node: ir.Timeout) -> None:
         self.positive_time(node.duration, "`timeout`")
-        self.body(node.body)
-
-    def include(self, node: ir.Include) -> None:
-        self.body(node.body)
+        super().visit_timeout(node)
 
 
 def _kind_of(value: ir.IRNode) -> str:
@@ -337,13 +326,10 @@ def _kind_of(value: ir.IRNode) -> str:
     return str(getattr(value, "kind", "value"))
 
 
-setattr(_Checker, "try", _Checker.try_)
-
-
 def check_task(
     task: ir.Task,
     *,
-    library: SkillLibrary | None,
+    library: SkillLookup | None,
     robot: RobotCapabilities | None = None,
 ) -> list[VitalskillsError]:
     """Return every problem in `task` in document order (empty when it is fine).
@@ -355,7 +341,7 @@ def check_task(
     """
     checker = _Checker(task, library, robot)
     checker.task_level()
-    checker.body(task.body)
+    checker.walk(task.body)
     files: dict[str, int] = {}
     for error in checker.errors:
         files.setdefault(error.location.file if error.location else "", len(files))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vitalskills.lang import ir
+from vitalskills.lang.visit import StatementWalker
 
 
 @dataclass(frozen=True)
@@ -75,21 +76,25 @@ def scan_comments(source: str, surface: Literal["vtl", "yaml"]) -> list[Comment]
     return found
 
 
+class _Positions(StatementWalker):
+    """Collect every statement that has a span, as (line, column, node)."""
+
+    def __init__(self, out: list[tuple[int, int, ir.IRNode]]) -> None:
+        self.out = out
+
+    def visit(self, statement: ir.IRNode) -> None:
+        if statement.span is not None:
+            self.out.append((statement.span.line, statement.span.column, statement))
+        super().visit(statement)
+
+
 def _nodes(task: ir.Task) -> list[tuple[int, int, ir.IRNode]]:
     """Every param and statement with a span, as (line, column, node), in source order."""
     out: list[tuple[int, int, ir.IRNode]] = []
-
-    def walk(body: list) -> None:
-        for statement in body:
-            if statement.span is not None:
-                out.append((statement.span.line, statement.span.column, statement))
-            for block in ir.child_blocks(statement):
-                walk(block)
-
     for param in task.params:
         if param.span is not None:
             out.append((param.span.line, param.span.column, param))
-    walk(task.body)
+    _Positions(out).walk(task.body)
     return sorted(out, key=lambda item: (item[0], item[1]))
 
 

@@ -17,8 +17,8 @@ from vitalskills.lang import ir
 from vitalskills.lang.checks import check_task
 from vitalskills.lang.errors import CheckFailed, LangError, OverrideError
 from vitalskills.lang.loader import parse_file
+from vitalskills.lang.skill_lookup import SkillLookup
 from vitalskills.robot import RobotCapabilities
-from vitalskills.skills.library import SkillLibrary, default_library
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _QUANTITY = re.compile(rf"\s*({_NUMBER})\s*([A-Za-z]+)\s*")
@@ -95,7 +95,7 @@ def apply_overrides(task: ir.Task, overrides: Mapping[str, str]) -> ir.Task:
 def compile_task(
     path: Path,
     *,
-    library: SkillLibrary | None = None,
+    library: SkillLookup | None,
     robot: RobotCapabilities | None = None,
     overrides: Mapping[str, str] | None = None,
 ) -> ir.Task:
@@ -103,7 +103,8 @@ def compile_task(
 
     Args:
         path: a `.vtl` or `.yaml`/`.yml` task file.
-        library: the skill library; None means `default_library()`.
+        library: the skills to resolve `run skill` against, usually
+            `vitalskills.skills.default_library(...)`; None skips skill checks.
         robot: the robot's capabilities, for sensor checks; None skips them.
         overrides: `--set` values by param name, as written on the command line.
 
@@ -117,9 +118,7 @@ def compile_task(
         raise CheckFailed([error]) from None
     if overrides:
         apply_overrides(task, overrides)
-    errors = check_task(
-        task, library=library if library is not None else default_library(), robot=robot
-    )
+    errors = check_task(task, library=library, robot=robot)
     if errors:
         raise CheckFailed(errors)
     return task

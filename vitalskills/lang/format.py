@@ -19,6 +19,7 @@ import yaml
 from vitalskills.lang import ir
 from vitalskills.lang.comments import CommentMap, Notes, attach_comments, scan_comments
 from vitalskills.lang.loader import decode, parse_file, surface_of
+from vitalskills.lang.visit import StatementVisitor
 from vitalskills.lang.yaml_surface import NAME, QUANTITY, REF
 
 _INDENT = "  "
@@ -88,27 +89,10 @@ def _annotated(lines: list[str], notes: Notes | None, pad: str) -> list[str]:
     return [*(f"{pad}#{text}" for text in notes.leading), *lines]
 
 
-def _vtl_block(body: list, depth: int, cm: CommentMap) -> list[str]:
-    out = []
-    for statement in body:
-        lines = _vtl_statement(statement, depth, cm)
-        out.extend(_annotated(lines, cm.of(statement), _INDENT * depth))
-    return out
+class _VtlLine(StatementVisitor[str]):
+    """A statement's first `.vtl` line: all of a simple statement, the head of a block."""
 
-
-def _vtl_braced(
-    head: str, body: list, depth: int, cm: CommentMap, orelse: list | None = None
-) -> list[str]:
-    pad = _INDENT * depth
-    lines = [f"{pad}{head} {{", *_vtl_block(body, depth + 1, cm)]
-    if orelse:
-        lines += [f"{pad}}} else {{", *_vtl_block(orelse, depth + 1, cm)]
-    return [*lines, f"{pad}}}"]
-
-
-def _vtl_statement(s: ir.IRNode, depth: int, cm: CommentMap) -> list[str]:
-    pad = _INDENT * depth
-    if isinstance(s, ir.Locate):
+    def visit_locate(self, s: ir.Locate) -> str:
         line = f"locate {_vtl_value(s.query)}"
         if s.name:
             line += f" as {s.name}"
@@ -117,13 +101,16 @@ def _vtl_statement(s: ir.IRNode, depth: int, cm: CommentMap) -> list[str]:
         if s.grounder:
             grounder = s.grounder if NAME.fullmatch(s.grounder) else string(s.grounder)
             line += f" using {grounder}"
-        return [pad + line]
-    if isinstance(s, ir.Reach):
+        return line
+
+    def visit_reach(self, s: ir.Reach) -> str:
         offset = f" offset {_vtl_value(s.offset)}" if s.offset else ""
-        return [f"{pad}reach {s.target.name}{offset}"]
-    if isinstance(s, ir.Move):
-        return [f"{pad}move {_vtl_value(s.delta)} in {s.frame}"]
-    if isinstance(s, ir.RunSkill):
+        return f"reach {s.target.name}{offset}"
+
+    def visit_move(self, s: ir.Move) -> str:
+        return f"move {_vtl_value(s.delta)} in {s.frame}"
+
+    def visit_run_skill(self, s: ir.RunSkill) -> str:
         line = f"run skill {s.skill}" + (f"@{s.version}" if s.version is not None else "")
         if s.at:
             line += f" at {s.at.name}"
@@ -131,26 +118,94 @@ def _vtl_statement(s: ir.IRNode, depth: int, cm: CommentMap) -> list[str]:
             line += f" retries {s.retries}"
         if s.timeout:
             line += f" timeout {quantity(s.timeout)}"
-        return [pad + line]
-    if isinstance(s, ir.Gripper):
-        return [f"{pad}gripper {s.action}"]
-    if isinstance(s, ir.Wait):
-        return [f"{pad}wait {quantity(s.duration)}"]
-    if isinstance(s, ir.Fail):
-        return [f"{pad}fail {string(s.message)}"]
-    if isinstance(s, ir.Include):
-        return [f"{pad}include {string(s.path)}"]
-    if isinstance(s, ir.IfFound):
-        return _vtl_braced(f"if found {s.name}", s.then, depth, cm, s.orelse)
-    if isinstance(s, ir.Try):
-        return _vtl_braced("try", s.body, depth, cm, s.orelse)
-    if isinstance(s, ir.Retry):
-        return _vtl_braced(f"retry {s.times}", s.body, depth, cm)
-    if isinstance(s, ir.Repeat):
-        return _vtl_braced(f"repeat {s.times}", s.body, depth, cm)
-    if isinstance(s, ir.Timeout):
-        return _vtl_braced(f"timeout {quantity(s.duration)}", s.body, depth, cm)
-    raise TypeError(f"not a statement: {s!r}")
+        return line
+
+    def visit_gripper(self, s: ir.Gripper) -> str:
+        return f"gripper {s.action}"
+
+    def visit_wait(self, s: ir.Wait) -> str:
+        return f"wait {quantity(s.duration)}"
+
+    def visit_fail(self, s: ir.Fail) -> str:
+        return f"fail {string(s.message)}"
+
+    def visit_if_found(self, s: ir.IfFound) -> str:
+        return f"if found {s.name}"
+
+    def visit_try(self, s: ir.Try) -> str:
+        return "try"
+
+    def visit_retry(self, s: ir.Retry) -> str:
+        return f"retry {s.times}"
+
+    def visit_timeout(self, s: ir.Timeout) -> str:
+        return f"timeout {quantity(s.duration)}"
+
+    def visit_repeat(self, s: ir.Repeat) -> str:
+        return f"repeat {s.times}"
+
+    def visit_include(self, s: ir.Include) -> str:
+        return f"include {string(s.path)}"
+
+
+_VTL_LINE = _VtlLine()
+
+
+def statement_line(statement: ir.IRNode) -> str:
+    """Return a statement's canonical one-line `.vtl` text, without its blocks.
+
+    A simple statement prints whole (`wait 500 ms`); a block statement prints its head
+    (`retry 3`, `if found strip`). This is also each plan node's label.
+    """
+    return _VTL_LINE.visit(statement)
+
+
+class _VtlPrinter(StatementVisitor[list[str]]):
+    """A statement's `.vtl` lines at the current depth, blocks and comments included."""
+
+    def __init__(self, cm: CommentMap) -> None:
+        self.cm = cm
+        self.depth = 0
+
+    def block(self, body: list[ir.Statement]) -> list[str]:
+        out = []
+        for statement in body:
+            lines = self.visit(statement)
+            out.extend(_annotated(lines, self.cm.of(statement), _INDENT * self.depth))
+        return out
+
+    def line(self, s: ir.IRNode) -> list[str]:
+        return [_INDENT * self.depth + statement_line(s)]
+
+    def braced(
+        self, s: ir.IRNode, body: list[ir.Statement], orelse: list[ir.Statement] | None = None
+    ) -> list[str]:
+        pad = _INDENT * self.depth
+        self.depth += 1
+        lines = [f"{pad}{statement_line(s)} {{", *self.block(body)]
+        if orelse:
+            lines += [f"{pad}}} else {{", *self.block(orelse)]
+        self.depth -= 1
+        return [*lines, f"{pad}}}"]
+
+    # An include prints as the statement, never its body: formatting keeps the file split.
+    visit_locate = visit_reach = visit_move = visit_run_skill = line
+    visit_gripper = visit_wait = visit_fail = visit_include = line
+
+    def visit_if_found(self, s: ir.IfFound) -> list[str]:
+        return self.braced(s, s.then, s.orelse)
+
+    def visit_try(self, s: ir.Try) -> list[str]:
+        return self.braced(s, s.body, s.orelse)
+
+    def visit_retry(self, s: ir.Retry) -> list[str]:
+        return self.braced(s, s.body)
+
+    def visit_timeout(self, s: ir.Timeout) -> list[str]:
+        return self.braced(s, s.body)
+
+    def visit_repeat(self, s: ir.Repeat) -> list[str]:
+        return self.braced(s, s.body)
 
 
 def format_vtl(task: ir.Task, cm: CommentMap) -> str:
@@ -163,7 +218,7 @@ def format_vtl(task: ir.Task, cm: CommentMap) -> str:
         for p in task.params:
             lines += _annotated([f"param {p.name} = {_vtl_value(p.default)}"], cm.of(p), "")
     lines.append("")
-    lines += _vtl_block(task.body, 0, cm)
+    lines += _VtlPrinter(cm).block(task.body)
     lines += [f"#{text}" for text in cm.bottom]
     return "\n".join(lines) + "\n"
 
@@ -203,25 +258,27 @@ def _yaml_value(value: ir.IRNode) -> str:
     raise TypeError(f"not a value: {value!r}")
 
 
-def _yaml_steps(body: list, depth: int, cm: CommentMap) -> list[str]:
-    out: list[str] = []
-    for statement in body:
-        first, *rest = _yaml_step(statement, cm)
+class _YamlStep(StatementVisitor[list[str]]):
+    """A step's lines relative to its `- ` (nested steps already indented)."""
+
+    def __init__(self, cm: CommentMap) -> None:
+        self.cm = cm
+
+    def steps(self, body: list[ir.Statement], depth: int) -> list[str]:
+        out: list[str] = []
         pad = _INDENT * depth
-        lines = [f"{pad}- {first}", *(f"{pad}  {line}" for line in rest)]
-        out.extend(_annotated(lines, cm.of(statement), pad))
-    return out
+        for statement in body:
+            first, *rest = self.visit(statement)
+            lines = [f"{pad}- {first}", *(f"{pad}  {line}" for line in rest)]
+            out.extend(_annotated(lines, self.cm.of(statement), pad))
+        return out
 
+    def block(self, key: str, body: list[ir.Statement]) -> list[str]:
+        if not body:
+            return [f"{key}: []"]
+        return [f"{key}:", *self.steps(body, 1)]
 
-def _yaml_block(key: str, body: list, cm: CommentMap) -> list[str]:
-    if not body:
-        return [f"{key}: []"]
-    return [f"{key}:", *_yaml_steps(body, 1, cm)]
-
-
-def _yaml_step(s: ir.IRNode, cm: CommentMap) -> list[str]:
-    """Return a step's lines relative to its `- ` (nested lines already indented)."""
-    if isinstance(s, ir.Locate):
+    def visit_locate(self, s: ir.Locate) -> list[str]:
         lines = [f"locate: {_yaml_value(s.query)}"]
         if s.name:
             lines.append(f"as: {s.name}")
@@ -230,12 +287,15 @@ def _yaml_step(s: ir.IRNode, cm: CommentMap) -> list[str]:
         if s.grounder:
             lines.append(f"using: {yaml_text(s.grounder)}")
         return lines
-    if isinstance(s, ir.Reach):
+
+    def visit_reach(self, s: ir.Reach) -> list[str]:
         lines = [f"reach: {s.target.name}"]
         return lines + ([f"offset: {_yaml_value(s.offset)}"] if s.offset else [])
-    if isinstance(s, ir.Move):
+
+    def visit_move(self, s: ir.Move) -> list[str]:
         return [f"move: {_yaml_value(s.delta)}", f"in: {s.frame}"]
-    if isinstance(s, ir.RunSkill):
+
+    def visit_run_skill(self, s: ir.RunSkill) -> list[str]:
         lines = [f"run: {s.skill}"]
         if s.version is not None:
             lines.append(f"version: {json.dumps(s.version)}")
@@ -246,27 +306,35 @@ def _yaml_step(s: ir.IRNode, cm: CommentMap) -> list[str]:
         if s.timeout:
             lines.append(f"timeout: {quantity(s.timeout)}")
         return lines
-    if isinstance(s, ir.Gripper):
+
+    def visit_gripper(self, s: ir.Gripper) -> list[str]:
         return [f"gripper: {s.action}"]
-    if isinstance(s, ir.Wait):
+
+    def visit_wait(self, s: ir.Wait) -> list[str]:
         return [f"wait: {quantity(s.duration)}"]
-    if isinstance(s, ir.Fail):
+
+    def visit_fail(self, s: ir.Fail) -> list[str]:
         return [f"fail: {yaml_text(s.message)}"]
-    if isinstance(s, ir.Include):
+
+    def visit_include(self, s: ir.Include) -> list[str]:
         return [f"include: {yaml_text(s.path)}"]
-    if isinstance(s, ir.IfFound):
-        lines = [f"if_found: {s.name}", *_yaml_block("steps", s.then, cm)]
-        return lines + (_yaml_block("else", s.orelse, cm) if s.orelse else [])
-    if isinstance(s, ir.Try):
-        lines = _yaml_block("try", s.body, cm)
-        return lines + (_yaml_block("else", s.orelse, cm) if s.orelse else [])
-    if isinstance(s, ir.Retry):
-        return [f"retry: {s.times}", *_yaml_block("steps", s.body, cm)]
-    if isinstance(s, ir.Repeat):
-        return [f"repeat: {s.times}", *_yaml_block("steps", s.body, cm)]
-    if isinstance(s, ir.Timeout):
-        return [f"timeout: {quantity(s.duration)}", *_yaml_block("steps", s.body, cm)]
-    raise TypeError(f"not a statement: {s!r}")
+
+    def visit_if_found(self, s: ir.IfFound) -> list[str]:
+        lines = [f"if_found: {s.name}", *self.block("steps", s.then)]
+        return lines + (self.block("else", s.orelse) if s.orelse else [])
+
+    def visit_try(self, s: ir.Try) -> list[str]:
+        lines = self.block("try", s.body)
+        return lines + (self.block("else", s.orelse) if s.orelse else [])
+
+    def visit_retry(self, s: ir.Retry) -> list[str]:
+        return [f"retry: {s.times}", *self.block("steps", s.body)]
+
+    def visit_repeat(self, s: ir.Repeat) -> list[str]:
+        return [f"repeat: {s.times}", *self.block("steps", s.body)]
+
+    def visit_timeout(self, s: ir.Timeout) -> list[str]:
+        return [f"timeout: {quantity(s.duration)}", *self.block("steps", s.body)]
 
 
 def format_yaml(task: ir.Task, cm: CommentMap) -> str:
@@ -279,7 +347,7 @@ def format_yaml(task: ir.Task, cm: CommentMap) -> str:
         for p in task.params:
             lines += _annotated([f"  {p.name}: {_yaml_value(p.default)}"], cm.of(p), "  ")
     lines.append("steps:")
-    lines += _yaml_steps(task.body, 1, cm)
+    lines += _YamlStep(cm).steps(task.body, 1)
     lines += [f"#{text}" for text in cm.bottom]
     return "\n".join(lines) + "\n"
 

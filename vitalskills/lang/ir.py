@@ -247,19 +247,3 @@ class Task(IRNode):
 
 for _model in (IfFound, Try, Retry, Timeout, Repeat, Include, Task):
     _model.model_rebuild()
-
-#: Statement kind -> the fields that hold nested statement lists, in source order.
-BLOCK_FIELDS: dict[str, tuple[str, ...]] = {
-    "if_found": ("then", "orelse"),
-    "try": ("body", "orelse"),
-    "retry": ("body",),
-    "timeout": ("body",),
-    "repeat": ("body",),
-    "include": ("body",),
-}
-
-
-def child_blocks(statement: IRNode) -> list[list[Statement]]:
-    """Return the nested statement lists of `statement` (none for a leaf)."""
-    kind = getattr(statement, "kind", "")
-    return [getattr(statement, field) for field in BLOCK_FIELDS.get(kind, ())]

@@ -24,6 +24,7 @@ from vitalskills.lang.errors import (
     TaskFileNotFoundError,
 )
 from vitalskills.lang.text import parse_text
+from vitalskills.lang.visit import StatementWalker
 from vitalskills.lang.yaml_surface import parse_yaml
 
 TEXT_SUFFIXES = (".vtl",)
@@ -98,18 +99,20 @@ def _read(path: Path, file: str) -> ir.Task:
     return parse_source(decode(path.read_bytes(), file), file, surface)
 
 
+class _Includes(StatementWalker):
+    """Splice every `include` in a body, at any depth, reading paths relative to `base`."""
+
+    def __init__(self, base: Path, stack: Sequence[Path]) -> None:
+        self.base = base
+        self.stack = stack
+
+    def visit_include(self, statement: ir.Include) -> None:
+        # The included file's own includes are resolved when it is read, not walked here.
+        _splice(statement, self.base, self.stack)
+
+
 def _resolve(task: ir.Task, base: Path, stack: Sequence[Path]) -> None:
-    for statement in task.body:
-        _resolve_statement(statement, base, stack)
-
-
-def _resolve_statement(statement: ir.IRNode, base: Path, stack: Sequence[Path]) -> None:
-    if isinstance(statement, ir.Include):
-        _splice(statement, base, stack)
-        return
-    for block in ir.child_blocks(statement):
-        for child in block:
-            _resolve_statement(child, base, stack)
+    _Includes(base, stack).walk(task.body)
 
 
 def _splice(include: ir.Include, base: Path, stack: Sequence[Path]) -> None:

@@ -17,6 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from vitalskills.errors import Location
 from vitalskills.lang.errors import TaskSyntaxError
+from vitalskills.lang.grammar import parser
 
 STATEMENTS = (
     "locate", "reach", "move", "run", "gripper", "wait", "fail",
@@ -279,8 +280,6 @@ def _example_index() -> tuple[dict[tuple[int, str], SyntaxLabel], dict[int, Synt
     Like lark's `match_examples`, but keyed on the LALR state alone: lark also compares
     the stack depth, so an example would only match at the same nesting and position.
     """
-    from vitalskills.lang.text import parser
-
     exact: dict[tuple[int, str], SyntaxLabel] = {}
     by_state: dict[int, SyntaxLabel] = {}
     for label, examples in SYNTAX_EXAMPLES:

@@ -1,7 +1,6 @@
-"""The `.vtl` text surface: the lark grammar, loaded once, and a transformer to the IR.
+"""The `.vtl` text surface: parse with the grammar (grammar.py) and transform to the IR.
 
-The grammar lives in `grammar/vitalskills.lark` (shipped in the wheel as
-`vitalskills/_grammar`). Rule aliases equal the IR nodes' `kind` names (`run_skill`,
+Rule aliases in `grammar/vitalskills.lark` equal the IR nodes' `kind` names (`run_skill`,
 `if_found`, ...), so the transformer has one small method per alias. Values are checked
 only as far as the IR's types need (a unit must exist, a count must be whole); everything
 else is the checker's job, so that both surfaces share it.
@@ -13,11 +12,10 @@ import json
 import math
 import re
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 from lark.exceptions import UnexpectedInput
 
 from vitalskills.lang import ir
@@ -27,29 +25,8 @@ from vitalskills.lang.errors import (
     UnitError,
     ValueRangeError,
 )
-from vitalskills.lang.lexer import FastLexer
+from vitalskills.lang.grammar import parser
 from vitalskills.lang.syntax import MAX_NESTING, describe_syntax_error, too_deep
-
-_PACKAGE = Path(__file__).resolve().parent.parent
-
-
-def grammar_path() -> Path:
-    """Return the grammar file: inside the wheel, or `<repo>/grammar` in a checkout."""
-    shipped = _PACKAGE / "_grammar" / "vitalskills.lark"
-    if shipped.is_file():
-        return shipped
-    return _PACKAGE.parent / "grammar" / "vitalskills.lark"
-
-
-@cache
-def parser() -> Lark:
-    """Build the LALR parser once per process."""
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer=FastLexer,
-        maybe_placeholders=True,
-    )
 
 
 def span_of(file: str, item: Any) -> ir.Span:

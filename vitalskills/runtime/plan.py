@@ -1,20 +1,23 @@
 """Compile a checked IR `Task` into an executable plan: a tree of runtime nodes.
 
-Params (with overrides) are resolved here, includes are inlined as sequences, skills
-are looked up once, and every node gets a pre-order id and a label that reads like the
-task language. Located names stay names: they are resolved at run time on the
-blackboard, because what `locate` finds is only known then.
+Params are resolved here (`--set` overrides were applied to the task when it compiled),
+includes are inlined as sequences, skills are looked up once, and every node gets a
+pre-order id and a label: the statement's canonical `.vtl` line from the formatter, with
+a text param's value in place of its name in `locate`. Located names stay names: they are
+resolved at run time on the blackboard, because what `locate` finds is only known then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from vitalskills.errors import VitalskillsError
 from vitalskills.lang import ir
+from vitalskills.lang.format import statement_line
+from vitalskills.lang.visit import StatementVisitor
 from vitalskills.robot import SkillSpec
 from vitalskills.runtime.composites import IfFound, Sequence, TryElse
 from vitalskills.runtime.decorators import Repeat, Retry, Timeout
@@ -36,11 +39,10 @@ class PlanError(VitalskillsError):
 
 @dataclass
 class Plan:
-    """An executable plan: the root node, the task it came from, its resolved params."""
+    """An executable plan: the root node and the name of the task it came from."""
 
     task: str
     root: Node
-    params: dict[str, ParamValue]
 
     @property
     def nodes(self) -> list[Node]:
@@ -62,19 +64,9 @@ class Plan:
         ]
 
 
-def fmt_quantity(quantity: ir.Quantity) -> str:
-    """A quantity the way its author wrote it (`30 s`, `500 ms`)."""
-    factor = ir.UNITS[quantity.unit][1] if quantity.unit in ir.UNITS else 1.0
-    return f"{quantity.value / factor:g} {quantity.unit}"
+class _Compiler(StatementVisitor[Node]):
+    """Turn each statement into its runtime node, blocks into their children."""
 
-
-def fmt_vector(vector: ir.Vector) -> str:
-    """A vector the way its author wrote it (`[0, 0, 40] mm`)."""
-    factor = ir.UNITS[vector.unit][1] if vector.unit in ir.UNITS else 1.0
-    return "[" + ", ".join(f"{v / factor:g}" for v in vector.values) + f"] {vector.unit}"
-
-
-class _Compiler:
     def __init__(self, params: dict[str, ParamValue], skills: SkillResolver) -> None:
         self.params = params
         self.skills = skills
@@ -104,122 +96,97 @@ class _Compiler:
 
     def block(self, label: str, statements: list[ir.Statement], span: ir.Span | None) -> Node:
         """One node for a block: the statement itself when it is alone, else a sequence."""
-        nodes = [self.statement(s) for s in statements]
+        nodes = [self.visit(s) for s in statements]
         if len(nodes) == 1:
             return nodes[0]
         return Sequence(label, nodes, span=span)
 
-    def statement(self, s: ir.Statement) -> Node:
-        span = s.span
-        match s:
-            case ir.Locate():
-                query = self.text(s.query)
-                label = f'locate "{query}"' + (f" as {s.name}" if s.name else "")
-                if s.min_score is not None:
-                    label += f" min_score {s.min_score:g}"
-                return Locate(
-                    label,
-                    query,
-                    name=s.name,
-                    min_score=s.min_score,
-                    grounder=s.grounder,
-                    span=span,
-                )
-            case ir.Reach():
-                offset = np.asarray(s.offset.values) if s.offset else None
-                label = f"reach {s.target.name}" + (
-                    f" offset {fmt_vector(s.offset)}" if s.offset else ""
-                )
-                point = self.point(s.target)
-                name = None if point is not None else s.target.name
-                return Reach(label, name=name, point=point, offset=offset, span=span)
-            case ir.Move():
-                label = f"move {fmt_vector(s.delta)} in {s.frame}"
-                return Move(label, np.asarray(s.delta.values), s.frame, span=span)
-            case ir.RunSkill():
-                skill = self.skills(s.skill, s.version)
-                label = f"run skill {s.skill}" + (f" at {s.at.name}" if s.at else "")
-                if s.retries:
-                    label += f" retries {s.retries}"
-                if s.timeout:
-                    label += f" timeout {fmt_quantity(s.timeout)}"
-                point = self.point(s.at) if s.at else None
-                return RunSkill(
-                    label,
-                    skill,
-                    at=s.at.name if s.at and point is None else None,
-                    point=point,
-                    retries=s.retries,
-                    timeout=s.timeout.value if s.timeout else None,
-                    span=span,
-                )
-            case ir.Gripper():
-                return Gripper(f"gripper {s.action}", s.action, span=span)
-            case ir.Wait():
-                return Wait(f"wait {fmt_quantity(s.duration)}", s.duration.value, span=span)
-            case ir.Fail():
-                return Fail(f'fail "{s.message}"', s.message, span=span)
-            case ir.IfFound():
-                then = self.block("then", s.then, span)
-                orelse = self.block("else", s.orelse, span) if s.orelse else None
-                return IfFound(f"if found {s.name}", s.name, then, orelse, span=span)
-            case ir.Try():
-                body = self.block("try body", s.body, span)
-                orelse = self.block("else", s.orelse, span) if s.orelse else None
-                return TryElse("try", body, orelse, span=span)
-            case ir.Retry():
-                body = self.block("body", s.body, span)
-                return Retry(f"retry {s.times}", s.times, body, span=span)
-            case ir.Timeout():
-                body = self.block("body", s.body, span)
-                label = f"timeout {fmt_quantity(s.duration)}"
-                return Timeout(label, s.duration.value, body, span=span)
-            case ir.Repeat():
-                body = self.block("body", s.body, span)
-                return Repeat(f"repeat {s.times}", s.times, body, span=span)
-            case ir.Include():
-                return Sequence(
-                    f'include "{s.path}"', [self.statement(x) for x in s.body], span=span
-                )
-        raise self.error(f"cannot execute a `{s.kind}` statement", s)
+    def visit_locate(self, s: ir.Locate) -> Node:
+        query = self.text(s.query)
+        # The label shows a text param's value: that is what the grounder is asked.
+        shown = s.model_copy(update={"query": ir.Text(value=query)})
+        return Locate(
+            statement_line(shown),
+            query,
+            name=s.name,
+            min_score=s.min_score,
+            grounder=s.grounder,
+            span=s.span,
+        )
+
+    def visit_reach(self, s: ir.Reach) -> Node:
+        offset = np.asarray(s.offset.values) if s.offset else None
+        point = self.point(s.target)
+        name = None if point is not None else s.target.name
+        return Reach(statement_line(s), name=name, point=point, offset=offset, span=s.span)
+
+    def visit_move(self, s: ir.Move) -> Node:
+        return Move(statement_line(s), np.asarray(s.delta.values), s.frame, span=s.span)
+
+    def visit_run_skill(self, s: ir.RunSkill) -> Node:
+        skill = self.skills(s.skill, s.version)
+        point = self.point(s.at) if s.at else None
+        return RunSkill(
+            statement_line(s),
+            skill,
+            at=s.at.name if s.at and point is None else None,
+            point=point,
+            retries=s.retries,
+            timeout=s.timeout.value if s.timeout else None,
+            span=s.span,
+        )
+
+    def visit_gripper(self, s: ir.Gripper) -> Node:
+        return Gripper(statement_line(s), s.action, span=s.span)
+
+    def visit_wait(self, s: ir.Wait) -> Node:
+        return Wait(statement_line(s), s.duration.value, span=s.span)
+
+    def visit_fail(self, s: ir.Fail) -> Node:
+        return Fail(statement_line(s), s.message, span=s.span)
+
+    def visit_if_found(self, s: ir.IfFound) -> Node:
+        then = self.block("then", s.then, s.span)
+        orelse = self.block("else", s.orelse, s.span) if s.orelse else None
+        return IfFound(statement_line(s), s.name, then, orelse, span=s.span)
+
+    def visit_try(self, s: ir.Try) -> Node:
+        body = self.block("try body", s.body, s.span)
+        orelse = self.block("else", s.orelse, s.span) if s.orelse else None
+        return TryElse(statement_line(s), body, orelse, span=s.span)
+
+    def visit_retry(self, s: ir.Retry) -> Node:
+        body = self.block("body", s.body, s.span)
+        return Retry(statement_line(s), s.times, body, span=s.span)
+
+    def visit_timeout(self, s: ir.Timeout) -> Node:
+        body = self.block("body", s.body, s.span)
+        return Timeout(statement_line(s), s.duration.value, body, span=s.span)
+
+    def visit_repeat(self, s: ir.Repeat) -> Node:
+        body = self.block("body", s.body, s.span)
+        return Repeat(statement_line(s), s.times, body, span=s.span)
+
+    def visit_include(self, s: ir.Include) -> Node:
+        return Sequence(statement_line(s), [self.visit(x) for x in s.body], span=s.span)
 
 
-def resolve_params(
-    task: ir.Task, overrides: Mapping[str, ParamValue] | None = None
-) -> dict[str, ParamValue]:
-    """The task's params with `overrides` applied; an unknown override is an error."""
-    params: dict[str, ParamValue] = {p.name: p.default for p in task.params}
-    for name, value in (overrides or {}).items():
-        if name not in params:
-            known = ", ".join(f"`{p}`" for p in params) or "none"
-            raise PlanError(
-                f"task `{task.name}` has no param `{name}` (params: {known})",
-                hint="override only params the task declares",
-            )
-        params[name] = value
-    return params
-
-
-def build_plan(
-    task: ir.Task,
-    skills: SkillResolver,
-    overrides: Mapping[str, ParamValue] | None = None,
-) -> Plan:
+def build_plan(task: ir.Task, skills: SkillResolver) -> Plan:
     """Compile `task` into a plan whose root is a sequence named after the task.
 
     Args:
-        task: a checked task (includes already loaded into `Include.body`).
+        task: a checked task (includes already loaded into `Include.body`, `--set`
+            overrides already applied to its params by `compile_task`).
         skills: looks up the manifest of each `run skill`.
-        overrides: param values replacing the declared defaults.
 
     Raises:
-        PlanError: a reference that does not resolve, or an unknown override.
+        PlanError: a param reference that does not resolve to the right kind.
     """
-    params = resolve_params(task, overrides)
+    params: dict[str, ParamValue] = {p.name: p.default for p in task.params}
     compiler = _Compiler(params, skills)
-    root = Sequence(f"task {task.name}", [compiler.statement(s) for s in task.body])
+    root = Sequence(f"task {task.name}", [compiler.visit(s) for s in task.body])
     for index, node in enumerate(root.walk()):
         node.id = index
         for child in node.children:
             child.parent = node
-    return Plan(task=task.name, root=root, params=params)
+    return Plan(task=task.name, root=root)

@@ -1,4 +1,4 @@
-"""Evaluate a trained skill in the simulator, like the expert evaluation (`vitalskills eval`).
+"""Evaluate a trained skill in the simulator and record the result in its manifest.
 
 The simulator's evaluation loop is reused with a policy factory: one `BCPolicy` per
 episode, loaded once and reset per episode, fed only what a real robot could give
@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vitalskills.errors import UsageError
-from vitalskills.learning.package import load_skill_model, update_provenance
-from vitalskills.learning.policy import BCPolicy
-from vitalskills.learning.residual import ResidualPolicy
-from vitalskills.learning.residual_package import has_residual, load_residual
+from vitalskills.learning.policies import BCPolicy, ResidualPolicy
+from vitalskills.learning.skill_folder import (
+    has_residual,
+    load_residual,
+    load_skill_model,
+    update_provenance,
+)
 from vitalskills.robot import policy_view
 from vitalskills.skills.manifest import SkillManifest
 
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo
-    from vitalskills.sim.evaluate import EvalResult
+    from vitalskills.sim.rollouts import EvalResult
 
 #: Ends the policy name of an evaluation in which the skill's residual ran.
 RESIDUAL_SUFFIX = "+residual"
@@ -48,7 +51,7 @@ def evaluate_skill(
     for a skill that has none, the BC policy runs alone. `wrist_jitter` (m) moves the
     wrist camera on its mount (a stress test).
     """
-    from vitalskills.sim.evaluate import evaluate
+    from vitalskills.sim.rollouts import evaluate
 
     model = load_skill_model(manifest)
     low, high = np.asarray(manifest.action.low), np.asarray(manifest.action.high)

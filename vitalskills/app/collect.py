@@ -149,11 +149,9 @@ def collect_sim(
 
     The simulator's privileged wrist segmentation is stored for semantic augmentation.
     """
-    from vitalskills.learning.train import load_torch_compiler
     from vitalskills.sim import SimRobot, expert_policy
     from vitalskills.sim.env import MASK_LABELS
 
-    load_torch_compiler()  # so that training later in this process cannot crash
     robot = SimRobot(
         task, condition, seed=seed, image_size=image_size, start="approach",
         wrist_jitter=wrist_jitter,

@@ -1,5 +1,7 @@
-"""The ViTaL BC policy's configuration: a validated model, found by its `type` tag.
+"""The BC policy's settings and its training's, each a validated model.
 
+`BCConfig` is the policy's own (saved with its weights, found by its `type` tag);
+`TrainConfig` holds the optimisation and augmentation settings of one training run.
 Defaults are sized for CPU training and inference on 128 px wrist images (see
 docs/learning.md for how they differ from the paper's GPU-sized network and why).
 """
@@ -11,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vitalskills.errors import validate_model
-from vitalskills.learning.errors import PolicyConfigError
+from vitalskills.learning.errors import PolicyConfigError, TrainingError
 
 
 class BCConfig(BaseModel):
@@ -96,3 +98,54 @@ def parse_config(data: dict[str, Any], source: str = "policy config") -> BCConfi
         POLICY_CONFIGS[kind], data, PolicyConfigError, source,
         hint="see docs/learning.md for the policy configuration fields",
     )  # fmt: skip
+
+
+class TrainConfig(BaseModel):
+    """Optimisation and augmentation settings (the policy's own are in `BCConfig`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    seed: int = 0
+    checkpoint_every: int = Field(500, ge=1)
+    augment: bool = True
+    shift_pad: int = Field(4, ge=0)
+    jitter: float = Field(
+        0.3, ge=0, lt=1, description="colour jitter: brightness, contrast, saturation x 1 +- this"
+    )
+    relight: float = Field(
+        0.0, ge=0, le=1, description="re-shading strength of the kept pixels (0: off)"
+    )
+    tactile_noise: float = Field(
+        0.05, ge=0, description="std of Gaussian noise added to each tactile reading"
+    )
+    pose_weight: float = Field(
+        1.0, ge=0, description="weight of the auxiliary target-pose loss (pose_head configs)"
+    )
+    backgrounds: int = Field(256, ge=1, description="procedural backgrounds in the pool")
+    background_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _relight_needs_augment(self) -> TrainConfig:
+        # Relighting re-shades augmentation's kept pixels: without augmentation it would
+        # be silently off while provenance recorded a strength.
+        if self.relight and not self.augment:
+            raise ValueError(
+                f"`relight` ({self.relight}) re-shades the kept pixels of augmentation, "
+                "and `augment` is off"
+            )
+        return self
+
+
+def parse_train_config(data: dict[str, Any], source: str = "training options") -> TrainConfig:
+    """Validate training settings, naming the bad field and value.
+
+    Raises:
+        TrainingError: a field with a bad value, or settings that contradict each other.
+    """
+    hint = "see docs/learning.md for the training options"
+    return validate_model(TrainConfig, data, TrainingError, source, hint=hint)

@@ -15,31 +15,10 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from vitalskills.learning.residual import ResidualActor
-
-
-class SACConfig(BaseModel):
-    """SAC hyperparameters; the defaults are the paper's code's."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    ensemble: int = Field(5, ge=2, description="critics; targets use their minimum")
-    critic_hidden: int = Field(256, ge=8)
-    critic_layers: int = Field(2, ge=1)
-    gamma: float = Field(0.99, gt=0, le=1)
-    tau: float = Field(0.1, gt=0, le=1, description="Polyak rate of the target critics")
-    lr: float = Field(1e-4, gt=0, description="actor and critic learning rate")
-    alpha_lr: float = Field(3e-4, gt=0, description="temperature learning rate")
-    init_temperature: float = Field(1.0, gt=0)
-    target_entropy: float | None = Field(None, description="default: -|A| / 2")
-    utd: int = Field(16, ge=1, description="critic updates per environment step")
-    batch_size: int = Field(256, ge=1)
-    grad_clip: float = Field(5.0, gt=0)
-    buffer: int = Field(10_000, ge=1, description="replay capacity (transitions)")
-    seed_steps: int = Field(300, ge=0, description="steps of uniform residuals before learning")
+from vitalskills.learning.residual.actor import ResidualActor
+from vitalskills.learning.residual.config import SACConfig
 
 
 class EnsembleLinear(nn.Module):

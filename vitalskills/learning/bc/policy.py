@@ -1,4 +1,4 @@
-"""The trained policy at run time: one action per observation, temporally ensembled.
+"""The BC policy at run time: one action per observation, temporally ensembled.
 
 Every step the network predicts a chunk of the next `chunk` actions. The action sent
 is a weighted mean of every still-valid prediction for the current step, weight
@@ -13,11 +13,9 @@ from collections import deque
 import numpy as np
 import torch
 
+from vitalskills.learning.bc.model import VitalBC
 from vitalskills.learning.errors import PolicyPackageError
-from vitalskills.learning.model import VitalBC
-from vitalskills.learning.package import load_skill_model
-from vitalskills.robot import Observation, Policy, SkillSpec
-from vitalskills.skills.manifest import SkillManifest
+from vitalskills.robot import Observation
 
 
 class BCPolicy:
@@ -81,38 +79,3 @@ class BCPolicy:
         weights = np.exp(-self.config.ensemble_k * np.arange(count))
         action = (weights[:, None] * candidates).sum(0) / weights.sum()
         return np.clip(action, self.low, self.high).astype(np.float32)
-
-
-def load_bc_policy(manifest: SkillManifest) -> BCPolicy:
-    """Verify and load a trained skill's policy (see `package.load_skill_model`)."""
-    model = load_skill_model(manifest)
-    return BCPolicy(model, np.asarray(manifest.action.low), np.asarray(manifest.action.high))
-
-
-def load_skill_policy(manifest: SkillManifest, residual: bool = True) -> Policy:
-    """Load a skill's BC policy, corrected by its residual when it has one and `residual`."""
-    from vitalskills.learning.residual import ResidualPolicy
-    from vitalskills.learning.residual_package import has_residual, load_residual
-
-    policy = load_bc_policy(manifest)
-    if residual and has_residual(manifest):
-        return ResidualPolicy(policy, load_residual(manifest, policy.model))
-    return policy
-
-
-class TrainedPolicyProvider:
-    """The runtime's `PolicyProvider` for skills packaged by `vitalskills train bc|residual`.
-
-    Args:
-        residual: apply a skill's residual when it has one (off: the BC part alone).
-    """
-
-    def __init__(self, residual: bool = True) -> None:
-        self.residual = residual
-
-    def load(self, manifest: SkillSpec) -> Policy:
-        if not isinstance(manifest, SkillManifest):
-            raise PolicyPackageError(
-                f"skill `{manifest.name}` has no manifest on disk to load weights from"
-            )
-        return load_skill_policy(manifest, self.residual)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vitalskills.learning.config import BCConfig
+from vitalskills.learning.bc.config import BCConfig
 
 #: Target pose seen from the gripper: position in the gripper frame (3) and heading (1).
 POSE_DIM = 4
