@@ -49,7 +49,7 @@ TRANSPORTS = ("tcp://", "ipc://", "inproc://")
 
 
 class BridgeClient:
-    """A robot behind a bridge server; implements `vitalskills.runtime.robot.Robot`.
+    """A robot behind a bridge server; implements `vitalskills.robot.Robot`.
 
     Args:
         address: the server's zmq endpoint, e.g. `tcp://10.0.0.7:5555`.
