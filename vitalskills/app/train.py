@@ -97,6 +97,17 @@ def _sim_task(task: str) -> TaskSpec | None:
     return TASKS.get(task)
 
 
+def machine_record() -> dict[str, Any]:
+    """Return where a training ran, for a skill's provenance: threads, device, versions."""
+    return {
+        "threads": torch.get_num_threads(),
+        "device": "cpu",
+        "machine": f"{platform.machine()}, {platform.processor() or 'unknown cpu'}",
+        "torch": str(torch.__version__),
+        "vitalskills": package_version("vitalskills"),
+    }
+
+
 def dataset_fingerprint(dataset: DemoDataset) -> str:
     """Return a sha256 over the dataset's description and every episode file."""
     digest = hashlib.sha256((dataset.root / "meta" / "info.json").read_bytes())
@@ -156,11 +167,7 @@ def train_skill(
             "final_loss": float(np.mean(tail)),
             "seconds": round(result.seconds, 1),
             "resumed_from_step": result.resumed_from,
-            "threads": torch.get_num_threads(),
-            "device": "cpu",
-            "machine": f"{platform.machine()}, {platform.processor() or 'unknown cpu'}",
-            "torch": torch.__version__,
-            "vitalskills": package_version("vitalskills"),
+            **machine_record(),
         },
         "policy": config.model_dump(mode="json"),
         "normalization": stats,
@@ -201,11 +208,7 @@ def residual_provenance(trainer: ResidualTrainer, command: str) -> dict[str, Any
         "episodes": state.episode,
         "seconds": round(state.seconds, 1),
         "resumed_from_step": trainer.resumed_from,
-        "threads": torch.get_num_threads(),
-        "device": "cpu",
-        "machine": f"{platform.machine()}, {platform.processor() or 'unknown cpu'}",
-        "torch": str(torch.__version__),
-        "vitalskills": package_version("vitalskills"),
+        **machine_record(),
         "evaluation": {
             "seeds": f"{EVAL_SEEDS}..{EVAL_SEEDS + meta['run']['eval_episodes'] - 1}",
             "success_rate_over_steps": [[row["step"], row["eval_success_rate"]] for row in rows],

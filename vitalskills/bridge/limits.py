@@ -83,7 +83,7 @@ def _keep_in_box(move: list[float], pose: list[float], limits: SafetyLimits) -> 
     reach = math.hypot(*move) * (1 + 1e-9) + 1e-12
     if all(low[i] <= position[i] - reach and position[i] + reach <= high[i] for i in range(3)):
         return move
-    r = quat_to_matrix(pose[3:7])
+    r = quat_to_matrix(pose[3:7]).tolist()
     dx, dy, dz = move
     target = [position[i] + r[i][0] * dx + r[i][1] * dy + r[i][2] * dz for i in range(3)]
     clipped = [
