@@ -2,9 +2,10 @@
 
 It integrates actions exactly like a position-controlled arm (translation in the
 end-effector frame, axis-angle rotation, gripper), renders a small image and a
-tactile vector from its state, and can append each `stop()` with its
-`time.monotonic()` to a log file, so that a test in another process can see when
-the server stopped it.
+tactile vector from its state, and can append each `stop()` (with its
+`time.monotonic()`) and each `act()` to log files, so that a test in another process
+can see when the server stopped or moved it. Like many real arms (and the simulator)
+it can clip each action component itself, declaring the bounds or not.
 """
 
 from __future__ import annotations
@@ -47,14 +48,30 @@ class FakeArm:
 
     Args:
         stop_log: append `stop <monotonic>` lines here on every `stop()`.
+        act_log: append `act <action>` lines here on every `act()`.
         image: side of the square wrist image.
         contact_z: below this height the tactile reading grows (a table).
+        axis_step: clip each translation component to this (m) and each rotation
+            component to ten times it (rad), like the simulator; 0: no clipping.
+        declare: report that clipping in `capabilities().action_limits`.
     """
 
-    def __init__(self, stop_log: str = "", image: str | int = 32, contact_z: str | float = 0.05):
+    def __init__(
+        self,
+        stop_log: str = "",
+        image: str | int = 32,
+        contact_z: str | float = 0.05,
+        act_log: str = "",
+        axis_step: str | float = 0.0,
+        declare: str | bool = True,
+    ):
         self.stop_log = stop_log
+        self.act_log = act_log
         self.image = int(image)
         self.contact_z = float(contact_z)
+        step = float(axis_step)
+        self.bounds = [step] * 3 + [10 * step] * 3 + [1.0] if step > 0 else None
+        self.declare = declare not in (False, "0", "false", "no")
         self.moving = False
         self.stops = 0
         self._rng = np.random.default_rng(0)
@@ -67,6 +84,7 @@ class FakeArm:
             cameras=[CameraSpec(name="wrist", width=self.image, height=self.image)],
             tactile_dim=15,
             control_hz=10.0,
+            action_limits=self.bounds if self.declare else None,
         )
 
     def reset(self, seed: int | None = None) -> Observation:
@@ -99,6 +117,12 @@ class FakeArm:
 
     def act(self, action: np.ndarray) -> np.ndarray:
         applied = np.asarray(action, dtype=np.float32).copy()
+        if self.bounds is not None:
+            bounds = np.array(self.bounds, dtype=np.float32)
+            applied = np.clip(applied, -bounds, bounds)
+        if self.act_log:
+            with open(self.act_log, "a") as log:
+                log.write(f"act {applied.tolist()}\n")
         w, x, y, z = self.quat
         rotation = np.array(
             [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
 from conftest import served
 from typer.testing import CliRunner
 
+from vitalskills.bridge import generate_keys
 from vitalskills.cli import app
 
 runner = CliRunner()
@@ -20,7 +22,51 @@ def test_keygen_writes_a_key_pair(tmp_path: Path) -> None:
     assert f"public key  {tmp_path / 'arm.key'}" in result.output
     again = runner.invoke(app, ["bridge", "keygen", str(tmp_path), "--name", "arm"])
     assert again.exit_code == 1
-    assert "already exists" in again.output
+    assert f"error: {tmp_path / 'arm.key_secret'} already exists" in again.output
+    assert "help: pass --force to replace both key files" in again.output
+
+
+def test_keygen_force_replaces_the_key_pair(tmp_path: Path) -> None:
+    runner.invoke(app, ["bridge", "keygen", str(tmp_path), "--name", "arm"])
+    before = (tmp_path / "arm.key_secret").read_text()
+    result = runner.invoke(app, ["bridge", "keygen", str(tmp_path), "--name", "arm", "--force"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "arm.key_secret").read_text() != before
+    assert stat.S_IMODE((tmp_path / "arm.key_secret").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "arm.key").stat().st_mode) == 0o644
+
+
+def _readable_secret(tmp_path: Path) -> list[str]:
+    """Serve options with a server secret key that others may read."""
+    generate_keys(tmp_path / "server", "server")
+    generate_keys(tmp_path / "clients", "alice")
+    secret = tmp_path / "server" / "server.key_secret"
+    secret.chmod(0o644)
+    return [
+        "--driver",
+        "fake_arm:FakeArm",
+        "--curve-secret",
+        str(secret),
+        "--curve-clients",
+        str(tmp_path / "clients"),
+        "--bind",
+        "tcp://nowhere",  # fails after the keys are loaded: nothing is served
+    ]
+
+
+def test_serve_refuses_a_readable_secret_key(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bridge", "serve", *_readable_secret(tmp_path)])
+    assert result.exit_code == 1, result.output
+    secret = tmp_path / "server" / "server.key_secret"
+    assert f"error: secret key file {secret} is open to other users (mode 0644)" in result.output
+    assert f"help: run `chmod 600 {secret}`" in result.output
+
+
+def test_serve_accepts_a_readable_secret_key_when_told(tmp_path: Path) -> None:
+    args = [*_readable_secret(tmp_path), "--allow-readable-secret"]
+    result = runner.invoke(app, ["bridge", "serve", *args])
+    assert result.exit_code == 1, result.output
+    assert "cannot bind" in result.output  # got past the key check
 
 
 def test_ping_prints_versions_capabilities_and_rtt() -> None:
@@ -28,7 +74,7 @@ def test_ping_prints_versions_capabilities_and_rtt() -> None:
         result = runner.invoke(app, ["bridge", "ping", server.address, "--count", "5"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "server    vitalskills 0.1.0 (protocol v1)"
+    assert lines[0] == "server    vitalskills 0.1.0 (protocol v2)"
     assert lines[1] == "driver    driver (fake-arm)"
     assert lines[2] == "sensors   wrist_rgb, tactile, ee_pose, gripper, scene_rgbd"
     assert lines[3] == "cameras   wrist 32x32"

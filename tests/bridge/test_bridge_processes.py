@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import zmq
 from conftest import HERE, cli_command, process, read_address, served
 from fake_arm import FakeArm
 
-from vitalskills.bridge import connect
+from vitalskills.bridge import ErrorCode, connect
+from vitalskills.bridge.protocol import PROTOCOL_VERSION, decode, encode
 from vitalskills.robot import RobotError
 
 WATCHDOG_S = 0.2
@@ -111,3 +114,84 @@ def test_a_hung_driver_times_out_and_a_stale_reply_is_never_taken_for_a_new_one(
             np.testing.assert_allclose(applied, [0.01, 0, 0, 0, 0, 0, 0], rtol=1e-6)
         finally:
             client.close()
+
+
+def free_tcp_address() -> str:
+    """A loopback address whose port was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def raw_request(sock: zmq.Socket, header: dict, arrays: dict | None = None) -> None:
+    """Send as a client written from the protocol document alone would."""
+    sock.send_multipart(
+        encode({"v": PROTOCOL_VERSION, "session": "0123456789abcdef", **header}, arrays)
+    )
+
+
+def raw_reply(sock: zmq.Socket, timeout_s: float) -> dict | None:
+    if not sock.poll(int(timeout_s * 1000), zmq.POLLIN):
+        return None
+    return decode(sock.recv_multipart(), 1 << 24).header
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.5, 2.0])
+def test_an_act_queued_while_the_server_was_dead_is_refused_by_its_successor(
+    short_dir: Path, delay_s: float
+) -> None:
+    """Kill the server, send `act` (it times out), restart a server on the same address
+    after `delay_s`: ZeroMQ delivers the queued `act`, and the new server refuses it."""
+    address = free_tcp_address()
+    acts = short_dir / "acts.log"
+
+    def serve() -> list[str]:
+        return cli_command(
+            "bridge", "serve", "--driver", "fake_arm:FakeArm", "--option", f"act_log={acts}",
+            "--bind", address, "--watchdog-ms", "5000",
+        )  # fmt: skip
+
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(address)
+    try:
+        with process(serve()) as first:
+            read_address(first)
+            raw_request(sock, {"type": "hello", "id": 1, "versions": [PROTOCOL_VERSION]})
+            hello = raw_reply(sock, 10.0)
+            assert hello is not None and hello["ok"], hello
+            raw_request(sock, {"type": "reset", "id": 2, "instance": hello["instance"]})
+            assert raw_reply(sock, 10.0)["ok"]
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+        raw_request(
+            sock,
+            {"type": "act", "id": 3, "instance": hello["instance"]},
+            {"action": np.array([0.01, 0, 0, 0, 0, 0, 0], np.float32)},
+        )
+        assert raw_reply(sock, 0.5) is None  # the documented timeout: nobody is there
+        acts.unlink(missing_ok=True)
+        time.sleep(delay_s)
+        with process(serve()) as second:
+            read_address(second)
+            late = raw_reply(sock, 10.0)  # the queued act reaches the new server
+            assert late is not None and late["id"] == 3, late
+            assert late["ok"] is False and late["error"]["code"] == ErrorCode.STALE
+            raw_request(sock, {"type": "hello", "id": 4, "versions": [PROTOCOL_VERSION]})
+            fresh = raw_reply(sock, 10.0)
+            assert fresh["ok"] and fresh["instance"] != hello["instance"]
+        assert not acts.exists() or acts.read_text() == "", "a stale act moved the arm"
+    finally:
+        sock.close()
+
+
+def test_the_reference_client_says_hello_again_after_a_stale_refusal(endpoint: str) -> None:
+    with served(bind=endpoint) as first:
+        client = connect(first.address, timeout_s=2.0)
+        client.reset(seed=1)
+        first.instance = "an-earlier-one"  # as if the server had restarted since hello
+        with pytest.raises(RobotError, match="stale"):
+            client.act(np.zeros(7))
+        client.reset(seed=1)  # a fresh hello: the server's current instance
+        client.act(np.zeros(7))
+        client.close()

@@ -10,6 +10,10 @@ of after the simulator came up. On the simulator, time is simulated by default: 
 executor's clock advances one control period per tick (10 Hz), so a run goes as fast as
 the simulator steps and its timeouts mean simulated seconds; `realtime` paces ticks at
 the robot's control rate on the wall clock, as with a real robot.
+
+Connecting to `--robot` waits at most `--connect-timeout` (and never longer than
+`--timeout`) for the bridge server's hello; no answer raises `RobotNotConnected` before
+anything moved, which `vitalskills run` reports with its own exit code.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vitalskills.app.simscene import choose_scene
 from vitalskills.lang import CheckFailed, Task, check_task, compile_task
 from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.grounder import Grounder
-from vitalskills.robot import PolicyProvider, Robot, RobotCapabilities
+from vitalskills.robot import PolicyProvider, Robot, RobotCapabilities, RobotUnreachable
 from vitalskills.runtime.context import Clock, ManualClock, MonotonicClock
 from vitalskills.runtime.events import Subscriber
 from vitalskills.runtime.executor import Executor, RunResult
@@ -34,6 +38,16 @@ from vitalskills.runtime.skill import RunSkill
 from vitalskills.runtime.timing import PreloadedPolicies, TimedGrounder, TimedRobot, Timings
 from vitalskills.skills import SkillLibrary, default_library
 from vitalskills.skills.manifest import SkillManifest
+
+if TYPE_CHECKING:
+    from vitalskills.bridge.client import BridgeClient
+
+REQUEST_TIMEOUT_S = 10.0
+"""How long each request after the hello waits for its reply, on the simulator or a robot."""
+
+SIM_HELLO_TIMEOUT_S = 10.0
+"""How long the simulator's child server may take to answer the hello: it is known ready,
+so only a loaded machine makes it slow, and a slow answer is better than a failed run."""
 
 
 class RunRecorder(Protocol):
@@ -58,6 +72,8 @@ class RunOptions:
             configured default.
         realtime: pace the simulator at its control rate on the wall clock.
         timeout: fail the run after this many seconds (simulated on the simulator).
+        connect_timeout: with `robot`, how long to wait for its bridge server's hello
+            (never longer than `timeout`).
     """
 
     robot: str | None = None
@@ -70,6 +86,7 @@ class RunOptions:
     overrides: Mapping[str, str] = field(default_factory=dict)
     realtime: bool = False
     timeout: float | None = None
+    connect_timeout: float = 5.0
     server_log: Path | None = None
 
 
@@ -80,6 +97,42 @@ class RunOutcome:
     result: RunResult
     timings: Timings
     info: dict[str, object]
+
+
+class RobotNotConnected(RobotUnreachable):
+    """No bridge server answered the hello at the robot's address: nothing ran."""
+
+
+def hello_timeout(options: RunOptions) -> float:
+    """How long to wait for the robot's hello: `connect_timeout`, bounded by `timeout`."""
+    if options.timeout is None:
+        return options.connect_timeout
+    return min(options.connect_timeout, options.timeout)
+
+
+def connect_robot(address: str, options: RunOptions) -> BridgeClient:
+    """Connect to the robot's bridge server at `address`, waiting `hello_timeout(options)`.
+
+    Raises:
+        RobotNotConnected: no server answered the hello in that time.
+        RobotError: the server refused the handshake.
+        UsageError: `address` is not a zmq endpoint.
+    """
+    from vitalskills.bridge.client import connect
+
+    wait = hello_timeout(options)
+    try:
+        return connect(address, timeout_s=REQUEST_TIMEOUT_S, connect_timeout_s=wait)
+    except RobotUnreachable:
+        bound = "--connect-timeout"
+        if wait < options.connect_timeout:
+            bound = "--timeout, which bounds --connect-timeout"
+        raise RobotNotConnected(
+            f"no bridge server answered at {address} within {wait:g} s",
+            hint="start `vitalskills bridge serve` on the robot's computer, check the address "
+            "and port (`run` has no CurveZMQ keys: a server started with --curve-secret does "
+            f"not answer it), or raise {bound}",
+        ) from None
 
 
 def check_robot(task: Task, library: SkillLibrary, robot: RobotCapabilities) -> None:
@@ -144,7 +197,8 @@ def run_file(
     Raises:
         CheckFailed: the task does not check against the library or the robot.
         UsageError: a bad option, or a task the simulator has no scene for.
-        VitalskillsError: untrained skills, an unreachable robot, a failed server.
+        RobotNotConnected: no bridge server answered at `options.robot`.
+        VitalskillsError: untrained skills, a robot lost during the run, a failed server.
         KeyboardInterrupt: after the plan was halted and the robot stopped.
     """
     from vitalskills.bridge.client import connect
@@ -185,11 +239,14 @@ def run_file(
                 seed=options.seed,
                 server_pid=server.pid,
             )
+            client = connect(
+                address, timeout_s=REQUEST_TIMEOUT_S, connect_timeout_s=SIM_HELLO_TIMEOUT_S
+            )
         else:
             address = options.robot
+            assert address is not None
             info.update(backend="robot")
-        assert address is not None
-        client = connect(address, timeout_s=10.0)
+            client = connect_robot(address, options)
         info["robot"] = client.capabilities().name
         info["address"] = address
         check_robot(task, library, client.capabilities())

@@ -7,6 +7,10 @@ refuses every client whose key is not in that directory, and every plain client.
 
 from __future__ import annotations
 
+import datetime
+import os
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,26 +35,113 @@ class CurveKeyPair:
     secret: bytes
 
 
-def generate_keys(directory: Path, name: str) -> tuple[Path, Path]:
-    """Write `NAME.key` (public, share it) and `NAME.key_secret` (keep it) into `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for suffix in (".key", ".key_secret"):
-        if (directory / f"{name}{suffix}").exists():
-            raise AuthError(
-                f"{directory / (name + suffix)} already exists",
-                hint="pick another --name or directory; existing keys are never overwritten",
-            )
-    public, secret = zmq.auth.create_certificates(str(directory), name)
-    return Path(public), Path(secret)
+def generate_keys(directory: Path, name: str, *, force: bool = False) -> tuple[Path, Path]:
+    """Write `NAME.key` (public, share it) and `NAME.key_secret` (keep it) into `directory`.
+
+    The files are in zmq's certificate format (`zmq.auth.load_certificate` and czmq
+    read them). The secret one is created with mode 0600, so it is never readable by
+    other users, not even for the moment between creating it and a chmod.
+
+    Raises:
+        AuthError: a key file exists already and `force` is not set.
+    """
+    if not name or name.startswith(".") or Path(name).name != name:
+        raise AuthError(
+            f"key name `{name}` is not a plain file name",
+            hint="pass a name such as `robot`; the directory is the separate DIR argument",
+        )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AuthError(
+            f"cannot create {directory}: {error.strerror}", hint="pick a directory you can write to"
+        ) from None
+    public_path, secret_path = directory / f"{name}.key", directory / f"{name}.key_secret"
+    if not force:
+        for path in (secret_path, public_path):
+            if path.exists():
+                raise AuthError(
+                    f"{path} already exists",
+                    hint="pass --force to replace both key files, or pick another --name",
+                )
+    public, secret = zmq.curve_keypair()
+    now = datetime.datetime.now()
+    _write(secret_path, _certificate(_SECRET_BANNER, now, public, secret), 0o600, force)
+    _write(public_path, _certificate(_PUBLIC_BANNER, now, public), 0o644, force)
+    return public_path, secret_path
 
 
-def load_key_pair(path: Path) -> CurveKeyPair:
-    """Load a `.key_secret` file made by `vitalskills bridge keygen`."""
+_SECRET_BANNER = """#   ****  Generated on {0} by vitalskills  ****
+#   ZeroMQ CURVE **Secret** Certificate
+#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.
+
+"""
+_PUBLIC_BANNER = """#   ****  Generated on {0} by vitalskills  ****
+#   ZeroMQ CURVE Public Certificate
+#   Exchange securely, or use a secure mechanism to verify the contents
+#   of this file after exchange. Store public certificates in your home
+#   directory, in the .curve subdirectory.
+
+"""
+
+
+def _certificate(
+    banner: str, now: datetime.datetime, public: bytes, secret: bytes | None = None
+) -> str:
+    """Return a certificate laid out line for line as `zmq.auth.create_certificates` does."""
+    text = f'{banner.format(now)}metadata\ncurve\n    public-key = "{public.decode()}"\n'
+    if secret is not None:
+        text += f'    secret-key = "{secret.decode()}"\n'
+    return text
+
+
+def _write(path: Path, text: str, mode: int, replace: bool) -> None:
+    """Write `path` created with `mode`: exclusively, or (`replace`) through a renamed temp file.
+
+    Either way no other user can open a secret file in between, and a reader never
+    sees half a key file.
+    """
+    try:
+        if replace:
+            descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        else:
+            temp = str(path)
+            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise AuthError(f"{path} already exists", hint="pass --force to replace it") from None
+    except OSError as error:
+        raise AuthError(
+            f"cannot write {path}: {error.strerror}", hint="pick a directory you can write to"
+        ) from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            os.fchmod(file.fileno(), mode)  # the umask may have taken bits from a public key
+            file.write(text)
+        if replace:
+            os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def load_key_pair(path: Path, *, allow_readable: bool = False) -> CurveKeyPair:
+    """Load a `.key_secret` file made by `vitalskills bridge keygen`.
+
+    Refuses a file that group or others may access: whoever can read it can pose as
+    this server or client. `allow_readable` accepts it anyway (file systems that
+    cannot hold modes).
+    """
     public, secret = _load(path)
     if secret is None:
         raise AuthError(
             f"{path} holds only a public key",
             hint="pass the `.key_secret` file made by `vitalskills bridge keygen`",
+        )
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077 and not allow_readable and os.name == "posix":
+        raise AuthError(
+            f"secret key file {path} is open to other users (mode {mode:04o})",
+            hint=f"run `chmod 600 {path}`, or pass `--allow-readable-secret` to accept it",
         )
     return CurveKeyPair(public, secret)
 

@@ -39,6 +39,7 @@ from vitalskills.robot import (
     Observation,
     RobotCapabilities,
     RobotError,
+    RobotUnreachable,
     SafetyStop,
     SceneFrame,
 )
@@ -55,6 +56,8 @@ class BridgeClient:
         address: the server's zmq endpoint, e.g. `tcp://10.0.0.7:5555`.
         timeout_s: how long any request waits for its reply.
         reset_timeout_s: the same for `reset`, which may move the arm home.
+        connect_timeout_s: how long `hello` waits (default `timeout_s`); no reply in
+            that time raises `RobotUnreachable`.
         curve: this client's key pair, for a CurveZMQ server.
         server_key: the server's public key (Z85), with `curve`.
         heartbeat: send heartbeats between calls (turn off only to test the watchdog).
@@ -66,6 +69,7 @@ class BridgeClient:
         *,
         timeout_s: float = 2.0,
         reset_timeout_s: float = 10.0,
+        connect_timeout_s: float | None = None,
         curve: CurveKeyPair | None = None,
         server_key: bytes | None = None,
         heartbeat: bool = True,
@@ -84,6 +88,7 @@ class BridgeClient:
         self.address = address
         self.timeout_s = timeout_s
         self.reset_timeout_s = reset_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.session = uuid.uuid4().hex[:16]
         self.hello: dict[str, Any] = {}
         self._curve = (curve, server_key) if curve is not None else None
@@ -91,6 +96,7 @@ class BridgeClient:
         self._socket: zmq.Socket | None = None
         self._rcvtimeo_ms = -1  # the main socket's RCVTIMEO (zmq's default: wait forever)
         self._next_id = 1
+        self._instance = ""  # the server's `instance` from hello; motion requests carry it
         self._capabilities: RobotCapabilities | None = None
         self._heartbeat_enabled = heartbeat
         self._heartbeat_stop = threading.Event()
@@ -133,7 +139,8 @@ class BridgeClient:
     def _ensure_socket(self) -> zmq.Socket:
         if self._socket is None:
             self._socket = self._new_socket()
-            reply = self._request("hello", {"versions": list(SUPPORTED_VERSIONS)})
+            wait = self.timeout_s if self.connect_timeout_s is None else self.connect_timeout_s
+            reply = self._request("hello", {"versions": list(SUPPORTED_VERSIONS)}, timeout_s=wait)
             if reply.header.get("version") not in SUPPORTED_VERSIONS:
                 self._drop_socket()
                 raise RobotError(
@@ -143,6 +150,7 @@ class BridgeClient:
                     hint="upgrade the client or the server so that they share a version",
                 )
             self.hello = reply.header
+            self._instance = str(reply.header.get("instance", ""))
             self._capabilities = RobotCapabilities.model_validate(reply.header["capabilities"])
         return self._socket
 
@@ -152,10 +160,10 @@ class BridgeClient:
             self._socket = None
             self._rcvtimeo_ms = -1
 
-    def _no_reply(self, request_type: str, timeout: float, why: str = "") -> RobotError:
+    def _no_reply(self, request_type: str, timeout: float, why: str = "") -> RobotUnreachable:
         """Drop the socket (the next call reconnects) and say what did not answer."""
         self._drop_socket()
-        return RobotError(
+        return RobotUnreachable(
             f"no reply from the bridge server at {self.address} to `{request_type}` "
             f"within {timeout:g} s{why}",
             hint="check that `vitalskills bridge serve` runs there and that the address, "
@@ -208,7 +216,10 @@ class BridgeClient:
                 log.debug("dropped a stale reply %r", reply.header.get("id"))
             wait_ms = int((deadline - time.monotonic()) * 1000)
         if not reply.header.get("ok", False):
-            raise self._error(request_type, reply.header.get("error") or {})
+            error = reply.header.get("error") or {}
+            if error.get("code") == ErrorCode.STALE:
+                self._drop_socket()  # the server restarted: the next call says hello again
+            raise self._error(request_type, error)
         return reply
 
     def _error(self, request_type: str, error: dict[str, Any]) -> RobotError:
@@ -271,7 +282,9 @@ class BridgeClient:
 
     def reset(self, seed: int | None = None) -> Observation:
         """Start an episode; clears a latched protective stop or e-stop."""
-        reply = self._request("reset", {"seed": seed}, timeout_s=self.reset_timeout_s)
+        self._ensure_socket()
+        fields = {"seed": seed, "instance": self._instance}
+        reply = self._request("reset", fields, timeout_s=self.reset_timeout_s)
         return _writable(reply.arrays)
 
     def observe(self) -> Observation:
@@ -281,7 +294,9 @@ class BridgeClient:
     def act(self, action: np.ndarray) -> np.ndarray:
         """Send one 7-D action; return the action the robot applied after its limits."""
         array = np.asarray(action, dtype=np.float32).reshape(-1)
-        return self._request("act", arrays={"action": array}).arrays["applied"].copy()
+        self._ensure_socket()
+        fields = {"instance": self._instance}
+        return self._request("act", fields, {"action": array}).arrays["applied"].copy()
 
     def stop(self) -> None:
         """Stop motion now (the robot holds its pose)."""
@@ -311,6 +326,7 @@ def connect(
     address: str,
     *,
     timeout_s: float = 2.0,
+    connect_timeout_s: float | None = None,
     curve_secret: Path | None = None,
     curve_server: Path | None = None,
     heartbeat: bool = True,
@@ -320,16 +336,23 @@ def connect(
     Args:
         address: e.g. `tcp://10.0.0.7:5555`.
         timeout_s: per-request timeout.
+        connect_timeout_s: how long to wait for the server's `hello` (default `timeout_s`).
         curve_secret: this client's `.key_secret` file, for a CurveZMQ server.
         curve_server: the server's public `.key` file, with `curve_secret`.
 
     Raises:
-        RobotError: no server answered in time, or it refused the handshake.
+        RobotUnreachable: no server answered `hello` within `connect_timeout_s`.
+        RobotError: the server refused the handshake.
         UsageError: a malformed address or half of the CurveZMQ options.
     """
     curve = load_key_pair(curve_secret) if curve_secret is not None else None
     server_key = load_public_key(curve_server) if curve_server is not None else None
     client = BridgeClient(
-        address, timeout_s=timeout_s, curve=curve, server_key=server_key, heartbeat=heartbeat
+        address,
+        timeout_s=timeout_s,
+        connect_timeout_s=connect_timeout_s,
+        curve=curve,
+        server_key=server_key,
+        heartbeat=heartbeat,
     )
     return client.connect()

@@ -17,8 +17,9 @@ import numpy as np
 
 from vitalskills.robot import RobotError, SceneFrame
 
-#: Protocol versions this implementation speaks, oldest first.
-SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+#: Protocol versions this implementation speaks, oldest first. Version 1 is not served:
+#: its commands carried nothing that let a restarted server refuse them.
+SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
 PROTOCOL_VERSION = SUPPORTED_VERSIONS[-1]
 
 #: Largest header frame accepted, in bytes.
@@ -28,6 +29,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 #: Most array frames one message may carry.
 MAX_ARRAYS = 64
 MAX_NDIM = 8
+#: Every array dimension is below this (numpy cannot index past 2**63 elements).
+MAX_DIM = 2**31
 
 #: Wire dtype names and their little-endian numpy dtypes.
 DTYPES: dict[str, np.dtype] = {
@@ -80,6 +83,7 @@ class ErrorCode:
     WATCHDOG = "watchdog"
     PROTECTIVE_STOP = "protective_stop"
     ESTOP = "estop"
+    STALE = "stale"
 
     SAFETY = frozenset({WATCHDOG, PROTECTIVE_STOP, ESTOP})
 
@@ -198,6 +202,8 @@ def decode(frames: Sequence[bytes | memoryview], max_bytes: int) -> Message:
     arrays: dict[str, np.ndarray] = {}
     for index, spec in enumerate(specs, 1):
         name, dtype, shape, expected = _array_spec(spec)
+        if name in arrays:
+            raise ProtocolError(ErrorCode.MALFORMED, f"two arrays are both named `{name}`")
         frame = frames[index]
         if len(frame) != expected:
             wire = ErrorCode.TRUNCATED if len(frame) < expected else ErrorCode.MALFORMED
@@ -217,7 +223,9 @@ def _unpack_header(data: bytes | memoryview) -> dict[str, Any]:
     except msgpack.ExtraData:
         raise ProtocolError(ErrorCode.MALFORMED, "bytes follow the header map") from None
     except ValueError as error:
-        if "incomplete" in str(error):
+        # msgpack bounds every declared length by the bytes left: a count that exceeds
+        # them (`exceeds max_map_len(2)`) is a header cut short, like `incomplete input`.
+        if "incomplete" in str(error) or "exceeds max_" in str(error):
             raise ProtocolError(ErrorCode.TRUNCATED, "the header ends inside a value") from None
         raise ProtocolError(ErrorCode.MALFORMED, f"the header is not msgpack: {error}") from None
     except (TypeError, msgpack.UnpackException) as error:
@@ -245,14 +253,14 @@ def _array_spec(spec: Any) -> tuple[str, np.dtype, list[int], int]:
     size = dtype.itemsize
     if type(shape) is list and len(shape) <= MAX_NDIM:
         for n in shape:
-            if type(n) is not int or n < 0:  # `type is`: no bools
+            if type(n) is not int or not 0 <= n < MAX_DIM:  # `type is`: no bools
                 break
             size *= n
         else:
             return name, dtype, shape, size
     raise ProtocolError(
         ErrorCode.MALFORMED,
-        f"array `{name}` shape must be a list of at most {MAX_NDIM} non-negative ints",
+        f"array `{name}` shape must be a list of at most {MAX_NDIM} ints in [0, 2**31)",
     )
 
 

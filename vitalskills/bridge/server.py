@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import threading
 import time
 import traceback
@@ -30,7 +31,14 @@ from vitalskills.bridge.auth import (
     start_authenticator,
 )
 from vitalskills.bridge.drivers import Driver
-from vitalskills.bridge.limits import SafetyLimits, clip_action, tripped_limit
+from vitalskills.bridge.limits import (
+    SafetyLimits,
+    clip_action,
+    commanded_violation,
+    motion_violation,
+    tripped_limit,
+)
+from vitalskills.bridge.monitor import HandshakeMonitor
 from vitalskills.bridge.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
     MAX_HEADER_BYTES,
@@ -45,6 +53,7 @@ from vitalskills.bridge.protocol import (
     error_header,
     scene_to_wire,
 )
+from vitalskills.bridge.ratelog import RateLimitedLog
 from vitalskills.errors import VitalskillsError
 
 log = logging.getLogger("vitalskills.bridge")
@@ -52,6 +61,12 @@ log = logging.getLogger("vitalskills.bridge")
 DEFAULT_WATCHDOG_S = 0.2
 #: Most messages answered in a row before the watchdog is checked again.
 MAX_BACKLOG = 32
+#: Longest `session` string accepted.
+MAX_SESSION_CHARS = 64
+#: Seeds are integers in [0, MAX_SEED].
+MAX_SEED = 2**63 - 1
+#: Dtypes an `action` array may have.
+FLOAT_DTYPES = frozenset({"float16", "float32", "float64"})
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,9 @@ class BridgeServer:
         self._own_context = context is None and curve is not None
         self._context = context or (zmq.Context() if self._own_context else zmq.Context.instance())
         self._authenticator = None
+        self._handshakes: HandshakeMonitor | None = None
+        #: Refused messages are logged rate-limited: whoever can connect cannot fill the disk.
+        self._refusals = RateLimitedLog(log)
         if curve is not None:
             if curve_clients is None:
                 raise ServeError(
@@ -124,11 +142,13 @@ class BridgeServer:
                     hint="pass --curve-clients DIR holding each client's `NAME.key`",
                 )
             self._authenticator = start_authenticator(self._context, curve_clients)
+            self._client_keys = len(list(curve_clients.glob("*.key")))
         self._socket = self._context.socket(zmq.ROUTER)
         self._socket.linger = 0
         self._socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         if curve is not None:
             make_curve_server(self._socket, curve)
+            self._handshakes = HandshakeMonitor(self._socket, self._refusals)
         try:
             self._socket.bind(bind)
         except zmq.ZMQError as error:
@@ -138,7 +158,23 @@ class BridgeServer:
                 hint="use tcp://HOST:PORT with a free port, or ipc:///path/in/a/writable/dir",
             ) from None
         self.address: str = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        #: A new random id every start: requests addressed to an earlier server are refused.
+        self.instance = secrets.token_hex(8)
         self._capabilities = driver.capabilities()
+        self._commanded_pose: Callable[[], np.ndarray] | None = getattr(
+            driver, "commanded_pose", None
+        )
+        self._action_limits = self._capabilities.action_limits
+        if self._action_limits is not None and (
+            len(self._action_limits) != self._capabilities.action_dim
+            or not all(math.isfinite(b) and b > 0 for b in self._action_limits)
+        ):
+            self.close()
+            raise ServeError(
+                f"driver {name} declares action_limits {self._action_limits}: need "
+                f"{self._capabilities.action_dim} positive finite bounds",
+                hint="fix `action_limits` in the driver's capabilities(), or leave it None",
+            )
         self._moving = False
         self._owner = ""
         self._last_seen = time.monotonic()
@@ -158,9 +194,16 @@ class BridgeServer:
         # hot path, and the watchdog and `stop` are still looked at every tick.
         socket.rcvtimeo = max(1, int(min(self.watchdog_s / 10, 0.02) * 1000))
         log.info("serving %s on %s (watchdog %g s)", self.name, self.address, self.watchdog_s)
+        if self._handshakes is not None:
+            log.info("CurveZMQ is on: accepting %d client key(s)", self._client_keys)
+        else:
+            log.info("CurveZMQ is off: any client that can connect may command the robot")
         try:
             deferred = 0
             while not stop.is_set():
+                if self._handshakes is not None:
+                    self._handshakes.poll()
+                self._refusals.flush()
                 try:
                     frames = socket.recv_multipart()
                 except zmq.Again:
@@ -184,6 +227,10 @@ class BridgeServer:
 
     def close(self) -> None:
         """Close the socket and the authenticator (the driver stays the caller's)."""
+        if self._handshakes is not None:
+            self._handshakes.close()
+            self._handshakes = None
+        self._refusals.close()
         if not self._socket.closed:
             self._socket.close()
         if self._authenticator is not None:
@@ -237,10 +284,14 @@ class BridgeServer:
                 request_id, request_type = _salvage(body)
             wire = error.wire_code
             hint = error.hint
-            log.info("refused %s from %s: %s", request_type, bytes(identity).hex(), error)
+            self._refusals.note(
+                wire, "refused %s from %s: %s", request_type, bytes(identity).hex(), error
+            )
             reply = encode(error_header(request_id, request_type, wire, str(error), hint))
         except Exception as error:  # a bug, or a driver answer that cannot be sent
             log.error("failed on %s:\n%s", request_type, traceback.format_exc())
+            if request_id is None:
+                request_id, request_type = _salvage(body)
             self._after_driver_failure(request_type)
             text = f"the server failed on `{request_type}`: {type(error).__name__}: {error}"
             reply = encode(error_header(request_id, request_type, ErrorCode.DRIVER_ERROR, text))
@@ -255,7 +306,8 @@ class BridgeServer:
         request_type = header.get("type")
         if not isinstance(request_type, str):
             raise ProtocolError(ErrorCode.MALFORMED, "header field `type` must be a string")
-        if header.get("v") not in SUPPORTED_VERSIONS:
+        version = header.get("v")
+        if type(version) is not int or version not in SUPPORTED_VERSIONS:
             raise ProtocolError(
                 ErrorCode.VERSION,
                 f"protocol version {header.get('v')!r} is not supported; "
@@ -267,15 +319,19 @@ class BridgeServer:
                 ErrorCode.UNKNOWN_TYPE,
                 f"unknown message type {request_type!r}; known: {', '.join(REQUEST_TYPES)}",
             )
-        session = header.get("session", "")
-        if not isinstance(session, str):
-            raise ProtocolError(ErrorCode.MALFORMED, "header field `session` must be a string")
+        session = header.get("session")
+        if type(session) is not str or not 0 < len(session) <= MAX_SESSION_CHARS:
+            raise ProtocolError(
+                ErrorCode.MALFORMED,
+                f"header field `session` must be a string of 1 to {MAX_SESSION_CHARS} characters",
+                hint="send the same random session id with every request, heartbeats included",
+            )
         return request_id, request_type, session
 
     def _dispatch(
         self, message: Message, request_type: str, session: str
     ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        if session and session == self._owner:
+        if session == self._owner:
             self._last_seen = time.monotonic()
         try:
             return self._handlers[request_type](message, session)
@@ -293,7 +349,7 @@ class BridgeServer:
                 "see the server's log; the robot was stopped",
             ) from None
         finally:
-            if session and session == self._owner:
+            if session == self._owner:
                 self._last_seen = time.monotonic()
 
     def _after_driver_failure(self, request_type: str) -> None:
@@ -303,8 +359,14 @@ class BridgeServer:
 
     # ------------------------------------------------------------------ handlers
     def _on_hello(self, message: Message, session: str) -> tuple[dict, dict]:
-        offered = message.header.get("versions", [message.header.get("v")])
-        common = [v for v in SUPPORTED_VERSIONS if isinstance(offered, list) and v in offered]
+        offered = message.header.get("versions")
+        if type(offered) is not list or not all(type(v) is int for v in offered):
+            raise _Refusal(
+                ErrorCode.MALFORMED,
+                f"`hello` needs `versions`, a list of integers, not {offered!r}",
+                "send the protocol versions the client speaks, e.g. [2]",
+            )
+        common = [v for v in SUPPORTED_VERSIONS if v in offered]
         if not common:
             raise _Refusal(
                 ErrorCode.VERSION,
@@ -320,7 +382,12 @@ class BridgeServer:
             "watchdog_ms": self.watchdog_s * 1e3,
             "heartbeat_ms": self.watchdog_s * 1e3 / 4,
             "max_message_bytes": self.max_message_bytes,
-            "limits": self.limits.model_dump(mode="json"),
+            "limits": {
+                **self.limits.model_dump(mode="json"),
+                "step_limit": self.limits.step_limit(self._capabilities.control_hz),
+                "action_limits": self._action_limits,
+            },
+            "instance": self.instance,
         }, {}
 
     def _on_capabilities(self, message: Message, session: str) -> tuple[dict, dict]:
@@ -329,10 +396,33 @@ class BridgeServer:
     def _on_heartbeat(self, message: Message, session: str) -> tuple[dict, dict]:
         return {"moving": self._moving, "latched": self._latched[0] if self._latched else None}, {}
 
+    def _check_instance(self, message: Message) -> None:
+        """Refuse a motion request addressed to an earlier server (one queued while down)."""
+        instance = message.header.get("instance")
+        if instance == self.instance:
+            return
+        if type(instance) is not str:
+            raise _Refusal(
+                ErrorCode.MALFORMED,
+                f"`{message.type}` needs `instance`, the string from this server's `hello`",
+                "say `hello` and send its `instance` with every `act` and `reset`",
+            )
+        raise _Refusal(
+            ErrorCode.STALE,
+            f"`{message.type}` was addressed to server instance {instance[:32]!r}, but this "
+            f"server is {self.instance!r} (it restarted since the client's `hello`); "
+            "nothing was done",
+            "say `hello` again, check the robot's state, then send new commands",
+        )
+
     def _on_reset(self, message: Message, session: str) -> tuple[dict, dict]:
+        self._check_instance(message)
         seed = message.header.get("seed")
-        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-            raise _Refusal(ErrorCode.BAD_REQUEST, f"`seed` must be an integer or nil, not {seed!r}")
+        if seed is not None and (type(seed) is not int or not 0 <= seed <= MAX_SEED):
+            raise _Refusal(
+                ErrorCode.BAD_REQUEST,
+                f"`seed` must be nil or an integer in [0, 2**63 - 1], not {seed!r}",
+            )
         self._moving = False
         self._owner = session
         self._latched = None
@@ -354,32 +444,40 @@ class BridgeServer:
             why = self._watchdog_report[1]
             self._watchdog_report = None
             raise _Refusal(ErrorCode.WATCHDOG, why, "send a new command to resume")
-        if not session:
-            raise _Refusal(
-                ErrorCode.MALFORMED,
-                "`act` needs a `session` string in its header",
-                "send the same random session id with every request, heartbeats included",
-            )
+        self._check_instance(message)
         action = message.arrays.get("action")
         dim = self._capabilities.action_dim
         if (
             action is None
+            or action.dtype.name not in FLOAT_DTYPES
             or action.shape != (dim,)
             or not all(map(math.isfinite, action.tolist()))  # 4x faster than numpy for 7
         ):
-            got = "nothing" if action is None else f"shape {action.shape}"
+            got = "nothing" if action is None else f"{action.dtype.name} of shape {action.shape}"
             raise _Refusal(
                 ErrorCode.BAD_REQUEST,
-                f"`act` needs a finite array `action` of shape ({dim},), got {got}",
+                f"`act` needs a finite float array `action` of shape ({dim},), got {got}",
             )
-        clipped = clip_action(action, self._ee_pose, self.limits, self._capabilities.control_hz)
+        if self._ee_pose is None:  # the box is checked from where the arm is
+            self._ee_pose = self.driver.observe().get("ee_pose")
+        before = self._ee_pose
+        # A relative action starts from the controller's commanded pose, which runs
+        # ahead of the measured one while the arm moves: check the box from there.
+        start = before if self._commanded_pose is None else self._commanded_pose()
+        control_hz = self._capabilities.control_hz
+        step = self.limits.step_limit(control_hz)
+        clipped = clip_action(action, start, self.limits, control_hz, self._action_limits)
         self._owner = session
         self._moving = True
         applied = self.driver.act(clipped)
         applied = clipped if applied is None else np.asarray(applied, dtype=np.float32)
         observation = self.driver.observe()
         self._ee_pose = observation.get("ee_pose")
-        tripped = tripped_limit(observation, self.limits)
+        tripped = (
+            tripped_limit(observation, self.limits)
+            or commanded_violation(applied, clipped, start, self.limits)
+            or motion_violation(before, self._ee_pose, self.limits, step)
+        )
         if tripped is not None:
             self._safe_stop()
             self._moving = False
@@ -438,17 +536,23 @@ def run_server(
     limits: SafetyLimits | None = None,
     curve_secret: Path | None = None,
     curve_clients: Path | None = None,
+    allow_readable_secret: bool = False,
     stop: threading.Event | None = None,
     announce: Callable[[BridgeServer], None] | None = None,
 ) -> None:
     """Build the driver named `driver_spec`, serve it on `bind` until `stop`, then close it.
 
     `announce` is called once the socket is bound (the CLI prints the address there).
+    A secret key file that others may read is refused unless `allow_readable_secret`.
     """
     from vitalskills.bridge.auth import load_key_pair
     from vitalskills.bridge.drivers import load_driver
 
-    curve = load_key_pair(curve_secret) if curve_secret is not None else None
+    curve = (
+        load_key_pair(curve_secret, allow_readable=allow_readable_secret)
+        if curve_secret is not None
+        else None
+    )
     driver = load_driver(
         driver_spec, condition=condition, seed=seed, distractors=distractors, options=options
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from enum import IntEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -51,20 +52,39 @@ def command_line(ctx: typer.Context) -> str:
     return shlex.join(words)
 
 
+class ExitCode(IntEnum):
+    """What a command exits with; `vitalskills run --help` and docs/running.md list them."""
+
+    OK = 0
+    FAILED = 1  # the task ran and failed, or an error stopped the command
+    USAGE = 2  # a usage or check error: nothing ran
+    UNREACHABLE = 3  # no robot answered at the address given: nothing ran
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM
+
+
+ExitCodes = Mapping[type[VitalskillsError], int]
+"""Exit codes by error class; an error takes the code of its most specific class listed."""
+
+
+def exit_code_of(error: VitalskillsError, codes: ExitCodes, default: int) -> int:
+    """The code of the most specific class of `error` that `codes` lists, else `default`."""
+    return next((codes[kind] for kind in type(error).__mro__ if kind in codes), default)
+
+
 @contextmanager
-def user_errors(exit_code: int = 1) -> Iterator[None]:
+def user_errors(exit_code: int = ExitCode.FAILED, codes: ExitCodes | None = None) -> Iterator[None]:
     """Print a user's mistake as a diagnostic (no traceback) and exit non-zero.
 
-    Usage errors always exit 2; other project errors exit `exit_code`.
+    Args:
+        exit_code: the code of project errors that `codes` does not list.
+        codes: exit codes by error class, on top of usage errors' 2.
     """
     try:
         yield
-    except UsageError as error:
-        err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     except VitalskillsError as error:
         err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(exit_code) from None
+        table = {UsageError: ExitCode.USAGE, **(codes or {})}
+        raise typer.Exit(int(exit_code_of(error, table, exit_code))) from None
 
 
 @app.callback()

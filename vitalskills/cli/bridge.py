@@ -81,6 +81,13 @@ def serve(
     curve_clients: Annotated[
         Path | None, typer.Option(help="Directory of allowed clients' public `.key` files.")
     ] = None,
+    allow_readable_secret: Annotated[
+        bool,
+        typer.Option(
+            "--allow-readable-secret",
+            help="Accept a `--curve-secret` file that other users may read (not recommended).",
+        ),
+    ] = False,
 ) -> None:
     """Serve a robot on the bridge until Ctrl-C or SIGTERM (the robot is stopped on exit)."""
     from vitalskills.bridge.limits import SafetyLimits
@@ -124,6 +131,7 @@ def serve(
                 curve_clients=curve_clients,
                 stop=stop,
                 announce=announce,
+                allow_readable_secret=allow_readable_secret,
             )
         finally:
             for sig, handler in previous.items():
@@ -177,11 +185,18 @@ def ping(
 def keygen(
     directory: Annotated[Path, typer.Argument(help="Where to write the key files.")],
     name: Annotated[str, typer.Option(help="Base name of the key files.")] = "bridge",
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace existing key files (their old keys stop working)."),
+    ] = False,
 ) -> None:
-    """Create a CurveZMQ key pair: NAME.key (public, share it) and NAME.key_secret (keep it)."""
+    """Create a CurveZMQ key pair: NAME.key (public, share it) and NAME.key_secret (keep it).
+
+    The secret file is created readable by its owner only (mode 0600).
+    """
     from vitalskills.bridge.auth import generate_keys
 
     with user_errors():
-        public, secret = generate_keys(directory, name)
+        public, secret = generate_keys(directory, name, force=force)
     console.print(f"public key  {public}", soft_wrap=True)
     console.print(f"secret key  {secret}", soft_wrap=True)

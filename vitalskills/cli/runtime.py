@@ -12,8 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
-from vitalskills.cli.app import SkillsDirs, app, console, err_console, user_errors
-from vitalskills.errors import UsageError, VitalskillsError
+from vitalskills.cli.app import (
+    ExitCode,
+    ExitCodes,
+    SkillsDirs,
+    app,
+    console,
+    err_console,
+    user_errors,
+)
+from vitalskills.errors import UsageError
 
 
 @contextmanager
@@ -30,11 +38,18 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _check_errors() -> tuple[type[VitalskillsError], ...]:
+def _run_exit_codes() -> ExitCodes:
+    """How `run` exits on an error, by its class; any other project error exits 1."""
+    from vitalskills.app.run import RobotNotConnected
     from vitalskills.lang import CheckFailed
     from vitalskills.runtime.plan import PlanError
 
-    return (CheckFailed, PlanError, UsageError)
+    return {
+        CheckFailed: ExitCode.USAGE,
+        PlanError: ExitCode.USAGE,
+        UsageError: ExitCode.USAGE,
+        RobotNotConnected: ExitCode.UNREACHABLE,
+    }
 
 
 @app.command()
@@ -103,8 +118,25 @@ def run(
         float | None,
         typer.Option("--timeout", min=0.001, help="Halt and fail the run after this many seconds."),
     ] = None,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(
+            "--connect-timeout",
+            min=0.001,
+            help="With --robot: wait this many seconds for its bridge server to answer "
+            "(never longer than --timeout).",
+        ),
+    ] = 5.0,
 ) -> None:
-    """Run a task: exit 0 when it succeeds, 1 when it fails, 2 when it does not check."""
+    """Run a task on the simulator, a robot (--robot) or a kinematic stand-in (--dry-run).
+
+    Exit codes:
+    0: the task succeeded;
+    1: the task failed, or an error stopped it (a robot lost during the run included);
+    2: a usage or check error, nothing ran;
+    3: no bridge server answered at --robot within --connect-timeout, nothing ran;
+    130: interrupted (Ctrl-C or SIGTERM), the plan halted and the robot stopped.
+    """
     from vitalskills.lang import parse_override
     from vitalskills.report.summary import SummaryCollector
     from vitalskills.runtime.display import LiveDisplay
@@ -112,7 +144,7 @@ def run(
 
     collector = SummaryCollector()
     subscribers: list[Any] = [collector]
-    with user_errors(exit_code=2):
+    with user_errors(exit_code=ExitCode.USAGE):
         overrides = dict(parse_override(item) for item in set_ or [])
         if trace is not None:
             subscribers.append(TraceWriter(sys.stdout if str(trace) == "-" else trace))
@@ -136,16 +168,21 @@ def run(
             overrides=overrides,
             realtime=realtime,
             timeout=timeout,
+            connect_timeout=connect_timeout,
         ),
     )
     if json_:
         raise _print_summary(collector)
-    raise typer.Exit(0 if collector.ok else 1)
+    raise _exit(collector.ok)
+
+
+def _exit(ok: bool) -> typer.Exit:
+    return typer.Exit(ExitCode.OK if ok else ExitCode.FAILED)
 
 
 def _print_summary(collector: Any, **extra: Any) -> typer.Exit:
     console.print_json(json.dumps(collector.summary(**extra)))
-    return typer.Exit(0 if collector.ok else 1)
+    return _exit(collector.ok)
 
 
 def _dry_run(
@@ -160,14 +197,14 @@ def _dry_run(
     from vitalskills.app.dryrun import dry_run as walk
     from vitalskills.app.dryrun import plan_file
 
-    with user_errors(exit_code=2):
+    with user_errors(exit_code=ExitCode.USAGE):
         plan = plan_file(file, skills_dirs=skills, overrides=overrides)
     if not json_:
         err_console.print(
             "[yellow]dry run:[/] a kinematic robot, placeholder targets and skills that "
             "succeed by declaration; this validates the plan, it does not simulate it"
         )
-    with user_errors(exit_code=1):
+    with user_errors(exit_code=ExitCode.FAILED):
         try:
             result = walk(
                 plan,
@@ -178,10 +215,10 @@ def _dry_run(
             )
         except KeyboardInterrupt:
             err_console.print("interrupted: the plan was halted and the robot stopped")
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
     if json_:
         raise _print_summary(subscribers[0])
-    raise typer.Exit(0 if result.ok else 1)
+    raise _exit(result.ok)
 
 
 def _simulate_or_drive(
@@ -190,7 +227,7 @@ def _simulate_or_drive(
     from vitalskills.app.run import RunOptions, run_file
 
     recorder = None
-    with user_errors(exit_code=2):
+    with user_errors(exit_code=ExitCode.USAGE):
         run_options = RunOptions(**options)
         if record is not None:
             from vitalskills.report.record import Recorder
@@ -204,7 +241,7 @@ def _simulate_or_drive(
             + (" (privileged simulator segmentation)" if run_options.grounder is None else "")
         )
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), user_errors(codes=_run_exit_codes()):
             run_file(
                 file,
                 run_options,
@@ -214,13 +251,7 @@ def _simulate_or_drive(
             )
     except KeyboardInterrupt:
         err_console.print("interrupted: the plan was halted, the robot stopped, the server stopped")
-        raise typer.Exit(130) from None
-    except _check_errors() as error:
-        err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except VitalskillsError as error:
-        err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     if record is not None:
         err_console.print(f"recorded to {record} (open it with `vitalskills report {record}`)")
 

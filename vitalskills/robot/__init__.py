@@ -9,6 +9,7 @@ from vitalskills.robot.interface import (
     Robot,
     RobotCapabilities,
     RobotError,
+    RobotUnreachable,
     SafetyStop,
     SceneFrame,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Robot",
     "RobotCapabilities",
     "RobotError",
+    "RobotUnreachable",
     "SafetyStop",
     "SceneFrame",
     "SkillSpec",

@@ -50,6 +50,12 @@ class RobotCapabilities(BaseModel):
     tactile_dim: int | None = None
     action_dim: int = 7
     control_hz: float = 10.0
+    action_limits: list[float] | None = Field(
+        default=None,
+        description="the bound the robot itself clips each action component's magnitude "
+        "to (7 values), or None when it applies actions as given; the bridge server "
+        "applies these first so that the robot's own clip never changes a move's direction",
+    )
     privileged: bool = Field(
         default=False, description="true only for simulators that expose ground truth"
     )
@@ -79,6 +85,12 @@ class RobotError(VitalskillsError):
     """The robot could not do what was asked (unreachable, disconnected, refused)."""
 
     code = "R001"
+
+
+class RobotUnreachable(RobotError):
+    """No robot answered at the address (nothing listening, wrong address or keys)."""
+
+    code = "R003"
 
 
 class SafetyStop(RobotError):

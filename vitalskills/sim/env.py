@@ -448,6 +448,11 @@ class VitalEnv(gym.Env):
         self.data.mocap_pos[self._mocap] = pose[:3, 3]
         self.data.mocap_quat[self._mocap] = matrix_to_quat(pose[:3, :3])
 
+    def commanded_pose(self) -> np.ndarray:
+        """The pose the controller drives the gripper to (xyz, wxyz): where actions start."""
+        d = self.data
+        return np.concatenate([d.mocap_pos[self._mocap], d.mocap_quat[self._mocap]])
+
     # ----------------------------------------------------------------------- sensing
     def ee_pose_matrix(self) -> np.ndarray:
         """Return the end effector's 4x4 pose in the base frame."""

@@ -20,7 +20,7 @@ from vitalskills.robot import (
     RobotError,
     SceneFrame,
 )
-from vitalskills.sim.env import CONTROL_HZ, VitalEnv
+from vitalskills.sim.env import ACTION_HIGH, CONTROL_HZ, VitalEnv
 from vitalskills.sim.scene import DECOYS
 from vitalskills.sim.tasks import CHAIN, SimError
 
@@ -84,6 +84,7 @@ class SimRobot:
             tactile_dim=15,
             action_dim=7,
             control_hz=CONTROL_HZ,
+            action_limits=ACTION_HIGH.tolist(),
             privileged=True,
         )
 
@@ -113,6 +114,11 @@ class SimRobot:
     def stop(self) -> None:
         """Hold the gripper where it is now."""
         self.env.hold()
+
+    def commanded_pose(self) -> np.ndarray:
+        """Where the next action starts from: the motion target, ahead of `ee_pose` while
+        the gripper moves (the bridge server checks the workspace box from it)."""
+        return self.env.commanded_pose()
 
     def _with_privileged(self, obs: Observation) -> Observation:
         out = dict(obs)
