@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
@@ -201,3 +202,35 @@ def test_owner_only_secret_keys_load(keys: Path) -> None:
     for mode in (0o600, 0o400):
         secret.chmod(mode)
         assert load_key_pair(secret).secret
+
+
+def test_the_server_logs_curve_at_start_and_each_refused_handshake(
+    keys: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="vitalskills.bridge")
+    with (
+        served(
+            curve=load_key_pair(keys / "server" / "server.key_secret"),
+            curve_clients=keys / "clients",
+        ) as server,
+        pytest.raises(RobotError, match="no reply"),
+    ):
+        connect(
+            server.address,
+            timeout_s=0.5,
+            curve_secret=keys / "others" / "mallory.key_secret",
+            curve_server=keys / "server" / "server.key",
+        )
+    lines = [record.getMessage() for record in caplog.records]
+    assert "CurveZMQ is on: accepting 1 client key(s)" in lines
+    assert any(
+        line.startswith("refused a CurveZMQ handshake") and "not among the allowed" in line
+        for line in lines
+    ), lines
+
+
+def test_a_plain_server_logs_that_curve_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="vitalskills.bridge")
+    with served():
+        pass
+    assert any(r.getMessage().startswith("CurveZMQ is off") for r in caplog.records)

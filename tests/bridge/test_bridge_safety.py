@@ -9,9 +9,11 @@ import pytest
 from conftest import served
 from fake_arm import FakeArm
 
-from vitalskills.bridge import ErrorCode, SafetyLimits, connect
+from vitalskills.bridge import BridgeServer, ErrorCode, SafetyLimits, connect
 from vitalskills.bridge.limits import clip_action
-from vitalskills.robot import RobotError, SafetyStop
+from vitalskills.bridge.server import ServeError
+from vitalskills.robot import RobotCapabilities, RobotError, SafetyStop
+from vitalskills.robot.geometry import quat_to_matrix
 
 DOWN = np.array([0.0, 1.0, 0.0, 0.0])  # ee z axis along the base's -z
 
@@ -221,3 +223,104 @@ def test_an_observation_that_cannot_be_sent_is_a_driver_error_not_a_crash() -> N
             client.observe()
         client.capabilities()
         assert client.ping() > 0
+
+
+def test_after_a_watchdog_stop_another_session_may_take_over() -> None:
+    """As documented: the robot stands still, so the next session to act owns it; the
+    stopped session still learns of the stop before it moves the robot again."""
+    arm = FakeArm()
+    with (
+        served(arm, watchdog_s=0.1) as server,
+        connect(server.address, heartbeat=False) as first,
+        connect(server.address) as second,
+    ):
+        first.reset(seed=0)
+        first.act(np.array([0.01, 0, 0, 0, 0, 0, 0], dtype=np.float32))
+        deadline = time.monotonic() + 5.0
+        while not server.events and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [e.kind for e in server.events] == [ErrorCode.WATCHDOG]
+        second.act(np.array([0.01, 0, 0, 0, 0, 0, 0], dtype=np.float32))
+        assert arm.moving
+        with pytest.raises(SafetyStop, match="watchdog"):
+            first.act(np.zeros(7, dtype=np.float32))
+        first.act(np.zeros(7, dtype=np.float32))
+
+
+BOX = {"workspace_min": (0.3, -0.2, 0.1), "workspace_max": (0.6, 0.2, 0.5)}
+
+
+def test_an_arm_that_clips_without_saying_so_is_stopped_before_it_leaves_the_box() -> None:
+    arm = FakeArm(axis_step=0.01, declare=False)
+    yaw = np.array([0, 0, 0, 0, 0, 0.4, 0], dtype=np.float32)
+    with served(arm, limits=SafetyLimits(**BOX)) as server, connect(server.address) as client:
+        client.reset(seed=0)
+        client.act(yaw)
+        client.act(yaw)  # 0.8 rad about the tool axis: per-axis clipping now turns moves
+        high_x = BOX["workspace_max"][0]
+        with pytest.raises(SafetyStop, match="declare the driver's own clipping"):
+            for _ in range(40):
+                rotation = quat_to_matrix(arm.quat)
+                client.act(np.array([*rotation.T @ [0.05, 0, 0], 0, 0, 0, 0], np.float32))
+                client.act(np.array([*rotation.T @ [0, -0.05, 0], 0, 0, 0, 0], np.float32))
+        assert arm.position[0] <= high_x + 0.002 + 0.01  # at most one clipped step past
+        assert [e.kind for e in server.events] == [ErrorCode.PROTECTIVE_STOP]
+
+
+class Drifting(FakeArm):
+    """An arm whose controller overshoots every move by `gain` (bad tracking)."""
+
+    gain = 1.0
+
+    def act(self, action: np.ndarray) -> np.ndarray:
+        applied = super().act(action)
+        rotation = quat_to_matrix(self.quat)
+        self.position = self.position + (self.gain - 1.0) * rotation @ applied[:3]
+        return applied
+
+
+def test_a_measured_pose_outside_the_box_makes_a_protective_stop() -> None:
+    arm = Drifting()
+    arm.gain = 1.5
+    limits = SafetyLimits(**BOX, tracking_tolerance=0.002)
+    with served(arm, limits=limits) as server, connect(server.address) as client:
+        client.reset(seed=0)
+        with pytest.raises(SafetyStop, match="outside the workspace box"):
+            for _ in range(60):
+                client.act(np.array([-0.01, 0, 0, 0, 0, 0, 0], np.float32))  # base +x
+        assert arm.position[0] <= BOX["workspace_max"][0] + 0.002 + 0.006
+        assert not arm.moving
+        with pytest.raises(SafetyStop, match="protective stop"):
+            client.act(np.zeros(7, np.float32))  # latched until reset
+        client.reset(seed=0)
+        client.act(np.zeros(7, np.float32))
+
+
+def test_a_measured_step_faster_than_the_limit_makes_a_protective_stop() -> None:
+    arm = Drifting()
+    arm.gain = 3.0
+    limits = SafetyLimits(max_step=0.01, tracking_tolerance=0.002)
+    with served(arm, limits=limits) as server, connect(server.address) as client:
+        client.reset(seed=0)
+        with pytest.raises(SafetyStop, match=r"moved 30\.0 mm in one step"):
+            client.act(np.array([0, 0, -0.01, 0, 0, 0, 0], np.float32))
+
+
+def test_a_driver_declaring_bad_action_limits_cannot_be_served() -> None:
+    class Wrong(FakeArm):
+        def capabilities(self) -> RobotCapabilities:
+            return super().capabilities().model_copy(update={"action_limits": [0.01] * 3})
+
+    with pytest.raises(ServeError, match="declares action_limits"):
+        BridgeServer(Wrong(), "tcp://127.0.0.1:*")
+
+
+def test_declared_action_limits_are_applied_before_the_driver_sees_the_action() -> None:
+    arm = FakeArm(axis_step=0.01)
+    with served(arm) as server, connect(server.address) as client:
+        client.reset(seed=0)
+        assert client.hello["limits"]["action_limits"] == pytest.approx(
+            [0.01] * 3 + [0.1] * 3 + [1]
+        )
+        applied = client.act(np.array([0.05, -0.002, 0, 0.3, 0, 0, 2], np.float32))
+    np.testing.assert_allclose(applied, [0.01, -0.002, 0, 0.1, 0, 0, 1], rtol=1e-6)
