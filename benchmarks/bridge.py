@@ -109,7 +109,9 @@ def wire_frames() -> dict[str, list[bytes]]:
     ok = {"id": 1_000_000, "ok": True}
     return {
         "observe": frames({"type": "observe", **session}),
-        "act": frames({"type": "act", **session}, {"action": ACTION}),
+        "act": frames(
+            {"type": "act", "instance": "0123456789abcdef", **session}, {"action": ACTION}
+        ),
         "observe_reply": frames({"type": "observe", **ok}, BenchArm().observe()),
         "act_reply": frames({"type": "act", **ok}, {"applied": ACTION}),
     }

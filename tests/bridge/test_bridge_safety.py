@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -125,7 +126,7 @@ def test_heartbeats_keep_a_live_client_moving() -> None:
         client.reset(seed=0)
         client.act(np.array([0.01, 0, 0, 0, 0, 0, 0], dtype=np.float32))
         time.sleep(0.6)  # six watchdog periods without a command
-        assert server.events == []
+        assert not server.events
         assert arm.moving
         client.act(np.zeros(7, dtype=np.float32))
 
@@ -324,3 +325,16 @@ def test_declared_action_limits_are_applied_before_the_driver_sees_the_action() 
         )
         applied = client.act(np.array([0.05, -0.002, 0, 0.3, 0, 0, 2], np.float32))
     np.testing.assert_allclose(applied, [0.01, -0.002, 0, 0.1, 0, 0, 1], rtol=1e-6)
+
+
+def test_a_flood_of_estops_latches_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="vitalskills.bridge")
+    arm = FakeArm()
+    with served(arm) as server, connect(server.address) as client:
+        client.reset(seed=0)
+        for _ in range(500):
+            client.estop()
+        with pytest.raises(SafetyStop, match="e-stop"):
+            client.act(np.zeros(7, np.float32))
+        assert [e.kind for e in server.events] == [ErrorCode.ESTOP]
+    assert sum(r.getMessage().startswith("estop: ") for r in caplog.records) == 1

@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -61,6 +62,8 @@ log = logging.getLogger("vitalskills.bridge")
 DEFAULT_WATCHDOG_S = 0.2
 #: Most messages answered in a row before the watchdog is checked again.
 MAX_BACKLOG = 32
+#: Safety events kept in memory (the log has them all).
+MAX_EVENTS = 1000
 #: Longest `session` string accepted.
 MAX_SESSION_CHARS = 64
 #: Seeds are integers in [0, MAX_SEED].
@@ -126,7 +129,8 @@ class BridgeServer:
         self.watchdog_s = watchdog_s
         self.limits = limits or SafetyLimits()
         self.max_message_bytes = max_message_bytes
-        self.events: list[SafetyEvent] = []
+        #: The latest stops the server made (bounded: a client can ask for many e-stops).
+        self.events: deque[SafetyEvent] = deque(maxlen=MAX_EVENTS)
         # zmq's authenticator (ZAP) is one per context: a secure server gets a context of
         # its own, so two of them, or one starting as another stops, never collide.
         self._own_context = context is None and curve is not None
@@ -148,7 +152,7 @@ class BridgeServer:
         self._socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
         if curve is not None:
             make_curve_server(self._socket, curve)
-            self._handshakes = HandshakeMonitor(self._socket, self._refusals)
+            self._handshakes = HandshakeMonitor(self._socket, log)
         try:
             self._socket.bind(bind)
         except zmq.ZMQError as error:
@@ -285,7 +289,7 @@ class BridgeServer:
             wire = error.wire_code
             hint = error.hint
             self._refusals.note(
-                wire, "refused %s from %s: %s", request_type, bytes(identity).hex(), error
+                wire, "refused %r from %s: %s", request_type, bytes(identity).hex(), error
             )
             reply = encode(error_header(request_id, request_type, wire, str(error), hint))
         except Exception as error:  # a bug, or a driver answer that cannot be sent
@@ -410,8 +414,8 @@ class BridgeServer:
         raise _Refusal(
             ErrorCode.STALE,
             f"`{message.type}` was addressed to server instance {instance[:32]!r}, but this "
-            f"server is {self.instance!r} (it restarted since the client's `hello`); "
-            "nothing was done",
+            f"server is {self.instance!r} (it restarted since the client's `hello`, or the "
+            "client sent a wrong `instance`); nothing was done",
             "say `hello` again, check the robot's state, then send new commands",
         )
 
@@ -495,8 +499,9 @@ class BridgeServer:
     def _on_estop(self, message: Message, session: str) -> tuple[dict, dict]:
         self._safe_stop()
         self._moving = False
-        self._latched = (ErrorCode.ESTOP, "e-stop requested by a client")
-        self._record(ErrorCode.ESTOP, "e-stop requested by a client")
+        if self._latched is None or self._latched[0] != ErrorCode.ESTOP:  # logged once
+            self._latched = (ErrorCode.ESTOP, "e-stop requested by a client")
+            self._record(ErrorCode.ESTOP, "e-stop requested by a client")
         return {}, {}
 
     def _on_scene(self, message: Message, session: str) -> tuple[dict, dict]:

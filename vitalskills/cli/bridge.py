@@ -71,6 +71,17 @@ def serve(
     ] = None,
     max_step: Annotated[float, typer.Option(min=0, help="Largest step, m.")] = 0.05,
     max_speed: Annotated[float, typer.Option(min=0, help="Largest speed, m/s.")] = 0.5,
+    max_rotation_step: Annotated[
+        float, typer.Option(min=0, help="Largest rotation per action, rad.")
+    ] = 0.5,
+    tracking_tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Protective stop when the measured end effector is this far (m) outside "
+            "the box, or this much faster than the step limit.",
+        ),
+    ] = 0.002,
     max_tactile: Annotated[
         float, typer.Option(min=0, help="Protective stop above this |tactile| value.")
     ] = 1e6,
@@ -110,6 +121,8 @@ def serve(
             dict(
                 max_step=max_step,
                 max_speed=max_speed,
+                max_rotation_step=max_rotation_step,
+                tracking_tolerance=tracking_tolerance,
                 max_tactile=max_tactile,
                 max_force=max_force,
                 **_parse_box(workspace),
