@@ -197,33 +197,35 @@ def motion_violation(
 
     `before` and `after` are `ee_pose` readings around one action. A pose that was
     already outside the box may stay where it is or go back; it may not go further out.
+    (Plain floats: this runs on every step.)
     """
     if after is None or len(after) < 7:
         return None
-    position = [float(v) for v in after[:3]]
-    if not all(map(math.isfinite, position)):
-        return f"the measured end-effector position {position} is not finite"
+    pose = after.tolist()
+    position = pose[:3]
+    if not all(map(math.isfinite, pose)):
+        return f"the measured end-effector pose {pose} is not finite"
     tolerance = limits.tracking_tolerance
     low, high = limits.workspace_min, limits.workspace_max
-    if before is not None and len(before) >= 7:
-        start = [float(v) for v in before[:3]]
-        low = [min(lo, s) for lo, s in zip(low, start, strict=True)]
-        high = [max(hi, s) for hi, s in zip(high, start, strict=True)]
+    start = before.tolist() if before is not None and len(before) >= 7 else None
+    if start is not None:
+        low = [min(lo, s) for lo, s in zip(low, start[:3], strict=True)]
+        high = [max(hi, s) for hi, s in zip(high, start[:3], strict=True)]
     outside = _outside(position, low, high)
     if outside > tolerance:
         return (
             f"the end effector is {outside * 1e3:.1f} mm outside the workspace box "
             f"(tolerance {tolerance * 1e3:.1f} mm) at {[round(p, 4) for p in position]}"
         )
-    if before is None or len(before) < 7:
+    if start is None:
         return None
-    moved = math.dist(position, start)
+    moved = math.dist(position, start[:3])
     if moved > step + tolerance:
         return (
             f"the end effector moved {moved * 1e3:.1f} mm in one step "
             f"(limit {step * 1e3:.1f} mm + {tolerance * 1e3:.1f} mm tolerance)"
         )
-    turned = _angle_between(before[3:7], after[3:7])
+    turned = _angle_between(start[3:7], pose[3:7])
     if turned > limits.max_rotation_step + limits.rotation_tolerance:
         return (
             f"the end effector turned {turned:.3f} rad in one step "
@@ -232,11 +234,11 @@ def motion_violation(
     return None
 
 
-def _angle_between(q1: Sequence[float], q2: Sequence[float]) -> float:
-    """The rotation angle (rad) between two unit quaternions (wxyz)."""
-    n1 = math.sqrt(sum(float(a) * float(a) for a in q1))
-    n2 = math.sqrt(sum(float(b) * float(b) for b in q2))
+def _angle_between(q1: list[float], q2: list[float]) -> float:
+    """The rotation angle (rad) between two quaternions (wxyz), normalised here."""
+    n1 = math.hypot(*q1)
+    n2 = math.hypot(*q2)
     if n1 == 0.0 or n2 == 0.0:
         return math.pi
-    dot = abs(sum(float(a) * float(b) for a, b in zip(q1, q2, strict=True))) / (n1 * n2)
+    dot = abs(sum(a * b for a, b in zip(q1, q2, strict=True))) / (n1 * n2)
     return 2.0 * math.acos(min(1.0, dot))
