@@ -1,6 +1,6 @@
 """The `vitalskills` command line: thin commands over library code, one module per area."""
 
-from vitalskills.cli import bridge, lang, learning, perception, runtime, sim, skills
+from vitalskills.cli import bridge, collect, lang, learning, perception, runtime, sim, skills
 from vitalskills.cli.app import app
 
 # Command groups, in the order `vitalskills --help` lists them (after the plain commands).
@@ -9,7 +9,18 @@ app.add_typer(sim.sim_app, name="sim")
 app.add_typer(skills.skills_app)
 app.add_typer(learning.train_app)
 
-__all__ = ["app", "bridge", "lang", "learning", "main", "perception", "runtime", "sim", "skills"]
+__all__ = [
+    "app",
+    "bridge",
+    "collect",
+    "lang",
+    "learning",
+    "main",
+    "perception",
+    "runtime",
+    "sim",
+    "skills",
+]
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`vitalskills collect` and `train bc|residual`: the learning pipeline."""
+"""`vitalskills train bc|residual`: learning skills from demonstrations."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from vitalskills.cli.app import app, command_line, console, err_console, user_errors
-from vitalskills.cli.sim import ConditionName, TaskName, WristJitterOption
+from vitalskills.cli.app import command_line, console, err_console, user_errors
+from vitalskills.cli.sim import ConditionName, TaskName
 
 train_app = typer.Typer(
     name="train", help="Train skills from demonstrations.", no_args_is_help=True
 )
 
 
-def _progress(*fields: str) -> Progress:
+def progress_bar(*fields: str) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -46,51 +46,6 @@ def _use_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
-
-
-@app.command()
-def collect(
-    task: Annotated[str, typer.Option("--task", help="Simulator task to demonstrate.")],
-    out: Annotated[Path, typer.Option("--out", help="Dataset folder (created or appended).")],
-    episodes: Annotated[
-        int, typer.Option("--episodes", min=1, help="Demonstrations to write.")
-    ] = 32,
-    condition: Annotated[
-        str, typer.Option("--condition", help="canonical, spatial or scene.")
-    ] = "canonical",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the first attempt.")] = 0,
-    max_steps: Annotated[
-        int, typer.Option("--max-steps", min=1, help="Step limit per attempt.")
-    ] = 150,
-    image_size: Annotated[
-        int, typer.Option("--image-size", min=16, help="Wrist image side.")
-    ] = 128,
-    keep_failures: Annotated[
-        bool, typer.Option("--keep-failures", help="Also write demonstrations that failed.")
-    ] = False,
-    wrist_jitter_mm: WristJitterOption = None,
-) -> None:
-    """Record scripted-expert demonstrations in the simulator into a dataset."""
-    from vitalskills.app.collect import collect_sim
-
-    with user_errors(), _progress("written") as progress:
-        bar = progress.add_task(f"{task} {condition}", total=episodes, written=0)
-
-        def advance(meta: object) -> None:
-            if meta is not None:
-                progress.update(bar, advance=1, written=progress.tasks[bar].completed + 1)
-
-        report = collect_sim(
-            task, out, condition=condition, episodes=episodes, seed=seed, max_steps=max_steps,
-            image_size=image_size, keep_failures=keep_failures, on_episode=advance,
-            wrist_jitter=None if wrist_jitter_mm is None else wrist_jitter_mm / 1000,
-        )  # fmt: skip
-    steps = sum(meta.length for meta in report.written)
-    console.print(
-        f"wrote {len(report.written)} episodes ({steps} steps) to {out}; "
-        f"{len(report.discarded_seeds)} failed attempts discarded"
-        + (f" (seeds {report.discarded_seeds})" if report.discarded_seeds else "")
-    )
 
 
 @train_app.command("bc")
@@ -194,7 +149,7 @@ def train_bc_command(
             ),
             source="train bc options",
         )  # fmt: skip
-        with _progress("loss") as progress:
+        with progress_bar("loss") as progress:
             bar = progress.add_task("train bc", total=steps, loss="-")
 
             def advance(step: int, loss: float) -> None:
@@ -276,7 +231,7 @@ def train_residual_command(
             max_episode_steps=max_episode_steps, privileged_critic=not no_privileged_critic,
         )  # fmt: skip
         residual = {"dims": "xyz_rot" if rotation else "xyz", "offset_scale": offset_scale}
-        with _progress("return", "success", "eval") as progress:
+        with progress_bar("return", "success", "eval") as progress:
             shown = {"return": "-", "success": "-", "eval": "-"}
             bar = progress.add_task("train residual", total=steps, **shown)
 
