@@ -16,7 +16,11 @@ from vitalskills.cli import app
 def train_tiny_skill(
     root: Path, out: Path, *, steps: int = 3, batch_size: int = 4, checkpoint_every: int = 2
 ) -> Path:
-    """Collect two `plug_in_socket` demos into `root/demos`, train `plug_insert` into `out`."""
+    """Collect two `plug_in_socket` demos into `root/demos`, train `plug_insert` into `out`.
+
+    Training uses the simulator's privileged masks and target pose (`--privileged`), as
+    the shipped skills were trained.
+    """
     runner = CliRunner()
     collected = runner.invoke(
         app,
@@ -30,7 +34,7 @@ def train_tiny_skill(
         ["train", "bc", "--data", str(root / "demos"), "--out", str(out),
          "--name", "plug_insert", "--steps", str(steps), "--batch-size", str(batch_size),
          "--image-size", "32", "--width", "32", "--layers", "1",
-         "--checkpoint-every", str(checkpoint_every)],
+         "--checkpoint-every", str(checkpoint_every), "--privileged"],
     )  # fmt: skip
     assert trained.exit_code == 0, trained.output
     return out

@@ -36,7 +36,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> DemoDataset:
 
 
 def test_a_few_steps_lower_the_loss(dataset: DemoDataset, tmp_path: Path) -> None:
-    train = TrainConfig(steps=60, batch_size=16, lr=1e-3, checkpoint_every=1000, backgrounds=8)
+    train = TrainConfig(
+        steps=60, batch_size=16, lr=1e-3, checkpoint_every=1000, backgrounds=8, privileged=True
+    )
     result = train_bc(dataset, tiny_config(), train, tmp_path)
     first, last = np.mean(result.losses[:5]), np.mean(result.losses[-5:])
     assert last < 0.7 * first, (first, last)
@@ -46,7 +48,9 @@ def test_a_few_steps_lower_the_loss(dataset: DemoDataset, tmp_path: Path) -> Non
 
 def test_resumed_training_equals_an_uninterrupted_run(dataset: DemoDataset, tmp_path: Path) -> None:
     config = tiny_config()
-    whole = TrainConfig(steps=6, batch_size=4, checkpoint_every=3, backgrounds=4, seed=7)
+    whole = TrainConfig(
+        steps=6, batch_size=4, checkpoint_every=3, backgrounds=4, seed=7, privileged=True
+    )
     straight = train_bc(dataset, config, whole, tmp_path / "a")
     half = whole.model_copy(update={"steps": 3})
     train_bc(dataset, config, half, tmp_path / "b")
@@ -133,9 +137,12 @@ def test_target_from_gripper_is_the_target_in_the_gripper_frame() -> None:
     assert pose[3] == pytest.approx(yaw, abs=1e-6)
 
 
-def test_pose_head_needs_the_simulator_target_pose(dataset: DemoDataset, tmp_path: Path) -> None:
+def test_privileged_pose_head_needs_the_simulator_target_pose(
+    dataset: DemoDataset, tmp_path: Path
+) -> None:
+    train = TrainConfig(steps=1, privileged=True)
     with pytest.raises(TrainingError, match=r"privileged\.target_pose"):
-        train_bc(dataset, tiny_config(pose_head=True), TrainConfig(steps=1), tmp_path)
+        train_bc(dataset, tiny_config(pose_head=True), train, tmp_path)
 
 
 def test_tactile_noise_is_added_to_training_readings_only_when_asked(

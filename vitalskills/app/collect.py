@@ -6,6 +6,9 @@ interface (`reset()`, `act(observation)`): the simulator's scripted expert, a
 teleoperation device, or a trained policy. Demonstrators see the full observation,
 privileged keys included; the dataset stores what the robot reported and the action it
 actually applied after clipping.
+
+A person (or the scripted expert standing in for one) teleoperating a robot behind the
+bridge has a loop of its own, with random starts and verdicts: `app.teleop_collect`.
 """
 
 from __future__ import annotations

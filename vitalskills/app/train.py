@@ -28,7 +28,7 @@ import torch
 
 from vitalskills.errors import VitalskillsError
 from vitalskills.learning.bc.config import BCConfig, TrainConfig
-from vitalskills.learning.bc.demos import TARGET_POSE_KEY
+from vitalskills.learning.bc.signals import Signals, pose_source
 from vitalskills.learning.bc.training import TrainResult, train_bc
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.policies import load_bc_policy
@@ -97,11 +97,13 @@ def _sim_task(task: str) -> TaskSpec | None:
     return TASKS.get(task)
 
 
-def machine_record() -> dict[str, Any]:
+def machine_record(device: str = "cpu") -> dict[str, Any]:
     """Return where a training ran, for a skill's provenance: threads, device, versions."""
+    if torch.device(device).type == "cuda":
+        device = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     return {
         "threads": torch.get_num_threads(),
-        "device": "cpu",
+        "device": device,
         "machine": f"{platform.machine()}, {platform.processor() or 'unknown cpu'}",
         "torch": str(torch.__version__),
         "vitalskills": package_version("vitalskills"),
@@ -128,17 +130,25 @@ def train_skill(
     resume: bool = False,
     command: str = "",
     on_step: Callable[[int, float], None] | None = None,
+    device: str = "cpu",
+    on_start: Callable[[Signals], None] | None = None,
 ) -> tuple[SkillManifest, TrainResult]:
     """Train on the dataset at `data` and package the skill into `out`.
 
-    Checkpoints go to `out/checkpoints/latest` (not part of the packaged skill).
+    Checkpoints go to `out/checkpoints/latest` (not part of the packaged skill). A pose
+    head without targets in the dataset (no end-effector pose, no successful episode, or
+    with `train.privileged` no simulator target pose) is left out. `on_start` is called
+    with what the run reads before training starts; the skill's provenance records it.
     """
     dataset = DemoDataset(data)
-    if config.pose_head and TARGET_POSE_KEY not in dataset.info.features:
-        config = config.model_copy(update={"pose_head": False})  # real demos: no true pose
+    if config.pose_head and pose_source(dataset, train.privileged)[0] is None:
+        config = config.model_copy(update={"pose_head": False})
     name = name or dataset.info.task
     template = skill_template(name, dataset, manifest)
-    result = train_bc(dataset, config, train, out / "checkpoints", resume=resume, on_step=on_step)
+    result = train_bc(
+        dataset, config, train, out / "checkpoints", resume=resume, on_step=on_step,
+        device=device, on_start=on_start,
+    )  # fmt: skip
     metas = dataset.metas()
     model = result.model
     stats = {
@@ -167,7 +177,8 @@ def train_skill(
             "final_loss": float(np.mean(tail)),
             "seconds": round(result.seconds, 1),
             "resumed_from_step": result.resumed_from,
-            **machine_record(),
+            "signals": result.signals.record() if result.signals else None,
+            **machine_record(result.device),
         },
         "policy": config.model_dump(mode="json"),
         "normalization": stats,

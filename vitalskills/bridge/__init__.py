@@ -13,6 +13,7 @@ from vitalskills.bridge.auth import AuthError, CurveKeyPair, generate_keys
 from vitalskills.bridge.client import BridgeClient, connect
 from vitalskills.bridge.drivers import Driver, DriverError, load_driver
 from vitalskills.bridge.limits import SafetyLimits
+from vitalskills.bridge.operator_view import OperatorView
 from vitalskills.bridge.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
 from vitalskills.bridge.server import BridgeServer, SafetyEvent, ServeError
 
@@ -25,6 +26,7 @@ __all__ = [
     "Driver",
     "DriverError",
     "ErrorCode",
+    "OperatorView",
     "ProtocolError",
     "SafetyEvent",
     "SafetyLimits",

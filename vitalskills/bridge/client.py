@@ -298,6 +298,14 @@ class BridgeClient:
         fields = {"instance": self._instance}
         return self._request("act", fields, {"action": array}).arrays["applied"].copy()
 
+    def operator(self, request: str) -> dict[str, int]:
+        """Ask the person at the robot to `reseat` the object or `move_target`; return the
+        server's counts of operator requests carried out (request -> count)."""
+        self._ensure_socket()
+        fields = {"request": request, "instance": self._instance}
+        reply = self._request("operator", fields, timeout_s=self.reset_timeout_s)
+        return {str(k): int(v) for k, v in reply.header["operator_counts"].items()}
+
     def stop(self) -> None:
         """Stop motion now (the robot holds its pose)."""
         self._request("stop")

@@ -1,8 +1,9 @@
 """Find and build the robot-side driver a bridge server serves.
 
 A driver is any object with `capabilities`, `reset`, `observe`, `act` and `stop`
-(the `Robot` methods; `scene` and `close` are optional). `--driver` names one:
-`sim:TASK` is the MuJoCo simulator, `module.path:ClassName` a user's class.
+(the `Robot` methods; `scene`, `close`, `commanded_pose`, `operator` and
+`operator_state` are optional). `--driver` names one: `sim:TASK` is the MuJoCo
+simulator (`--hardware`: served as a real robot), `module.path:ClassName` a user's class.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def load_driver(
     seed: int | None = None,
     distractors: int | None = None,
     options: Mapping[str, Any] | None = None,
+    hardware: bool = False,
+    green_screen: bool = False,
 ) -> Driver:
     """Build the driver named by `spec` (`sim:TASK` or `module.path:ClassName`).
 
@@ -54,6 +57,9 @@ def load_driver(
         spec: which driver.
         condition, seed, distractors: simulator settings (`sim:` only).
         options: keyword arguments for a user driver's constructor.
+        hardware: serve the simulator as a real robot (`HardwareSim`: nothing
+            privileged, one scene per session, no teleporting resets; `sim:` only).
+        green_screen: a chroma-green table and wall (`sim:` with `hardware` only).
 
     Raises:
         DriverError: the spec is malformed, the class is missing or incomplete, or
@@ -66,14 +72,36 @@ def load_driver(
             hint="e.g. `--driver sim:plug_in_socket` or `--driver my_arm.driver:XArmDriver`",
         )
     if kind == "sim":
-        from vitalskills.sim import SimRobot
+        if green_screen and not hardware:
+            raise DriverError(
+                "--green-screen needs --hardware",
+                hint="the green backdrop is for demonstration scenes: "
+                f"`--driver {spec} --hardware --green-screen`",
+            )
+        if hardware:
+            from vitalskills.sim import HardwareSim
 
-        driver = SimRobot(name, condition=condition, seed=seed, distractors=distractors)
+            driver: Any = HardwareSim(
+                name,
+                condition=condition,
+                seed=seed,
+                distractors=distractors,
+                green_screen=green_screen,
+            )
+        else:
+            from vitalskills.sim import SimRobot
+
+            driver = SimRobot(name, condition=condition, seed=seed, distractors=distractors)
     else:
         if condition != "canonical" or seed is not None or distractors is not None:
             raise DriverError(
                 "--condition, --seed and --distractors apply only to `sim:` drivers",
                 hint="pass settings to your driver with `--option KEY=VALUE`",
+            )
+        if hardware or green_screen:
+            raise DriverError(
+                "--hardware and --green-screen apply only to `sim:` drivers",
+                hint="a real robot is hardware already: leave them out",
             )
         driver = _build_user_driver(kind, name, dict(options or {}))
     check_driver(driver, spec)

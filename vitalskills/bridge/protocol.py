@@ -66,7 +66,11 @@ REQUEST_TYPES = (
     "estop",
     "scene",
     "heartbeat",
+    "operator",
 )
+
+#: What an `operator` request may ask a person in the lab to do (see `HardwareSim`).
+OPERATOR_REQUESTS = ("reseat", "move_target")
 
 
 class ErrorCode:

@@ -40,9 +40,11 @@ from vitalskills.bridge.limits import (
     tripped_limit,
 )
 from vitalskills.bridge.monitor import HandshakeMonitor
+from vitalskills.bridge.operator_view import OperatorViewServer
 from vitalskills.bridge.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
     MAX_HEADER_BYTES,
+    OPERATOR_REQUESTS,
     PROTOCOL_VERSION,
     REQUEST_TYPES,
     SUPPORTED_VERSIONS,
@@ -109,6 +111,9 @@ class BridgeServer:
             larger than this before they reach the server).
         curve: the server's key pair; with it only clients whose public keys are
             in `curve_clients` are accepted.
+        operator_view: a second endpoint that answers `state` requests with the
+            driver's `operator_state()` (what a person next to the robot sees; see
+            `vitalskills.bridge.operator_view`); the driver must have that method.
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class BridgeServer:
         curve: CurveKeyPair | None = None,
         curve_clients: Path | None = None,
         context: zmq.Context | None = None,
+        operator_view: str | None = None,
     ) -> None:
         self.driver = driver
         self.name = name
@@ -137,6 +143,7 @@ class BridgeServer:
         self._context = context or (zmq.Context() if self._own_context else zmq.Context.instance())
         self._authenticator = None
         self._handshakes: HandshakeMonitor | None = None
+        self._view: OperatorViewServer | None = None
         #: Refused messages are logged rate-limited: whoever can connect cannot fill the disk.
         self._refusals = RateLimitedLog(log)
         if curve is not None:
@@ -185,9 +192,37 @@ class BridgeServer:
         self._latched: tuple[str, str] | None = None
         self._watchdog_report: tuple[str, str] | None = None
         self._ee_pose: np.ndarray | None = None
+        #: Operator requests carried out since the server started, by request.
+        self.operator_counts: dict[str, int] = dict.fromkeys(OPERATOR_REQUESTS, 0)
+        self._operator: Callable[[str], Any] | None = getattr(driver, "operator", None)
+        if operator_view is not None:
+            self._open_view(driver, operator_view)
         self._handlers: dict[str, Callable[[Message, str], tuple[dict, dict]]] = {
             request_type: getattr(self, f"_on_{request_type}") for request_type in REQUEST_TYPES
         }
+
+    def _open_view(self, driver: Driver, bind: str) -> None:
+        state = getattr(driver, "operator_state", None)
+        if not callable(state):
+            self.close()
+            raise ServeError(
+                f"driver {self.name} has no `operator_state()`, so it has no operator's view",
+                hint="serve the simulator as hardware (`--driver sim:TASK --hardware`), "
+                "or leave out --operator-view",
+            )
+        try:
+            self._view = OperatorViewServer(state, bind, self._context)
+        except zmq.ZMQError as error:
+            self.close()
+            raise ServeError(
+                f"cannot bind the operator's view to {bind}: {error}",
+                hint="use ipc:///path/in/a/writable/dir or tcp://127.0.0.1:PORT with a free port",
+            ) from None
+
+    @property
+    def operator_view_address(self) -> str | None:
+        """Where the operator's view listens (None without one)."""
+        return self._view.address if self._view is not None else None
 
     # ------------------------------------------------------------------ serving loop
     def serve(self, stop: threading.Event | None = None) -> None:
@@ -198,6 +233,11 @@ class BridgeServer:
         # hot path, and the watchdog and `stop` are still looked at every tick.
         socket.rcvtimeo = max(1, int(min(self.watchdog_s / 10, 0.02) * 1000))
         log.info("serving %s on %s (watchdog %g s)", self.name, self.address, self.watchdog_s)
+        if self._view is not None:
+            log.info("the operator's view answers on %s (not for clients)", self._view.address)
+            poller = zmq.Poller()
+            poller.register(socket, zmq.POLLIN)
+            poller.register(self._view.socket, zmq.POLLIN)
         if self._handshakes is not None:
             log.info("CurveZMQ is on: accepting %d client key(s)", self._client_keys)
         else:
@@ -208,12 +248,19 @@ class BridgeServer:
                 if self._handshakes is not None:
                     self._handshakes.poll()
                 self._refusals.flush()
-                try:
-                    frames = socket.recv_multipart()
-                except zmq.Again:
-                    pass
-                else:
-                    self._handle(frames)
+                if self._view is None:
+                    try:
+                        frames = socket.recv_multipart()
+                    except zmq.Again:
+                        pass
+                    else:
+                        self._handle(frames)
+                else:  # one wait on both sockets; the view never blocks the robot's
+                    ready = dict(poller.poll(socket.rcvtimeo))
+                    if self._view.socket in ready:
+                        self._view.answer()
+                    if socket in ready:
+                        self._handle(socket.recv_multipart())
                 if not self._watchdog_due():
                     deferred = 0
                     continue
@@ -234,6 +281,9 @@ class BridgeServer:
         if self._handshakes is not None:
             self._handshakes.close()
             self._handshakes = None
+        if self._view is not None:
+            self._view.close()
+            self._view = None
         self._refusals.close()
         if not self._socket.closed:
             self._socket.close()
@@ -392,13 +442,19 @@ class BridgeServer:
                 "action_limits": self._action_limits,
             },
             "instance": self.instance,
+            "operator_counts": dict(self.operator_counts),
         }, {}
 
     def _on_capabilities(self, message: Message, session: str) -> tuple[dict, dict]:
         return {"capabilities": self._capabilities.model_dump(mode="json")}, {}
 
     def _on_heartbeat(self, message: Message, session: str) -> tuple[dict, dict]:
-        return {"moving": self._moving, "latched": self._latched[0] if self._latched else None}, {}
+        latched = self._latched[0] if self._latched else None
+        return {
+            "moving": self._moving,
+            "latched": latched,
+            "operator_counts": dict(self.operator_counts),
+        }, {}
 
     def _check_instance(self, message: Message) -> None:
         """Refuse a motion request addressed to an earlier server (one queued while down)."""
@@ -510,6 +566,29 @@ class BridgeServer:
             raise _Refusal(ErrorCode.UNSUPPORTED, f"driver {self.name} has no scene camera")
         return scene_to_wire(scene())
 
+    def _on_operator(self, message: Message, session: str) -> tuple[dict, dict]:
+        self._check_instance(message)
+        request = message.header.get("request")
+        if type(request) is not str or request not in OPERATOR_REQUESTS:
+            raise _Refusal(
+                ErrorCode.BAD_REQUEST,
+                f"`operator` needs `request`, one of {', '.join(OPERATOR_REQUESTS)}; "
+                f"got {request!r}",
+            )
+        if self._operator is None:
+            raise _Refusal(
+                ErrorCode.UNSUPPORTED,
+                f"driver {self.name} takes no operator requests",
+                "ask the person at the robot directly",
+            )
+        # A person reaches into the cell: the arm holds still first.
+        self._safe_stop()
+        self._moving = False
+        self._operator(request)
+        self.operator_counts[request] += 1
+        log.warning("operator request %d: %s", sum(self.operator_counts.values()), request)
+        return {"operator_counts": dict(self.operator_counts)}, {}
+
 
 def _salvage(body: list[bytes]) -> tuple[Any, str]:
     """Recover `id` and `type` from a rejected message, so the client can match the reply."""
@@ -544,11 +623,15 @@ def run_server(
     allow_readable_secret: bool = False,
     stop: threading.Event | None = None,
     announce: Callable[[BridgeServer], None] | None = None,
+    hardware: bool = False,
+    green_screen: bool = False,
+    operator_view: str | None = None,
 ) -> None:
     """Build the driver named `driver_spec`, serve it on `bind` until `stop`, then close it.
 
     `announce` is called once the socket is bound (the CLI prints the address there).
     A secret key file that others may read is refused unless `allow_readable_secret`.
+    `hardware` and `green_screen` go to `load_driver`; `operator_view` to the server.
     """
     from vitalskills.bridge.auth import load_key_pair
     from vitalskills.bridge.drivers import load_driver
@@ -559,7 +642,13 @@ def run_server(
         else None
     )
     driver = load_driver(
-        driver_spec, condition=condition, seed=seed, distractors=distractors, options=options
+        driver_spec,
+        condition=condition,
+        seed=seed,
+        distractors=distractors,
+        options=options,
+        hardware=hardware,
+        green_screen=green_screen,
     )
     try:
         server = BridgeServer(
@@ -570,6 +659,7 @@ def run_server(
             limits=limits,
             curve=curve,
             curve_clients=curve_clients,
+            operator_view=operator_view,
         )
         if announce is not None:
             announce(server)

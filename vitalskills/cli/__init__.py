@@ -1,6 +1,6 @@
 """The `vitalskills` command line: thin commands over library code, one module per area."""
 
-from vitalskills.cli import bridge, collect, lang, learning, perception, runtime, sim, skills
+from vitalskills.cli import bridge, collect, lang, learning, masks, perception, runtime, sim, skills
 from vitalskills.cli.app import app
 
 # Command groups, in the order `vitalskills --help` lists them (after the plain commands).
@@ -16,6 +16,7 @@ __all__ = [
     "lang",
     "learning",
     "main",
+    "masks",
     "perception",
     "runtime",
     "sim",

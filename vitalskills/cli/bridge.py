@@ -58,6 +58,28 @@ def serve(
     condition: Annotated[str, typer.Option(help="Simulator condition.")] = "canonical",
     seed: Annotated[int | None, typer.Option(help="Simulator seed.")] = None,
     distractors: Annotated[int | None, typer.Option(help="Simulator distractors.")] = None,
+    hardware: Annotated[
+        bool,
+        typer.Option(
+            "--hardware",
+            help="Serve the simulator as a real robot: nothing privileged, one scene per "
+            "session (from --condition/--seed), resets that drive the arm home.",
+        ),
+    ] = False,
+    green_screen: Annotated[
+        bool,
+        typer.Option(
+            "--green-screen",
+            help="With --hardware: a chroma-green table and wall, for demonstration scenes.",
+        ),
+    ] = False,
+    operator_view: Annotated[
+        str | None,
+        typer.Option(
+            help="Also answer `state` requests on this endpoint with what a person next to "
+            "the robot sees (--hardware; never sent to robot clients).",
+        ),
+    ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option(help="KEY=VALUE passed to your driver's constructor (repeatable)."),
@@ -114,6 +136,8 @@ def serve(
         for sig in previous:
             signal.signal(sig, lambda *_: stop.set())
         typer.echo(f"serving {driver} on {server.address}")
+        if server.operator_view_address is not None:
+            typer.echo(f"operator view on {server.operator_view_address}")
 
     with user_errors():
         limits = validate_model(
@@ -145,6 +169,9 @@ def serve(
                 stop=stop,
                 announce=announce,
                 allow_readable_secret=allow_readable_secret,
+                hardware=hardware,
+                green_screen=green_screen,
+                operator_view=operator_view,
             )
         finally:
             for sig, handler in previous.items():

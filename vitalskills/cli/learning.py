@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,14 @@ def progress_bar(*fields: str) -> Progress:
         TimeRemainingColumn(),
         console=err_console,
     )
+
+
+class DeviceName(StrEnum):
+    """Where `train bc` runs: a CUDA device when there is one, or a named one."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
 
 
 ThreadsOption = Annotated[
@@ -116,12 +125,28 @@ def train_bc_command(
             "--ensemble-k", help="Temporal ensembling: > 0 favours older chunks, < 0 the newest."
         ),
     ] = 0.01,
+    privileged: Annotated[
+        bool,
+        typer.Option(
+            "--privileged",
+            help="Also read the simulator's privileged keys (true target pose, label masks): "
+            "the simulator-only recipe, for comparison.",
+        ),
+    ] = False,
+    device: Annotated[
+        DeviceName, typer.Option("--device", help="auto: a CUDA device if torch sees one.")
+    ] = DeviceName.cpu,
     threads: ThreadsOption = None,
 ) -> None:
-    """Train the ViTaL visuotactile BC policy and package it as a skill folder."""
+    """Train the ViTaL visuotactile BC policy and package it as a skill folder.
+
+    By default it reads only what a real robot records: wrist images, touch, the
+    end-effector pose (for hindsight pose targets), actions, and stored keep masks.
+    """
 
     from vitalskills.app.train import train_skill
     from vitalskills.learning.bc.config import BCConfig, parse_config, parse_train_config
+    from vitalskills.learning.bc.signals import Signals
 
     _use_threads(threads)
     command = command_line(ctx)
@@ -144,7 +169,7 @@ def train_bc_command(
                 steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                 checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
                 jitter=colour_jitter, relight=relight, tactile_noise=tactile_noise,
-                pose_weight=pose_weight,
+                pose_weight=pose_weight, privileged=privileged,
                 background_dir=str(backgrounds) if backgrounds else None,
             ),
             source="train bc options",
@@ -155,14 +180,17 @@ def train_bc_command(
             def advance(step: int, loss: float) -> None:
                 progress.update(bar, completed=step, loss=f"{loss:.4f}")
 
+            def start(signals: Signals) -> None:
+                console.print(signals.describe(), markup=False, highlight=False, soft_wrap=True)
+
             skill, result = train_skill(
                 data, out, config, train, name=name, manifest=manifest, resume=resume,
-                command=command, on_step=advance,
+                command=command, on_step=advance, device=device.value, on_start=start,
             )  # fmt: skip
     console.print(
         f"trained `{skill.name}` {skill.version}: {len(result.losses)} steps, "
         f"final loss {skill.provenance['training']['final_loss']:.4f}, "
-        f"{result.seconds:.0f} s; skill written to {out}"
+        f"{result.seconds:.0f} s on {result.device}; skill written to {out}"
     )
 
 

@@ -10,6 +10,10 @@ An episode is buffered in memory and written to a hidden temporary file, fsynced
 renamed into place, so a killed collection loses at most the episode in progress; the
 episode files are the truth and `episodes.jsonl` is rewritten from them. One writer at
 a time holds an advisory lock on `meta/.lock` (released by the OS if it dies).
+
+Arrays derived after recording (keep masks, `mask.*`) are added to existing episodes by
+`DatasetEditor` / `write_episode_array`, which rewrite one episode file the same atomic
+way; recorded arrays are never rewritten.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ FORMAT_VERSION = 1
 ACTION = "action"
 _EPISODE = re.compile(r"^episode_(\d{6})\.npz$")
 _TMP_PREFIX = ".tmp-"
+#: Arrays computed from recorded ones after collection (keep masks). Only these may be
+#: written into existing episodes; an appended episode without them drops them from the
+#: features until they are computed for it too.
+DERIVED_PREFIXES = ("mask.",)
 
 
 class Feature(BaseModel):
@@ -62,6 +70,11 @@ class DatasetInfo(BaseModel):
         default_factory=dict, description="label map values by part (`target`, `gripper`, ...)"
     )
     created: str = ""
+    derived: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="how each array added after recording was made, by key (`mask.keep`: "
+        "the method and its parameters)",
+    )
 
 
 class EpisodeMeta(BaseModel):
@@ -254,6 +267,12 @@ class DatasetWriter:
         if not self.info.features:
             self.info.features = features
             self._write_info()
+        elif features != self.info.features and _only_lacks_derived(features, self.info.features):
+            # The dataset's episodes carry masks this new one lacks: the dataset stays
+            # valid without them as features until `vitalskills masks` runs again.
+            for key in set(self.info.features) - set(features):
+                del self.info.features[key]
+            self._write_info()
         elif features != self.info.features:
             diff = sorted(
                 key
@@ -276,6 +295,16 @@ class DatasetWriter:
         lines = "".join(m.model_dump_json() + "\n" for m in self.episodes).encode()
         _atomic_write(self.root / "meta" / "episodes.jsonl", lambda handle: handle.write(lines))
         return meta
+
+
+def _only_lacks_derived(features: dict[str, Feature], dataset: dict[str, Feature]) -> bool:
+    """Whether `features` equal the dataset's except for derived arrays it does not have."""
+    missing = set(dataset) - set(features)
+    return (
+        set(features) <= set(dataset)
+        and all(key.startswith(DERIVED_PREFIXES) for key in missing)
+        and all(features[key] == dataset[key] for key in features)
+    )
 
 
 def _load_episode(path: Path, info: DatasetInfo, frames: bool = True) -> Episode:
@@ -344,3 +373,177 @@ class DemoDataset:
     def num_frames(self) -> int:
         """Total number of steps over all episodes."""
         return sum(meta.length for meta in self.metas())
+
+
+def _lock(root: Path, doing: str) -> Any:
+    """Take the dataset's writer lock (`meta/.lock`) or say who holds it."""
+    handle = (root / "meta" / ".lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DatasetError(
+            f"dataset `{root}` is being written by another process",
+            hint=f"wait for it to finish before {doing}",
+        ) from None
+    return handle
+
+
+class DatasetEditor:
+    """Add or replace derived per-frame arrays (`mask.*`) in existing episodes.
+
+    Each write rewrites one episode file the way `DatasetWriter` writes one: a hidden
+    temporary file, fsynced, renamed over the old file. A process killed at any moment
+    leaves every episode either as it was or with the new array, never torn. Holds the
+    dataset's writer lock while open, so no collection appends meanwhile; a context
+    manager.
+
+    A key becomes one of the dataset's features (`meta/info.json`) once every episode
+    has it, so a run stopped half way leaves a dataset that still loads.
+
+    Raises:
+        DatasetError: `root` is not a dataset, or another process is writing it.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.info = _read_info(self.root)
+        self._lock = _lock(self.root, "adding masks")
+        try:
+            for stale in (self.root / "data").glob(f"{_TMP_PREFIX}*"):
+                stale.unlink()  # a write in progress when a previous writer died
+            self.paths = {
+                int(path.stem.removeprefix("episode_")): path for path in _episode_paths(self.root)
+            }
+            self._metas = {
+                index: _load_episode(path, self.info, frames=False).meta
+                for index, path in self.paths.items()
+            }
+        except BaseException:
+            self.close()
+            raise
+        self._holders: dict[str, set[int]] = {}
+
+    def __enter__(self) -> DatasetEditor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the writer's lock."""
+        if not self._lock.closed:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+    def length(self, index: int) -> int:
+        """The number of steps of episode `index`."""
+        return self._metas[index].length
+
+    def episode(self, index: int) -> Episode:
+        """Load episode `index` with all its arrays."""
+        return _load_episode(self.paths[index], self.info)
+
+    def has_array(self, index: int, key: str) -> bool:
+        """Whether episode `index` already stores `key` (reads the file's listing only)."""
+        return index in self._with(key)
+
+    def _with(self, key: str) -> set[int]:
+        if key not in self._holders:
+            self._holders[key] = set()
+            for index, path in self.paths.items():
+                try:
+                    with np.load(path, allow_pickle=False) as npz:
+                        if key in npz.files:
+                            self._holders[key].add(index)
+                except (OSError, ValueError, BadZipFile):
+                    continue  # a corrupt file is reported when it is loaded
+        return self._holders[key]
+
+    def write_array(
+        self,
+        index: int,
+        key: str,
+        values: np.ndarray,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> EpisodeMeta:
+        """Store `values` as the per-frame array `key` of episode `index`, atomically.
+
+        Args:
+            index: the episode's index (its file name's number).
+            key: a derived array's name, e.g. `mask.keep`.
+            values: one row per step of the episode.
+            extra: merged into the episode's `meta.extra` (e.g. how the array was made).
+
+        Returns:
+            The episode's updated metadata.
+
+        Raises:
+            DatasetError: no such episode, a recorded (not derived) key, a row count
+                other than the episode's length, or rows that differ from the
+                dataset's feature for `key`.
+        """
+        if not key.startswith(DERIVED_PREFIXES):
+            raise DatasetError(
+                f"`{key}` is not a derived array: recorded arrays are never rewritten",
+                hint=f"derived arrays are named {', '.join(p + '*' for p in DERIVED_PREFIXES)}",
+            )
+        if index not in self.paths:
+            raise DatasetError(f"dataset `{self.root}` has no episode {index}")
+        path = self.paths[index]
+        episode = _load_episode(path, self.info)
+        values = np.ascontiguousarray(values)
+        if len(values) != episode.meta.length:
+            raise DatasetError(
+                f"`{key}` for episode {index} has {len(values)} rows, "
+                f"the episode has {episode.meta.length} steps"
+            )
+        feature = _features_of({key: values})[key]
+        known = self.info.features.get(key)
+        if known is not None and known != feature:
+            raise DatasetError(
+                f"`{key}` for episode {index} is {feature.dtype}{feature.shape}, "
+                f"the dataset stores {known.dtype}{known.shape}"
+            )
+        meta = episode.meta.model_copy(
+            update={"extra": {**episode.meta.extra, **(extra or {})}}, deep=True
+        )
+        arrays = {**episode.frames, key: values, "meta": np.array(meta.model_dump_json())}
+        _atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
+        self._metas[index] = meta
+        lines = "".join(self._metas[i].model_dump_json() + "\n" for i in sorted(self._metas))
+        _atomic_write(
+            self.root / "meta" / "episodes.jsonl", lambda handle: handle.write(lines.encode())
+        )
+        holders = self._with(key)
+        holders.add(index)
+        if known is None and holders >= set(self.paths):
+            self.info.features[key] = feature
+            self._write_info()
+        return meta
+
+    def describe(self, key: str, provenance: Mapping[str, Any]) -> None:
+        """Record in `meta/info.json` how the derived array `key` was made."""
+        self.info.derived[key] = dict(provenance)
+        self._write_info()
+
+    def _write_info(self) -> None:
+        text = self.info.model_dump_json(indent=2).encode()
+        _atomic_write(self.root / "meta" / "info.json", lambda handle: handle.write(text))
+
+
+def write_episode_array(
+    root: Path,
+    index: int,
+    key: str,
+    values: np.ndarray,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> EpisodeMeta:
+    """Add or replace one derived per-frame array of one existing episode, atomically.
+
+    A one-call `DatasetEditor`; see `DatasetEditor.write_array` for the checks.
+    """
+    with DatasetEditor(root) as editor:
+        return editor.write_array(index, key, values, extra=extra)

@@ -2,6 +2,7 @@
 
     env = make_env("plug_in_socket", "scene", seed=3)      # a gymnasium.Env
     robot = SimRobot("usb_insert")                          # behind the Robot interface
+    arm = HardwareSim("usb_insert", "spatial", seed=0)      # as a real arm: no ground truth
 
 The environments are also registered with gymnasium as `vitalskills/PlugInSocket-v0`,
 `vitalskills/UsbInsert-v0`, `vitalskills/CardSwipe-v0` and `vitalskills/KeyInLock-v0`.
@@ -22,6 +23,7 @@ import gymnasium as gym
 from vitalskills.sim.env import VitalEnv
 from vitalskills.sim.expert import expert_policy
 from vitalskills.sim.gl import isolate_triton_llvm
+from vitalskills.sim.hardware import HardwareSim
 from vitalskills.sim.robot import SimRobot
 from vitalskills.sim.tasks import CONDITIONS, TASKS, SimError, TaskSpec
 
@@ -32,6 +34,7 @@ isolate_triton_llvm()
 __all__ = [
     "CONDITIONS",
     "TASKS",
+    "HardwareSim",
     "SimError",
     "SimRobot",
     "TaskSpec",

@@ -453,6 +453,91 @@ class VitalEnv(gym.Env):
         d = self.data
         return np.concatenate([d.mocap_pos[self._mocap], d.mocap_quat[self._mocap]])
 
+    # ------------------------------------------------- the simulator served as hardware
+    # What `vitalskills.sim.hardware` needs beyond an episode: nothing below is called
+    # by `reset` or `step`, so episodes are the same with or without it.
+
+    @property
+    def holding(self) -> bool:
+        """Whether the current task's object is in the gripper (not let go of)."""
+        return not self._released
+
+    @property
+    def gripper_command(self) -> float:
+        """The last gripper command (-1 open .. 1 close)."""
+        return self._gripper_cmd
+
+    def sense(self) -> dict[str, np.ndarray]:
+        """Read every sensor once now, e.g. after a person changed the scene."""
+        return self._observe()
+
+    def restart(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Begin a new episode where the world stands: nothing is drawn or moved.
+
+        The step count, the success latch and the swipe's travel start again, the
+        reward's potential is taken from here, and the tactile skin re-zeroes (its
+        baseline becomes the median of its next readings), as a real sensor's driver
+        does when an episode starts. Returns the observation and info, as `reset` does.
+        """
+        self._steps = 0
+        self._swipe_start = None
+        self._swipe_travel = 0.0
+        self._succeeded = False
+        self._skin._first, self._skin._baseline = [], None
+        obs = self._observe()
+        info = self._info()
+        self._potential = _potential(info["goal_distance"], info["goal_angle"])
+        return obs, info
+
+    def contact_distances(self, body: int, ignore: tuple[int, ...] = ()) -> np.ndarray:
+        """Distances (m, negative when they overlap) of `body`'s contacts with other geoms.
+
+        Read from the contacts of the last forward pass; the `ignore` geoms are left out.
+        """
+        m = self.model
+        contacts = self.data.contact
+        mine = m.geom_bodyid[contacts.geom] == body  # (ncon, 2)
+        other = np.where(mine[:, 0], contacts.geom[:, 1], contacts.geom[:, 0])
+        counted = (mine[:, 0] != mine[:, 1]) & ~np.isin(other, list(ignore))
+        return contacts.dist[counted].copy()
+
+    def seat_held(self, max_penetration: float = 0.0005) -> bool:
+        """Put the current task's object back in the gripper at its nominal grasp.
+
+        What a person does by hand: wherever the object is (dropped, stuck in the
+        target, tilted in the fingers), it is taken and held between the fingers as
+        at the start of an episode, and the fingers close on it. The gripper does not
+        move. Returns False, changing nothing, when the object would overlap something
+        by more than `max_penetration` (m): the gripper is too low to seat it.
+        """
+        m, d = self.model, self.data
+        saved = (d.qpos.copy(), d.qvel.copy(), d.eq_active.copy(), d.ctrl.copy())
+        before = (float(m.body_gravcomp[self._held]), self._released, self._gripper_cmd)
+        ee = self.ee_pose_matrix()
+        rot = ee[:3, :3]
+        d.qpos[self._held_qpos : self._held_qpos + 3] = ee[:3, 3] + rot @ np.array(
+            [0.0, 0.0, self.task.grip_height]
+        )
+        d.qpos[self._held_qpos + 3 : self._held_qpos + 7] = matrix_to_quat(rot @ DOWN)
+        d.qvel[self._held_dofs] = 0.0
+        for qpos in self._finger_qpos:
+            d.qpos[qpos] = self._closed_at
+        for side in ("left", "right"):
+            joint = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"finger_{side}")
+            d.qvel[m.jnt_dofadr[joint]] = 0.0
+        d.eq_active[self._grasp] = 1
+        m.body_gravcomp[self._held] = 1.0
+        self._released = False
+        self._gripper_cmd = 1.0
+        d.ctrl[:] = self._closed_at
+        mujoco.mj_forward(m, d)
+        if np.all(self.contact_distances(self._held) >= -max_penetration):
+            return True
+        d.qpos[:], d.qvel[:], d.eq_active[:], d.ctrl[:] = saved
+        m.body_gravcomp[self._held], self._released, self._gripper_cmd = before
+        mujoco.mj_forward(m, d)
+        return False
+
     # ----------------------------------------------------------------------- sensing
     def ee_pose_matrix(self) -> np.ndarray:
         """Return the end effector's 4x4 pose in the base frame."""

@@ -29,6 +29,43 @@ SENSORS = ["wrist_rgb", "tactile", "ee_pose", "gripper", "scene_rgbd"]
 MJ_TO_CV = np.diag([1.0, -1.0, -1.0])
 
 
+def sim_capabilities(env: VitalEnv, privileged: bool) -> RobotCapabilities:
+    """Describe a simulated robot running `env`: its sensors, cameras and action space."""
+    h, w = env.scene_size
+    size = env.image_size
+    return RobotCapabilities(
+        name="sim:" + CHAIN.join(spec.name for spec in env.stations),
+        sensors=list(SENSORS),
+        cameras=[
+            CameraSpec(name="wrist", width=size, height=size),
+            CameraSpec(name="scene", width=w, height=h, depth=True),
+        ],
+        tactile_dim=15,
+        action_dim=7,
+        control_hz=CONTROL_HZ,
+        action_limits=ACTION_HIGH.tolist(),
+        privileged=privileged,
+    )
+
+
+def scene_frame(env: VitalEnv) -> SceneFrame:
+    """Render the scene camera's RGB-D frame with its camera model, and nothing privileged."""
+    h, w = env.scene_size
+    rgb = env.render_camera("scene", h, w)
+    depth = env.render_camera("scene", h, w, depth=True)
+    model, data = env.model, env.data
+    cam = model.camera("scene").id
+    focal = (h / 2.0) / np.tan(np.deg2rad(model.cam_fovy[cam]) / 2.0)
+    # Pixel (u, v) is the centre of pixel column u and row v, so the optical axis,
+    # at the middle of the image plane, falls on ((w - 1) / 2, (h - 1) / 2).
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    intrinsics = np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]])
+    extrinsics = np.eye(4)
+    extrinsics[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ MJ_TO_CV
+    extrinsics[:3, 3] = data.cam_xpos[cam]
+    return SceneFrame(rgb=rgb, depth=depth, intrinsics=intrinsics, extrinsics=extrinsics)
+
+
 class SimRobot:
     """A simulated robot running one task; a context manager that stops on exit.
 
@@ -72,21 +109,7 @@ class SimRobot:
 
     def capabilities(self) -> RobotCapabilities:
         """Describe the simulated robot's sensors, cameras and action space."""
-        h, w = self.env.scene_size
-        size = self.env.image_size
-        return RobotCapabilities(
-            name="sim:" + CHAIN.join(spec.name for spec in self.env.stations),
-            sensors=list(SENSORS),
-            cameras=[
-                CameraSpec(name="wrist", width=size, height=size),
-                CameraSpec(name="scene", width=w, height=h, depth=True),
-            ],
-            tactile_dim=15,
-            action_dim=7,
-            control_hz=CONTROL_HZ,
-            action_limits=ACTION_HIGH.tolist(),
-            privileged=True,
-        )
+        return sim_capabilities(self.env, privileged=True)
 
     def reset(self, seed: int | None = None) -> Observation:
         """Start a new episode (reproducible from `seed`) and return its observation."""
@@ -132,19 +155,9 @@ class SimRobot:
             self.reset()
         env = self.env
         h, w = env.scene_size
-        rgb = env.render_camera("scene", h, w)
-        depth = env.render_camera("scene", h, w, depth=True)
+        frame = scene_frame(env)
         geoms = env.render_segmentation("scene", h, w)
         model, data = env.model, env.data
-        cam = model.camera("scene").id
-        focal = (h / 2.0) / np.tan(np.deg2rad(model.cam_fovy[cam]) / 2.0)
-        # Pixel (u, v) is the centre of pixel column u and row v, so the optical axis,
-        # at the middle of the image plane, falls on ((w - 1) / 2, (h - 1) / 2).
-        cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-        intrinsics = np.array([[focal, 0.0, cx], [0.0, focal, cy], [0.0, 0.0, 1.0]])
-        extrinsics = np.eye(4)
-        extrinsics[:3, :3] = data.cam_xmat[cam].reshape(3, 3) @ MJ_TO_CV
-        extrinsics[:3, 3] = data.cam_xpos[cam]
         bodies, objects, labels = {}, {}, {}
         for spec, target_body, held_body in env.station_bodies():
             target = data.xmat[target_body].reshape(3, 3)
@@ -161,15 +174,10 @@ class SimRobot:
             labels[name] = [f"{item.colour} {kind}"]
         body_of_pixel = np.where(geoms >= 0, model.geom_bodyid[np.maximum(geoms, 0)], -1)
         segmentation = {name: body_of_pixel == body for name, body in bodies.items()}
-        return SceneFrame(
-            rgb=rgb,
-            depth=depth,
-            intrinsics=intrinsics,
-            extrinsics=extrinsics,
-            segmentation=segmentation,
-            objects={k: np.asarray(v, dtype=float) for k, v in objects.items()},
-            labels=labels,
-        )
+        frame.segmentation = segmentation
+        frame.objects = {k: np.asarray(v, dtype=float) for k, v in objects.items()}
+        frame.labels = labels
+        return frame
 
     def close(self) -> None:
         """Stop and free the simulator's renderers."""

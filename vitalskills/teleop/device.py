@@ -5,6 +5,10 @@ operator (the simulator's scripted expert) into one 7-D command per control step
 the robot's action convention (xyz delta in metres and axis-angle delta in radians in
 the end-effector frame, then the gripper command -1 open .. 1 close), and tells the
 collector when the operator has judged the episode.
+
+Optional members the collector uses when present: `legend` (a line of the device's keys
+for the live display) and `suggest_target() -> (xyz, yaw) | None` (an approach point the
+operator can see, used when `--target` is not given). See docs/teleop.md.
 """
 
 from __future__ import annotations
@@ -46,7 +50,11 @@ class TeleopDevice(Protocol):
         ...
 
     def mark(self) -> Mark | None:
-        """The operator's verdict if one was given since the last call, else None."""
+        """The operator's verdict if one was given since the last call, else None.
+
+        Polled every control step, and also while the collector moves the arm between
+        episodes, where only `Mark.QUIT` counts.
+        """
         ...
 
     def close(self) -> None:

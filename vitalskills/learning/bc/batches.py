@@ -9,7 +9,7 @@ fixed order, so a resumed run draws exactly what the uninterrupted one would hav
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,14 @@ class Batch:
     actions: torch.Tensor  # (B, T, C, A) raw
     valid: torch.Tensor  # (B, T, C) bool: chunk entries inside the episode
     pose: torch.Tensor | None  # (B, T, 4) normalized target pose, for the auxiliary loss
+    pose_valid: torch.Tensor | None = None  # (B, T) bool: has a pose target; None: all
+
+    def to(self, device: torch.device) -> Batch:
+        """Return the batch on `device` (sampling and augmentation stay on the CPU)."""
+        if device.type == "cpu":
+            return self
+        tensors = {field.name: getattr(self, field.name) for field in fields(self)}
+        return replace(self, **{k: v.to(device) for k, v in tensors.items() if v is not None})
 
 
 class Batcher:
@@ -100,4 +108,5 @@ class Batcher:
             actions=torch.from_numpy(d.actions[ahead]),
             valid=torch.from_numpy(valid),
             pose=torch.from_numpy(d.pose[frames]) if d.pose is not None else None,
+            pose_valid=None if d.pose_valid is None else torch.from_numpy(d.pose_valid[frames]),
         )

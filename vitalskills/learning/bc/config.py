@@ -40,7 +40,7 @@ class BCConfig(BaseModel):
     pose_head: bool = Field(
         False,
         description="train with an auxiliary head that predicts the target's pose from the "
-        "image features (simulator demos only; unused when acting)",
+        "image features (hindsight or simulator targets; unused when acting)",
     )
 
     # Trunk: GPT-style causal transformer over [image, tactile, action] tokens.
@@ -125,6 +125,11 @@ class TrainConfig(BaseModel):
     )
     pose_weight: float = Field(
         1.0, ge=0, description="weight of the auxiliary target-pose loss (pose_head configs)"
+    )
+    privileged: bool = Field(
+        False,
+        description="also read the simulator's privileged keys: the true target pose for the "
+        "pose head and the label-map masks (the simulator-only recipe, for comparison)",
     )
     backgrounds: int = Field(256, ge=1, description="procedural backgrounds in the pool")
     background_dir: str | None = None

@@ -3,6 +3,10 @@
 Training samples histories and action chunks that must not cross an episode's end, so
 every frame keeps the index of its episode's start and end. The normalization
 statistics the network stores as buffers are computed here from the same arrays.
+
+Loading reads only what a real robot records unless asked for the simulator's
+privileged signals: every episode passes through `visible`, which drops each
+`privileged.*` array before anything (masks, pose targets) can read it.
 """
 
 from __future__ import annotations
@@ -12,14 +16,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vitalskills.learning.dataset import ACTION, DemoDataset
+from vitalskills.learning.bc.hindsight import (
+    EE_POSE_KEY,
+    hindsight_targets,
+    pose_features,
+    seen_from_gripper,
+)
+from vitalskills.learning.dataset import ACTION, DemoDataset, Episode
 from vitalskills.learning.errors import TrainingError
 from vitalskills.learning.masks import IMAGE_KEY, MaskSource
-from vitalskills.robot.geometry import quat_to_matrix
 
 TACTILE_KEY = "observation.tactile"
-EE_POSE_KEY = "observation.ee_pose"
 TARGET_POSE_KEY = "privileged.target_pose"
+#: Stored keys that only a simulator can fill (see `vitalskills.robot.interface`).
+PRIVILEGED_PREFIX = "privileged."
 
 
 @dataclass
@@ -33,6 +43,25 @@ class Demos:
     pose: np.ndarray | None  # (N, 4) float32 target pose seen from the gripper, normalized
     starts: np.ndarray  # (N,) index of each frame's episode start
     ends: np.ndarray  # (N,) index one past each frame's episode end
+    #: (N,) bool: frames with a pose target (failed episodes have no hindsight goal);
+    #: None when every frame has one.
+    pose_valid: np.ndarray | None = None
+
+
+def is_privileged(key: str) -> bool:
+    """Whether a stored frame key holds a simulator-only signal."""
+    return key.startswith(PRIVILEGED_PREFIX)
+
+
+def visible(episode: Episode, privileged: bool = False) -> Episode:
+    """Return the episode as training may read it: without `privileged.*` arrays unless allowed.
+
+    Only the names of the dropped arrays are looked at, never their contents.
+    """
+    if privileged:
+        return episode
+    frames = {key: episode.frames[key] for key in episode.frames if not is_privileged(key)}
+    return Episode(meta=episode.meta, frames=frames)
 
 
 def target_from_gripper(ee_pose: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
@@ -41,37 +70,58 @@ def target_from_gripper(ee_pose: np.ndarray, target_pose: np.ndarray) -> np.ndar
     `ee_pose` is (N, 7) position + wxyz quaternion, `target_pose` (N, 4, 4), both in
     the base frame.
     """
-    rotations = np.stack([quat_to_matrix(q) for q in ee_pose[:, 3:7]])  # (N, 3, 3)
-    offset = np.einsum("nji,nj->ni", rotations, target_pose[:, :3, 3] - ee_pose[:, :3])
-    axis = np.einsum("nji,nj->ni", rotations, target_pose[:, :3, 0])
-    return np.column_stack([offset, np.arctan2(axis[:, 1], axis[:, 0])]).astype(np.float32)
+    return pose_features(seen_from_gripper(ee_pose, target_pose))
+
+
+def _needed_keys(tactile: bool, pose: bool, privileged: bool) -> list[str]:
+    needed = [IMAGE_KEY, ACTION] + ([TACTILE_KEY] if tactile else [])
+    if pose:
+        needed += [EE_POSE_KEY, TARGET_POSE_KEY] if privileged else [EE_POSE_KEY]
+    return needed
+
+
+def _pose_rows(episode: Episode, privileged: bool) -> np.ndarray | None:
+    frames = episode.frames
+    if privileged:
+        return target_from_gripper(frames[EE_POSE_KEY], frames[TARGET_POSE_KEY])
+    return hindsight_targets(episode)
 
 
 def load_demos(
-    dataset: DemoDataset, tactile: bool, masks: MaskSource | None, pose: bool = False
+    dataset: DemoDataset,
+    tactile: bool,
+    masks: MaskSource | None,
+    pose: bool = False,
+    *,
+    privileged: bool = False,
 ) -> Demos:
     """Load and concatenate a dataset's frames, with keep masks when augmenting.
 
     With `pose`, also the target pose seen from the gripper (normalized), for the
-    auxiliary pose loss; it needs the simulator's privileged target pose.
+    auxiliary pose loss: from hindsight (the goal pose of each successful episode and
+    the end-effector pose; failed episodes get none), or with `privileged` from the
+    simulator's true target pose. Without `privileged` no `privileged.*` array reaches
+    `masks` or anything else here.
 
     Raises:
-        TrainingError: the dataset is empty or lacks the arrays the policy needs.
+        TrainingError: the dataset is empty or lacks the arrays the policy needs, or
+            (with `pose`) no episode has a goal.
     """
     if len(dataset) == 0:
         raise TrainingError(f"dataset `{dataset.root}` has no episodes")
-    needed = [IMAGE_KEY, ACTION] + ([TACTILE_KEY] if tactile else [])
-    needed += [EE_POSE_KEY, TARGET_POSE_KEY] if pose else []
+    needed = _needed_keys(tactile, pose, privileged)
     missing = [key for key in needed if key not in dataset.info.features]
     if missing:
         raise TrainingError(
             f"dataset `{dataset.root}` has no {', '.join(f'`{k}`' for k in missing)}",
             hint="train with --no-tactile for a dataset without touch, --pose-weight 0 "
-            "for one without the simulator's target pose",
+            "for one without the "
+            + ("simulator's target pose" if privileged else "end-effector pose"),
         )
     images, tactiles, actions, keeps, poses, starts, ends = [], [], [], [], [], [], []
     offset = 0
-    for episode in dataset:
+    for stored in dataset:
+        episode = visible(stored, privileged)
         length = len(episode)
         images.append(episode.frames[IMAGE_KEY])
         actions.append(episode.frames[ACTION].astype(np.float32))
@@ -80,20 +130,39 @@ def load_demos(
         if masks is not None:
             keeps.append(masks.keep(episode))
         if pose:
-            frames = episode.frames
-            poses.append(target_from_gripper(frames[EE_POSE_KEY], frames[TARGET_POSE_KEY]))
+            poses.append(_pose_rows(episode, privileged))
         starts.append(np.full(length, offset))
         ends.append(np.full(length, offset + length))
         offset += length
-    return Demos(
+    demos = Demos(
         images=np.concatenate(images),
         tactile=np.concatenate(tactiles) if tactile else None,
         actions=np.concatenate(actions),
         keep=np.concatenate(keeps) if masks is not None else None,
-        pose=standardize(np.concatenate(poses)) if pose else None,
+        pose=None,
         starts=np.concatenate(starts),
         ends=np.concatenate(ends),
     )
+    if pose:
+        demos.pose, demos.pose_valid = _stack_poses(dataset, poses, [len(i) for i in images])
+    return demos
+
+
+def _stack_poses(
+    dataset: DemoDataset, poses: list[np.ndarray | None], lengths: list[int]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Standardize the pose rows of the episodes that have them; zeros and a mask elsewhere."""
+    pairs = list(zip(poses, lengths, strict=True))
+    valid = np.concatenate([np.full(n, rows is not None) for rows, n in pairs])
+    if not valid.any():
+        raise TrainingError(
+            f"dataset `{dataset.root}` has no successful episode to take a hindsight goal from",
+            hint="train with --pose-weight 0, or collect successful demonstrations",
+        )
+    stacked = np.concatenate([np.zeros((n, 4), np.float32) if r is None else r for r, n in pairs])
+    stacked[valid] = standardize(stacked[valid])
+    stacked[~valid] = 0.0
+    return stacked, None if valid.all() else valid
 
 
 def mean_std(values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,11 +6,17 @@ Every sample is one step of one episode: the last `history` frames up to it and 
 above the skin's free-space level: without it the policy reads its own last motion from
 the tiny inertial signal and copies it (the copycat failure of BC with history-bearing
 inputs) instead of looking. With `pose_head`, an auxiliary loss asks the image features
-to predict where the target is seen from the gripper (simulator demonstrations carry the
-true pose): without it, behind random backgrounds, the encoder of the harder tasks
-learned nothing in 2,500 steps and the policy predicted the mean action whatever it saw.
-The head is not used to act. The loss is the mean squared error on normalized actions
-(the paper's Gaussian NLL with a fixed std, up to scale).
+to predict where the target is seen from the gripper, in hindsight (the end-effector pose
+where each demonstration succeeded, seen from the gripper at every frame; `hindsight`) or
+with `TrainConfig.privileged` from the simulator's true pose: without it, behind random
+backgrounds, the encoder of the harder tasks learned nothing in 2,500 steps and the
+policy predicted the mean action whatever it saw. The head is not used to act. The loss
+is the mean squared error on normalized actions (the paper's Gaussian NLL with a fixed
+std, up to scale). What a run reads is decided first (`signals`); without `privileged`
+no simulator-only key is loaded.
+
+Training runs on any torch device; batches are drawn and augmented on the CPU with the
+same generator, and the trained model is returned on the CPU.
 
 Checkpoints hold the model, the optimizer state and both random generators, so a
 resumed run continues exactly where the interrupted one stopped.
@@ -33,9 +39,10 @@ from vitalskills.learning.bc.batches import Batch, Batcher
 from vitalskills.learning.bc.config import BCConfig, TrainConfig
 from vitalskills.learning.bc.demos import compute_stats, load_demos
 from vitalskills.learning.bc.model import VitalBC
+from vitalskills.learning.bc.signals import Signals, plan_signals
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.errors import TrainingError
-from vitalskills.learning.masks import LabelMasks, MaskSource
+from vitalskills.learning.masks import MaskSource
 
 
 def bc_loss(model: VitalBC, batch: Batch, pose_weight: float = 0.0) -> torch.Tensor:
@@ -49,7 +56,12 @@ def bc_loss(model: VitalBC, batch: Batch, pose_weight: float = 0.0) -> torch.Ten
     error = (predicted - model.normalize_actions(batch.actions)).pow(2).mean(-1)
     loss = (error * batch.valid).sum() / batch.valid.sum().clamp(min=1)
     if batch.pose is not None and pose_weight > 0:
-        loss = loss + pose_weight * (model.pose(features) - batch.pose).pow(2).mean()
+        pose_error = (model.pose(features) - batch.pose).pow(2)
+        if batch.pose_valid is None:
+            loss = loss + pose_weight * pose_error.mean()
+        else:  # frames of failed episodes have no hindsight goal
+            valid = batch.pose_valid.unsqueeze(-1).expand_as(pose_error)
+            loss = loss + pose_weight * (pose_error * valid).sum() / valid.sum().clamp(min=1)
     return loss
 
 
@@ -65,12 +77,15 @@ def _save_checkpoint(
     tmp = folder.with_name(f".tmp-{folder.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, tmp / "model.safetensors")
     tensors = {"rng.data": generator.get_state(), "rng.torch": torch.get_rng_state()}
+    if next(model.parameters()).is_cuda:  # dropout draws from the device's generator
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
     state = optimizer.state_dict()
     for index, entry in state["state"].items():
         for name, value in entry.items():
-            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).contiguous()
+            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).cpu().contiguous()
     save_file(tensors, tmp / "training.safetensors")
     meta = {
         "step": step,
@@ -105,17 +120,48 @@ def _load_checkpoint(
     optimizer.load_state_dict({"state": optim_state, "param_groups": meta["param_groups"]})
     generator.set_state(tensors["rng.data"])
     torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and next(model.parameters()).is_cuda:
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
     return int(meta["step"]), list(meta["losses"])
 
 
 @dataclass
 class TrainResult:
-    """A finished run: the trained model, per-step losses, wall time of this process."""
+    """A finished run: the trained model (on the CPU), per-step losses, wall time of this
+    process, what it read, and the device it ran on."""
 
     model: VitalBC
     losses: list[float]
     seconds: float
     resumed_from: int
+    signals: Signals | None = None
+    device: str = "cpu"
+
+
+def resolve_device(name: str) -> torch.device:
+    """Return the torch device for `auto`, `cpu`, `cuda` or `cuda:N`.
+
+    `auto` is a CUDA device when torch sees one, else the CPU.
+
+    Raises:
+        TrainingError: a CUDA device asked for where torch sees none, or an unknown name.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainingError(
+            f"unknown device `{name}`", hint="use --device auto, cpu or cuda"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(
+            f"device `{name}` asked for, but torch sees no CUDA device",
+            hint="train with --device cpu (or auto), or install a CUDA build of torch",
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise TrainingError(f"unknown device `{name}`", hint="use --device auto, cpu or cuda")
+    return device
 
 
 def train_bc(
@@ -127,23 +173,31 @@ def train_bc(
     masks: MaskSource | None = None,
     resume: bool = False,
     on_step: Callable[[int, float], None] | None = None,
+    device: str | torch.device = "cpu",
+    on_start: Callable[[Signals], None] | None = None,
 ) -> TrainResult:
     """Train a `VitalBC` on `dataset`, checkpointing into `checkpoints/latest`.
 
     Args:
-        masks: where keep masks come from; default: the dataset's stored label map.
+        masks: where keep masks come from; default: the dataset's stored `mask.keep`
+            (with `train.privileged`, the simulator's label map).
         resume: continue from `checkpoints/latest` if it exists.
         on_step: called after every step with (step, loss), for progress display.
+        device: where to train (`cpu`, `cuda`, `auto`, or a `torch.device`).
+        on_start: called with what the run reads (`Signals`) before loading anything.
 
     Raises:
-        TrainingError: bad data, or a checkpoint that does not match this run.
+        TrainingError: bad data, a privileged key without `train.privileged`, an
+            unavailable device, or a checkpoint that does not match this run.
     """
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    signals, masks = plan_signals(dataset, config, train, masks)
+    if on_start is not None:
+        on_start(signals)
     torch.manual_seed(train.seed)
     generator = torch.Generator().manual_seed(train.seed)
-    if train.augment and masks is None:
-        masks = LabelMasks(dataset.info.mask_labels)
     demos = load_demos(
-        dataset, config.uses_tactile, masks if train.augment else None, pose=config.pose_head
+        dataset, config.uses_tactile, masks, pose=config.pose_head, privileged=train.privileged
     )
     if (
         config.uses_tactile
@@ -156,6 +210,7 @@ def train_bc(
         )
     model = VitalBC(config)
     model.set_stats(compute_stats(demos))
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     batcher = Batcher(demos, config, train, generator)
     latest = checkpoints / "latest"
@@ -166,7 +221,8 @@ def train_bc(
     started = time.perf_counter()
     model.train()
     while step < train.steps:
-        loss = bc_loss(model, batcher.sample(train.batch_size), train.pose_weight)
+        batch = batcher.sample(train.batch_size).to(device)
+        loss = bc_loss(model, batch, train.pose_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
@@ -177,5 +233,6 @@ def train_bc(
             on_step(step, losses[-1])
         if step % train.checkpoint_every == 0 or step == train.steps:
             _save_checkpoint(latest, model, optimizer, generator, step, losses)
-    model.eval()
-    return TrainResult(model, losses, time.perf_counter() - started, resumed_from)
+    model.eval().to("cpu")  # a skill is saved, and loads, on the CPU
+    seconds = time.perf_counter() - started
+    return TrainResult(model, losses, seconds, resumed_from, signals, str(device))
