@@ -338,3 +338,20 @@ def test_a_flood_of_estops_latches_and_logs_once(caplog: pytest.LogCaptureFixtur
             client.act(np.zeros(7, np.float32))
         assert [e.kind for e in server.events] == [ErrorCode.ESTOP]
     assert sum(r.getMessage().startswith("estop: ") for r in caplog.records) == 1
+
+
+def test_operator_requests_through_the_reference_client_are_counted() -> None:
+    class Tended(FakeArm):
+        def operator(self, request: str) -> None:
+            self.tended = request
+
+    arm = Tended()
+    with served(arm) as server, connect(server.address) as client:
+        client.reset(seed=0)
+        assert client.operator_counts() == {"reseat": 0, "move_target": 0}
+        assert client.operator("reseat") == {"reseat": 1, "move_target": 0}
+        assert client.operator("reseat")["reseat"] == 2
+        assert client.operator_counts() == {"reseat": 2, "move_target": 0}
+        assert arm.tended == "reseat"
+        with pytest.raises(RobotError, match="bad_request"):
+            client.operator("polish")

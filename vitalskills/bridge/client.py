@@ -306,6 +306,11 @@ class BridgeClient:
         reply = self._request("operator", fields, timeout_s=self.reset_timeout_s)
         return {str(k): int(v) for k, v in reply.header["operator_counts"].items()}
 
+    def operator_counts(self) -> dict[str, int]:
+        """The server's counts of operator requests carried out so far this session."""
+        counts = self._request("heartbeat").header.get("operator_counts") or {}
+        return {str(k): int(v) for k, v in counts.items()}
+
     def stop(self) -> None:
         """Stop motion now (the robot holds its pose)."""
         self._request("stop")
