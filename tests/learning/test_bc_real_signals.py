@@ -23,6 +23,7 @@ from vitalskills.learning import dataset as dataset_module
 from vitalskills.learning.bc import bc_loss, load_demos, plan_signals, resolve_device, train_bc
 from vitalskills.learning.bc.batches import Batcher
 from vitalskills.learning.bc.config import TrainConfig
+from vitalskills.learning.bc.demos import pauses
 from vitalskills.learning.dataset import DatasetWriter, DemoDataset, Episode
 from vitalskills.learning.errors import TrainingError
 from vitalskills.learning.masks import LabelMasks
@@ -343,3 +344,52 @@ def test_a_dataset_recorded_through_the_bridge_trains(tmp_path: Path) -> None:
     assert "aux target pose: hindsight" in result.output
     assert "masks: none (no augmentation); privileged keys: none" in result.output
     assert (out / "skill.yaml").is_file()
+
+
+def with_pauses(episode: Episode) -> dict[str, np.ndarray]:
+    """The frames with the operator stopping twice for three frames (still actions)."""
+    frames = dict(episode.frames)
+    length = len(episode)
+    repeat = np.r_[np.arange(length), [2, 2, 2, length - 1, length - 1, length - 1]]
+    order = np.sort(repeat, kind="stable")
+    paused = {key: value[order] for key, value in frames.items()}
+    actions = paused["action"].copy()
+    still = np.r_[False, order[1:] == order[:-1]]
+    actions[still, :6] = 1e-6  # a hand at rest: under 0.05 mm and 0.06 degrees
+    paused["action"] = actions
+    return paused
+
+
+def test_the_operators_pauses_are_left_out(real: DemoDataset, tmp_path: Path) -> None:
+    paused = rewrite(real.root, tmp_path / "paused", with_pauses)
+    plain = load_demos(real, tactile=True, masks=None, pose=True)
+    demos = load_demos(paused, tactile=True, masks=None, pose=True, pause_mm=0.05)
+    assert demos.paused == 6 * len(real)
+    np.testing.assert_array_equal(demos.actions, plain.actions)
+    np.testing.assert_array_equal(demos.images, plain.images)
+    np.testing.assert_array_equal(demos.ends - demos.starts, plain.ends - plain.starts)
+    kept = load_demos(paused, tactile=True, masks=None, pose=True, pause_mm=0.0)
+    assert kept.paused == 0 and len(kept.actions) == len(plain.actions) + 6 * len(real)
+    # The gripper closing while the arm is still is no pause.
+    actions = np.zeros((3, 7), np.float32)
+    actions[:, 6] = [1.0, -1.0, -1.0]
+    assert pauses(actions, 0.05).tolist() == [True, False, True]
+    out = tmp_path / "skill"
+    result = runner.invoke(app, ["train", "bc", "--data", str(paused.root), "--out", str(out),
+                                 *TINY_CLI])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"({6 * len(real)} pauses left out)" in result.output
+    training = yaml.safe_load((out / "skill.yaml").read_text())["provenance"]["training"]
+    assert training["pauses_left_out"] == 6 * len(real) and training["pause_mm"] == 0.05
+
+
+def test_a_dataset_of_pauses_only_is_refused(real: DemoDataset, tmp_path: Path) -> None:
+    def frozen(episode: Episode) -> dict[str, np.ndarray]:
+        frames = dict(episode.frames)
+        frames["action"] = np.zeros_like(frames["action"])
+        return frames
+
+    still = rewrite(real.root, tmp_path / "still", frozen)
+    with pytest.raises(TrainingError, match="is a pause") as caught:
+        load_demos(still, tactile=True, masks=None, pause_mm=0.05)
+    assert "--pause-mm 0" in caught.value.hint

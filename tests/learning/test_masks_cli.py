@@ -122,6 +122,15 @@ def test_cleanup_drops_specks_and_fills_holes() -> None:
     assert raw[:, 2, 28].all() and not raw[:, 11:13, 6:8].any()
 
 
+def test_cleanup_keeps_a_thin_shaft_joined_to_a_part() -> None:
+    # A key's shaft is 2 pixels wide in the wrist camera: a plain opening shaved it off.
+    images, truth = scene()
+    images[:, 16:26, 9:11] = GREY  # a shaft hanging below the block
+    truth[:, 16:26, 9:11] = True
+    images[:, 22:24, 28:30] = GREY  # a 2x2 speck on its own
+    np.testing.assert_array_equal(ChromaKey().mask(images), truth)
+
+
 def test_morphology_is_a_square_and_edges_are_replicated() -> None:
     mask = np.zeros((1, 9, 9), bool)
     mask[0, 4, 4] = True

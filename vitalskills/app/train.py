@@ -177,6 +177,8 @@ def train_skill(
             "final_loss": float(np.mean(tail)),
             "seconds": round(result.seconds, 1),
             "resumed_from_step": result.resumed_from,
+            "frames_trained": result.frames,
+            "pauses_left_out": result.paused,
             "signals": result.signals.record() if result.signals else None,
             **machine_record(result.device),
         },

@@ -125,6 +125,15 @@ def train_bc_command(
             "--ensemble-k", help="Temporal ensembling: > 0 favours older chunks, < 0 the newest."
         ),
     ] = 0.01,
+    pause_mm: Annotated[
+        float,
+        typer.Option(
+            "--pause-mm",
+            min=0.0,
+            help="Leave out the operator's pauses: frames whose action moves the arm less "
+            "than this (mm) and barely turns it (0: keep every frame).",
+        ),
+    ] = 0.05,
     privileged: Annotated[
         bool,
         typer.Option(
@@ -169,7 +178,7 @@ def train_bc_command(
                 steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                 checkpoint_every=checkpoint_every, augment=not no_augment, shift_pad=shift_pad,
                 jitter=colour_jitter, relight=relight, tactile_noise=tactile_noise,
-                pose_weight=pose_weight, privileged=privileged,
+                pose_weight=pose_weight, pause_mm=pause_mm, privileged=privileged,
                 background_dir=str(backgrounds) if backgrounds else None,
             ),
             source="train bc options",
@@ -188,7 +197,8 @@ def train_bc_command(
                 command=command, on_step=advance, device=device.value, on_start=start,
             )  # fmt: skip
     console.print(
-        f"trained `{skill.name}` {skill.version}: {len(result.losses)} steps, "
+        f"trained `{skill.name}` {skill.version}: {len(result.losses)} steps on "
+        f"{result.frames} frames ({result.paused} pauses left out), "
         f"final loss {skill.provenance['training']['final_loss']:.4f}, "
         f"{result.seconds:.0f} s on {result.device}; skill written to {out}"
     )

@@ -157,7 +157,8 @@ def masks_command(
         int,
         typer.Option(
             "--open-radius",
-            help="Drop kept specks smaller than this square radius (pixels).",
+            help="Drop kept specks holding no square of this radius (pixels); "
+            "thin parts joined to a larger one stay.",
             rich_help_panel=_CHROMA,
         ),
     ] = 1,

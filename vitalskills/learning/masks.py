@@ -233,15 +233,34 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return _shift_reduce(rows, radius, mask.ndim - 1, np.logical_or)
 
 
+def open_by_reconstruction(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Drop the parts of (..., H, W) bool masks that hold no (2r+1)-pixel square.
+
+    A plain opening also shaves every structure thinner than the square (a key's
+    2-pixel shaft), which is what the policy most needs to see. Reconstruction keeps
+    the whole of any 8-connected part that survives the erosion, thin limbs included,
+    and drops only the specks that do not.
+    """
+    if radius <= 0:
+        return mask
+    part = erode(mask, radius) & mask
+    while True:
+        grown = dilate(part, 1) & mask
+        if np.array_equal(grown, part):
+            return part
+        part = grown
+
+
 @dataclass(frozen=True)
 class ChromaKey:
     """Keep every pixel that is not the green (or blue) screen behind the scene.
 
     A pixel is screen when its hue lies in `hue_range` (degrees; wraps past 360 when
     low > high) and it is saturated and bright enough to be the coloured cloth rather
-    than a grey or dark part. The keep mask is then cleaned: an opening removes kept
-    specks smaller than the `open_radius` square (sensor noise, seams in the cloth), a
-    closing fills holes up to the `close_radius` square (green reflected in a shiny part).
+    than a grey or dark part. The keep mask is then cleaned: kept specks that hold no
+    `open_radius` square are dropped (sensor noise, seams in the cloth) while thin parts
+    joined to a larger one stay (an opening by reconstruction), and a closing fills
+    holes up to the `close_radius` square (green reflected in a shiny part).
 
     Raises:
         UsageError: an unknown colour or an out-of-range parameter.
@@ -290,7 +309,7 @@ class ChromaKey:
         keep = np.empty(images.shape[:3], bool)
         for start in range(0, len(images), _CHUNK):
             part = ~self.screen(images[start : start + _CHUNK])
-            part = dilate(erode(part, self.open_radius), self.open_radius)  # opening
+            part = open_by_reconstruction(part, self.open_radius)
             keep[start : start + _CHUNK] = erode(dilate(part, self.close_radius), self.close_radius)
         return keep
 

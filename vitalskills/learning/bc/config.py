@@ -126,6 +126,13 @@ class TrainConfig(BaseModel):
     pose_weight: float = Field(
         1.0, ge=0, description="weight of the auxiliary target-pose loss (pose_head configs)"
     )
+    pause_mm: float = Field(
+        0.05,
+        ge=0,
+        description="drop frames whose applied action moves the arm less than this (mm), "
+        "turns it less than 0.06 degrees and leaves the gripper command as it was: an "
+        "operator's pauses (0: keep every frame)",
+    )
     privileged: bool = Field(
         False,
         description="also read the simulator's privileged keys: the true target pose for the "

@@ -4,6 +4,10 @@ Training samples histories and action chunks that must not cross an episode's en
 every frame keeps the index of its episode's start and end. The normalization
 statistics the network stores as buffers are computed here from the same arrays.
 
+An operator's pauses (frames whose applied action barely moves the arm) are dropped on
+loading: a still frame paired with a still action teaches a policy to stop where the
+demonstration went on, and a person teleoperating a robot pauses often.
+
 Loading reads only what a real robot records unless asked for the simulator's
 privileged signals: every episode passes through `visible`, which drops each
 `privileged.*` array before anything (masks, pose targets) can read it.
@@ -30,6 +34,8 @@ TACTILE_KEY = "observation.tactile"
 TARGET_POSE_KEY = "privileged.target_pose"
 #: Stored keys that only a simulator can fill (see `vitalskills.robot.interface`).
 PRIVILEGED_PREFIX = "privileged."
+#: A pause turns the arm less than this (rad), besides moving it less than `pause_mm`.
+PAUSE_ROTATION = 1e-3
 
 
 @dataclass
@@ -46,6 +52,8 @@ class Demos:
     #: (N,) bool: frames with a pose target (failed episodes have no hindsight goal);
     #: None when every frame has one.
     pose_valid: np.ndarray | None = None
+    #: Frames dropped as the operator's pauses (see `pauses`).
+    paused: int = 0
 
 
 def is_privileged(key: str) -> bool:
@@ -62,6 +70,22 @@ def visible(episode: Episode, privileged: bool = False) -> Episode:
         return episode
     frames = {key: episode.frames[key] for key in episode.frames if not is_privileged(key)}
     return Episode(meta=episode.meta, frames=frames)
+
+
+def pauses(actions: np.ndarray, pause_mm: float) -> np.ndarray:
+    """(T,) bool: the frames whose action is a pause in an episode's (T, 7) actions.
+
+    A pause moves the arm less than `pause_mm`, turns it less than `PAUSE_ROTATION`
+    and leaves the gripper command as the frame before gave it. `pause_mm` 0 finds none.
+    """
+    if pause_mm <= 0:
+        return np.zeros(len(actions), bool)
+    still = np.linalg.norm(actions[:, :3], axis=1) < pause_mm / 1000.0
+    still &= np.linalg.norm(actions[:, 3:6], axis=1) < PAUSE_ROTATION
+    gripper = actions[:, 6:]
+    same = np.ones(len(actions), bool)
+    same[1:] = np.all(gripper[1:] == gripper[:-1], axis=1)
+    return still & same
 
 
 def target_from_gripper(ee_pose: np.ndarray, target_pose: np.ndarray) -> np.ndarray:
@@ -94,8 +118,12 @@ def load_demos(
     pose: bool = False,
     *,
     privileged: bool = False,
+    pause_mm: float = 0.0,
 ) -> Demos:
     """Load and concatenate a dataset's frames, with keep masks when augmenting.
+
+    Frames that are pauses (`pauses` with `pause_mm`) are left out; an episode that is
+    nothing but pauses is left out whole.
 
     With `pose`, also the target pose seen from the gripper (normalized), for the
     auxiliary pose loss: from hindsight (the goal pose of each successful episode and
@@ -119,21 +147,31 @@ def load_demos(
             + ("simulator's target pose" if privileged else "end-effector pose"),
         )
     images, tactiles, actions, keeps, poses, starts, ends = [], [], [], [], [], [], []
-    offset = 0
+    offset = paused = 0
     for stored in dataset:
         episode = visible(stored, privileged)
-        length = len(episode)
-        images.append(episode.frames[IMAGE_KEY])
-        actions.append(episode.frames[ACTION].astype(np.float32))
+        moving = ~pauses(episode.frames[ACTION], pause_mm)
+        length = int(moving.sum())
+        paused += len(moving) - length
+        if length == 0:
+            continue
+        images.append(episode.frames[IMAGE_KEY][moving])
+        actions.append(episode.frames[ACTION][moving].astype(np.float32))
         if tactile:
-            tactiles.append(episode.frames[TACTILE_KEY].astype(np.float32))
+            tactiles.append(episode.frames[TACTILE_KEY][moving].astype(np.float32))
         if masks is not None:
-            keeps.append(masks.keep(episode))
+            keeps.append(masks.keep(episode)[moving])
         if pose:
-            poses.append(_pose_rows(episode, privileged))
+            rows = _pose_rows(episode, privileged)
+            poses.append(None if rows is None else rows[moving])
         starts.append(np.full(length, offset))
         ends.append(np.full(length, offset + length))
         offset += length
+    if not images:
+        raise TrainingError(
+            f"every frame of dataset `{dataset.root}` is a pause (moves under {pause_mm} mm)",
+            hint="train with --pause-mm 0 to keep every frame",
+        )
     demos = Demos(
         images=np.concatenate(images),
         tactile=np.concatenate(tactiles) if tactile else None,
@@ -142,6 +180,7 @@ def load_demos(
         pose=None,
         starts=np.concatenate(starts),
         ends=np.concatenate(ends),
+        paused=paused,
     )
     if pose:
         demos.pose, demos.pose_valid = _stack_poses(dataset, poses, [len(i) for i in images])

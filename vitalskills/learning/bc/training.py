@@ -136,6 +136,8 @@ class TrainResult:
     resumed_from: int
     signals: Signals | None = None
     device: str = "cpu"
+    frames: int = 0  # frames trained on
+    paused: int = 0  # frames left out as the operator's pauses
 
 
 def resolve_device(name: str) -> torch.device:
@@ -197,7 +199,12 @@ def train_bc(
     torch.manual_seed(train.seed)
     generator = torch.Generator().manual_seed(train.seed)
     demos = load_demos(
-        dataset, config.uses_tactile, masks, pose=config.pose_head, privileged=train.privileged
+        dataset,
+        config.uses_tactile,
+        masks,
+        pose=config.pose_head,
+        privileged=train.privileged,
+        pause_mm=train.pause_mm,
     )
     if (
         config.uses_tactile
@@ -235,4 +242,6 @@ def train_bc(
             _save_checkpoint(latest, model, optimizer, generator, step, losses)
     model.eval().to("cpu")  # a skill is saved, and loads, on the CPU
     seconds = time.perf_counter() - started
-    return TrainResult(model, losses, seconds, resumed_from, signals, str(device))
+    return TrainResult(
+        model, losses, seconds, resumed_from, signals, str(device), len(demos.actions), demos.paused
+    )
