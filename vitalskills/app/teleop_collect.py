@@ -31,7 +31,15 @@ from vitalskills.learning.errors import DatasetError
 from vitalskills.robot import Observation, Robot, RobotError, SafetyStop
 from vitalskills.robot.geometry import ee_pose, heading
 from vitalskills.teleop import JogScale, Mark, TeleopDevice, load_device
-from vitalskills.teleop.motion import MotionLimits, Pacer, StartBox, Target, move_to
+from vitalskills.teleop.motion import (
+    MotionLimits,
+    Pacer,
+    StartBox,
+    Target,
+    jog_until_marked,
+    move_to,
+    travel_to,
+)
 
 #: What ended an episode besides the operator's verdict.
 STEP_LIMIT = "step_limit"
@@ -197,29 +205,23 @@ class TeleopCollector:
             phase="jog",
             message="jog the arm to the approach point, then mark success (Enter) to accept",
         )
-        while True:
-            mark = self.device.mark()
-            if mark is Mark.SUCCESS:
-                self.robot.stop()
-                position, rotation = ee_pose(observation)
-                return Target(tuple(float(v) for v in position), heading(rotation)), observation
-            if mark is Mark.QUIT:
-                return None, observation
-            command = np.asarray(self.device.command(observation), dtype=np.float32)
-            self.robot.act(command)
-            observation = self.robot.observe()
-            self.show(tactile=tactile_magnitude(observation))
-            self.pacer.wait()
+        accepted, observation = jog_until_marked(
+            self.robot, self.device, observation, pacer=self.pacer,
+            on_step=lambda seen: self.show(tactile=tactile_magnitude(seen)),
+        )  # fmt: skip
+        if accepted is None:
+            return None, observation
+        position, rotation = ee_pose(accepted)
+        return Target(tuple(float(v) for v in position), heading(rotation)), observation
 
     def travel(
         self, observation: Observation, position: np.ndarray, yaw: float
     ) -> tuple[Observation, float]:
         """Go to a start: level with it or higher first, then across, then down to it."""
-        now, _ = ee_pose(observation)
-        height = max(float(now[2]), float(position[2]))
-        observation, _ = self.move(observation, np.array([*now[:2], height]), yaw)
-        observation, _ = self.move(observation, np.array([*position[:2], height]), yaw)
-        return self.move(observation, position, yaw)
+        return travel_to(
+            self.robot, observation, position, yaw, limits=self.limits, gripper=self.gripper,
+            pacer=self.pacer, interrupt=self.quit_asked,
+        )  # fmt: skip
 
     def back_out(self, observation: Observation) -> Observation:
         """Rise `backout` metres straight up from where the episode ended."""

@@ -1,6 +1,17 @@
 """The `vitalskills` command line: thin commands over library code, one module per area."""
 
-from vitalskills.cli import bridge, collect, lang, learning, masks, perception, runtime, sim, skills
+from vitalskills.cli import (
+    bridge,
+    collect,
+    goal,
+    lang,
+    learning,
+    masks,
+    perception,
+    runtime,
+    sim,
+    skills,
+)
 from vitalskills.cli.app import app
 
 # Command groups, in the order `vitalskills --help` lists them (after the plain commands).
@@ -8,11 +19,13 @@ app.add_typer(bridge.bridge_app)
 app.add_typer(sim.sim_app, name="sim")
 app.add_typer(skills.skills_app)
 app.add_typer(learning.train_app)
+app.add_typer(goal.goal_app)
 
 __all__ = [
     "app",
     "bridge",
     "collect",
+    "goal",
     "lang",
     "learning",
     "main",

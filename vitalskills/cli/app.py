@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shlex
+import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -66,6 +67,17 @@ ExitCodes = Mapping[type[VitalskillsError], int]
 """Exit codes by error class; an error takes the code of its most specific class listed."""
 
 
+def key_values(pairs: list[str] | None, option: str, example: str) -> dict[str, str]:
+    """Parse repeated `--option KEY=VALUE` pairs; a bad pair names the option and an example."""
+    options: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"{option} `{pair}` is not KEY=VALUE", hint=f"e.g. {option} {example}")
+        options[key] = value
+    return options
+
+
 def exit_code_of(error: VitalskillsError, codes: ExitCodes, default: int) -> int:
     """The code of the most specific class of `error` that `codes` lists, else `default`."""
     return next((codes[kind] for kind in type(error).__mro__ if kind in codes), default)
@@ -85,6 +97,20 @@ def user_errors(exit_code: int = ExitCode.FAILED, codes: ExitCodes | None = None
         err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
         table = {UsageError: ExitCode.USAGE, **(codes or {})}
         raise typer.Exit(int(exit_code_of(error, table, exit_code))) from None
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM take the Ctrl-C path: stop the robot, restore the terminal."""
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.callback()

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from vitalskills.cli.app import console, user_errors
+from vitalskills.cli.app import console, key_values, user_errors
 from vitalskills.errors import UsageError, validate_model
 
 bridge_app = typer.Typer(
@@ -19,18 +19,6 @@ bridge_app = typer.Typer(
     help="Serve a robot over the ZeroMQ bridge, ping a server, make CurveZMQ keys.",
     no_args_is_help=True,
 )
-
-
-def _parse_options(pairs: list[str] | None) -> dict[str, str]:
-    options = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise UsageError(
-                f"--option `{pair}` is not KEY=VALUE", hint="e.g. --option host=192.168.1.20"
-            )
-        options[key] = value
-    return options
 
 
 def _parse_box(text: str | None) -> dict[str, tuple[float, float, float]]:
@@ -161,7 +149,7 @@ def serve(
                 condition=condition,
                 seed=seed,
                 distractors=distractors,
-                options=_parse_options(option),
+                options=key_values(option, "--option", "host=192.168.1.20"),
                 watchdog_s=watchdog_ms / 1000,
                 limits=limits,
                 curve_secret=curve_secret,

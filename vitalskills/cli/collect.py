@@ -7,9 +7,6 @@ Without `--robot`: the simulator's scripted expert in an in-process simulator. W
 from __future__ import annotations
 
 import math
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,7 +16,15 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from vitalskills.cli.app import ExitCode, app, console, err_console, user_errors
+from vitalskills.cli.app import (
+    ExitCode,
+    app,
+    console,
+    err_console,
+    key_values,
+    sigterm_as_interrupt,
+    user_errors,
+)
 from vitalskills.cli.learning import progress_bar
 from vitalskills.cli.sim import WristJitterOption
 from vitalskills.errors import UsageError
@@ -29,20 +34,6 @@ if TYPE_CHECKING:
 
 SIM_MAX_STEPS = 150
 TELEOP_MAX_STEPS = 600
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM take the Ctrl-C path: stop the robot, restore the terminal."""
-
-    def interrupt(*_: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class TeleopDisplay:
@@ -76,18 +67,6 @@ class TeleopDisplay:
         phase = Text(f"{status.phase}: {status.message}", style="cyan")
         keys = Text(status.legend, style="dim")
         return Panel(Group(line, phase, keys), title=f"{self.title} ({status.device})")
-
-
-def _options(pairs: list[str] | None) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(
-                f"--device-option `{pair}` is not KEY=VALUE", hint="e.g. --device-option zone=0.2"
-            )
-        options[key] = value
-    return options
 
 
 @app.command()
@@ -326,12 +305,12 @@ def _collect_teleop(
         radius, height, yaw = start
         report = None
         try:
-            with _sigterm_as_interrupt(), TeleopDisplay(options["task"], out) as display:
+            with sigterm_as_interrupt(), TeleopDisplay(options["task"], out) as display:
                 report = collect_from_robot(
                     address,
                     device,
                     target=None if target is None else parse_target(target, approach_offset),
-                    device_options=_options(device_option),
+                    device_options=key_values(device_option, "--device-option", "zone=0.2"),
                     scale=JogScale(step=jog[0], rotation_step=jog[1]),
                     start_box=StartBox(radius / 1000, radius / 1000, height / 1000,
                                        math.radians(yaw)),

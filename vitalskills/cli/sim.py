@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,6 +20,10 @@ from vitalskills.cli.app import (
     user_errors,
 )
 from vitalskills.errors import UsageError
+
+if TYPE_CHECKING:
+    from vitalskills.app.bench import Start
+    from vitalskills.app.robot_eval import EpisodeRecord
 
 sim_app = typer.Typer(
     help="Look at the simulator: its tasks, and what a policy sees and feels.",
@@ -81,20 +85,31 @@ WristJitterOption = Annotated[
 @app.command("eval")
 def eval_command(
     ctx: typer.Context,
-    task: TaskOption,
+    task: Annotated[
+        TaskName | None,
+        typer.Option("--task", help="Simulator task (with --robot: the goal file's task)."),
+    ] = None,
     policy: Annotated[
-        PolicyName,
+        PolicyName | None,
         typer.Option(
-            "--policy", help="expert: scripted with privileged state; random: uniform actions."
+            "--policy",
+            help="expert (the default): scripted with privileged state; random: uniform actions.",
         ),
-    ] = PolicyName.expert,
+    ] = None,
     skill: Annotated[
         str | None,
         typer.Option(
             "--skill", help="Evaluate this library skill (NAME or NAME@CONSTRAINT) instead."
         ),
     ] = None,
-    condition: ConditionOption = ConditionName.canonical,
+    condition: Annotated[
+        ConditionName | None,
+        typer.Option(
+            "--condition",
+            help="canonical (the default): fixed target; spatial: target anywhere; scene: "
+            "spatial + new looks.",
+        ),
+    ] = None,
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes to run.")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first episode.")] = 0,
     distractors: DistractorsOption = None,
@@ -115,22 +130,163 @@ def eval_command(
             help="With --skill: record the result in the skill's skill.yaml (provenance).",
         ),
     ] = False,
+    robot: Annotated[
+        str | None,
+        typer.Option(
+            "--robot",
+            help="Evaluate --skill on the robot behind this bridge server, on a bench "
+            "(needs --goal; docs/robot-eval.md).",
+        ),
+    ] = None,
+    goal: Annotated[
+        Path | None,
+        typer.Option("--goal", help="With --robot: the goal pose from `vitalskills goal record`."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="With --robot: a new approach point X,Y,Z[,YAW] (m, rad, base frame) that "
+            "the goal moves with (default: the goal file's).",
+        ),
+    ] = None,
+    tolerance_mm: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerance-mm",
+            min=0.001,
+            help="With --robot: success within this "
+            "distance of the goal, mm (default: the goal file's).",
+        ),
+    ] = None,
+    tolerance_deg: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerance-deg",
+            min=0.001,
+            help="With --robot: and within this "
+            "angle of its orientation, degrees (default: the goal file's).",
+        ),
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps",
+            min=1,
+            help="With --robot: policy steps per episode (default: the skill's max_steps).",
+        ),
+    ] = None,
+    start_radius: Annotated[
+        float | None,
+        typer.Option(
+            "--start-radius",
+            min=0.0,
+            help="With --robot: start box half-size in "
+            "x and y around the approach point, mm (default 15).",
+        ),
+    ] = None,
+    start_height: Annotated[
+        float | None,
+        typer.Option(
+            "--start-height",
+            min=0.0,
+            help="With --robot: start box half-size in z, mm (default 10).",
+        ),
+    ] = None,
+    start_yaw: Annotated[
+        float | None,
+        typer.Option(
+            "--start-yaw",
+            min=0.0,
+            help="With --robot: start heading range, +- degrees (default 10).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="With --robot: write episodes.jsonl, summary.json and a contact "
+            "sheet of the last wrist images into this folder.",
+        ),
+    ] = None,
+    pace: Annotated[
+        bool | None,
+        typer.Option(
+            "--pace/--no-pace",
+            help="With --robot: run at the robot's control rate (default: on).",
+        ),
+    ] = None,
+    connect_timeout: Annotated[
+        float,
+        typer.Option("--connect-timeout", min=0.001, help="Wait this long for --robot, s."),
+    ] = 5.0,
+    curve_secret: Annotated[
+        Path | None, typer.Option(help="This client's `.key_secret` file (CurveZMQ).")
+    ] = None,
+    curve_server: Annotated[
+        Path | None, typer.Option(help="The server's public `.key` file (CurveZMQ).")
+    ] = None,
 ) -> None:
-    """Run a policy in the simulator for N seeded episodes and report its success rate."""
+    """Run a policy in the simulator for N seeded episodes and report its success rate.
+
+    With --robot, evaluate a skill on a real robot's bench instead: every episode backs
+    the held object out, moves to a random start around the approach point and runs the
+    skill until the end effector is within the goal's tolerance, or the step limit
+    (docs/robot-eval.md).
+    """
+    robot_options = {
+        "--goal": goal,
+        "--target": target,
+        "--tolerance-mm": tolerance_mm,
+        "--tolerance-deg": tolerance_deg,
+        "--max-steps": max_steps,
+        "--start-radius": start_radius,
+        "--start-height": start_height,
+        "--start-yaw": start_yaw,
+        "--out": out,
+        "--pace": pace,
+    }
+    if robot is not None:
+        _eval_robot(
+            ctx, robot, skill=skill, skills=skills, task=task, episodes=episodes, seed=seed,
+            residual=not no_residual, save=save, as_json=as_json, goal=goal, target=target,
+            tolerance=(tolerance_mm, tolerance_deg), max_steps=max_steps,
+            start=(start_radius, start_height, start_yaw), out=out, pace=pace,
+            connect=(connect_timeout, curve_secret, curve_server),
+            simulator_only={
+                "--policy": policy, "--condition": condition, "--distractors": distractors,
+                "--wrist-jitter": wrist_jitter_mm, "--video": video,
+            },
+        )  # fmt: skip
+        return
     from vitalskills.app.evaluate import check_savable, evaluate_skill, save_evaluation
     from vitalskills.sim.rollouts import evaluate
     from vitalskills.skills import default_library
 
-    task, condition = task.value, condition.value
+    policy = policy or PolicyName.expert
+    condition_name = (condition or ConditionName.canonical).value
     label = f"skill {skill}" if skill else f"{policy.value} policy"
     label += " (BC only)" if no_residual else ""
     with user_errors(), _progress() as progress:
-        for flag, given in (("--no-residual", no_residual), ("--save", save)):
-            if given and not skill:
+        given = [name for name, value in robot_options.items() if value is not None]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --robot",
+                hint="evaluate on a robot's bench with --robot ADDR --skill NAME --goal goal.yaml",
+            )
+        if task is None:
+            raise UsageError(
+                "`--task` is needed to evaluate in the simulator",
+                hint="e.g. --task plug_in_socket (on a robot: --robot ADDR --goal goal.yaml)",
+            )
+        task_name = task.value
+        for flag, given_flag in (("--no-residual", no_residual), ("--save", save)):
+            if given_flag and not skill:
                 raise UsageError(f"`{flag}` needs `--skill`", hint="name the skill to evaluate")
         if save:
             check_savable(distractors, wrist_jitter_mm)
-        bar = progress.add_task(f"{task} {condition}: {label}", total=episodes, successes=0)
+        bar = progress.add_task(f"{task_name} {condition_name}: {label}", total=episodes,
+                                successes=0)  # fmt: skip
         successes = 0
 
         def advance(index: int, ok: bool) -> None:
@@ -149,15 +305,17 @@ def eval_command(
         if skill:
             name, _, constraint = skill.partition("@")
             manifest = default_library(skills or []).get(name, constraint or None)
-            result = evaluate_skill(manifest, task, condition, residual=not no_residual, **options)
+            result = evaluate_skill(
+                manifest, task_name, condition_name, residual=not no_residual, **options
+            )
             if save:
                 save_evaluation(manifest, result, command_line(ctx))
         else:
-            result = evaluate(task, policy.value, condition, **options)
+            result = evaluate(task_name, policy.value, condition_name, **options)
     if as_json:
         print(json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{task}: {label}, {condition} condition")
+    table = Table(title=f"{task_name}: {label}, {condition_name} condition")
     for column in ("episodes", "successes", "success rate", "seeds"):
         table.add_column(column)
     table.add_row(
@@ -171,6 +329,135 @@ def eval_command(
         console.print(f"failed seeds: {result.failed_seeds}")
     if video is not None:
         console.print(f"videos in {video}")
+
+
+def _eval_robot(
+    ctx: typer.Context,
+    address: str,
+    *,
+    skill: str | None,
+    skills: list[Path] | None,
+    task: TaskName | None,
+    episodes: int,
+    seed: int,
+    residual: bool,
+    save: bool,
+    as_json: bool,
+    goal: Path | None,
+    target: str | None,
+    tolerance: tuple[float | None, float | None],
+    max_steps: int | None,
+    start: tuple[float | None, float | None, float | None],
+    out: Path | None,
+    pace: bool | None,
+    connect: tuple[float, Path | None, Path | None],
+    simulator_only: dict[str, object],
+) -> None:
+    """`eval --robot`: the bench procedure on a robot, with a progress bar and a summary."""
+    import math
+
+    from vitalskills.app.bench import BenchSettings
+    from vitalskills.app.robot_eval import evaluate_skill_on_robot
+    from vitalskills.cli.app import ExitCode, sigterm_as_interrupt
+    from vitalskills.robot import RobotUnreachable
+    from vitalskills.skills import default_library
+    from vitalskills.teleop.goal import Tolerance, load_goal
+    from vitalskills.teleop.motion import StartBox, parse_target
+
+    finished = 0
+    with user_errors(codes={RobotUnreachable: ExitCode.UNREACHABLE}):
+        given = [name for name, value in simulator_only.items() if value is not None]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the "
+                "simulator, not to --robot",
+                hint="on a robot the scene is your bench: leave them out (the simulator "
+                "served as hardware takes its condition in `bridge serve`)",
+            )
+        if skill is None or goal is None:
+            missing = " and ".join(f for f, v in (("--skill", skill), ("--goal", goal)) if not v)
+            raise UsageError(
+                f"--robot needs {missing}",
+                hint="record a goal with `vitalskills goal record`, then "
+                "`vitalskills eval --robot ADDR --skill NAME --goal goal.yaml`",
+            )
+        goal_file = load_goal(goal)
+        if task is not None and task.value != goal_file.task:
+            raise UsageError(
+                f"--task `{task.value}` is not the task of {goal} (`{goal_file.task}`)",
+                hint="leave --task out with --robot: the goal file says the task",
+            )
+        name, _, constraint = skill.partition("@")
+        manifest = default_library(skills or []).get(name, constraint or None)
+        default_tolerance = goal_file.tolerance
+        radius, height, yaw = start
+        settings = BenchSettings(
+            start_box=StartBox(
+                (15.0 if radius is None else radius) / 1000,
+                (15.0 if radius is None else radius) / 1000,
+                (10.0 if height is None else height) / 1000,
+                math.radians(10.0 if yaw is None else yaw),
+            ),
+            max_steps=max_steps or manifest.max_steps,
+            tolerance=Tolerance(
+                position_mm=tolerance[0] or default_tolerance.position_mm,
+                angle_deg=tolerance[1] or default_tolerance.angle_deg,
+            ),
+            pace=True if pace is None else pace,
+        )
+        try:
+            with sigterm_as_interrupt(), _progress() as progress:
+                bar = progress.add_task(
+                    f"{goal_file.task} on {address}: skill {skill}", total=episodes, successes=0
+                )
+
+                def advance(record: EpisodeRecord) -> None:
+                    nonlocal finished
+                    finished += 1
+                    done = progress.tasks[bar].fields["successes"] + record.success
+                    progress.update(bar, advance=1, successes=done)
+
+                def skipped(begun: Start) -> None:
+                    progress.console.print(
+                        f"skipped the start of seed {begun.seed}: {begun.skipped}",
+                        markup=False, highlight=False, soft_wrap=True,
+                    )  # fmt: skip
+
+                result = evaluate_skill_on_robot(
+                    address, manifest, goal, episodes=episodes, seed=seed, residual=residual,
+                    target=None if target is None else parse_target(target), settings=settings,
+                    out=out, save=save, command=command_line(ctx),
+                    connect_timeout_s=connect[0], curve_secret=connect[1],
+                    curve_server=connect[2], on_episode=advance, on_skip=skipped,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            where = f"; records in {out}" if out is not None else ""
+            err_console.print(
+                f"interrupted: the robot was stopped; {finished} episodes finished{where}",
+                soft_wrap=True,
+            )
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"{result.task}: {result.policy} on {result.robot}")
+    for column in ("episodes", "successes", "success rate", "seeds", "robot time"):
+        table.add_column(column)
+    table.add_row(
+        str(result.episodes),
+        str(result.successes),
+        f"{100 * result.success_rate:.1f}%" if result.episodes else "-",
+        f"{result.seeds[0]}..{result.seeds[-1]}" if result.seeds else "-",
+        f"{result.robot_time_s:.1f} s",
+    )
+    console.print(table)
+    console.print(result.summary(), soft_wrap=True)
+    if result.failed_seeds:
+        console.print(f"failed seeds: {result.failed_seeds}")
+    for entry in result.skipped:
+        console.print(f"skipped seed {entry['seed']}: {entry['reason']}", soft_wrap=True)
+    if out is not None:
+        console.print(f"records in {out}")
 
 
 def _progress() -> Progress:

@@ -139,3 +139,16 @@ def rotate_yaw(xy: np.ndarray, yaw: float) -> np.ndarray:
     """Rotate a 2-D vector by `yaw` about z."""
     c, s = math.cos(yaw), math.sin(yaw)
     return np.array([c * xy[0] - s * xy[1], s * xy[0] + c * xy[1]])
+
+
+def median_rotation(rotations: Sequence[np.ndarray]) -> np.ndarray:
+    """A robust middle of rotations: the per-component median of their quaternions.
+
+    The quaternions are put on one hemisphere first (q and -q are the same rotation), and
+    the median is normalized; for poses a few degrees apart this is the rotation in the
+    middle, and one odd pose does not pull it.
+    """
+    quats = np.array([matrix_to_quat(r) for r in rotations])
+    quats *= np.where(quats @ quats[0] < 0, -1.0, 1.0)[:, None]
+    middle = np.median(quats, axis=0)
+    return quat_to_matrix(middle / np.linalg.norm(middle))

@@ -19,6 +19,7 @@ import numpy as np
 from vitalskills.errors import UsageError
 from vitalskills.robot import Observation, Robot, RobotCapabilities
 from vitalskills.robot.geometry import ee_pose, heading, rotate_yaw, wrap_angle
+from vitalskills.teleop.device import Mark, TeleopDevice
 
 
 @dataclass(frozen=True)
@@ -194,3 +195,63 @@ def move_to(
         pacer.wait()
     robot.stop()
     return observation, distance
+
+
+def travel_to(
+    robot: Robot,
+    observation: Observation,
+    position: np.ndarray,
+    yaw: float,
+    *,
+    limits: MotionLimits,
+    gripper: float,
+    pacer: Pacer,
+    interrupt: Callable[[], bool] | None = None,
+) -> tuple[Observation, float]:
+    """Go to a start: level with it or higher first, then across, then down to it.
+
+    Rising first keeps a held object clear of the target on the way; each leg is a
+    `move_to`, so the robot is stopped after each and the distance left is the last leg's.
+    """
+    now, _ = ee_pose(observation)
+    height = max(float(now[2]), float(position[2]))
+    legs = (np.array([*now[:2], height]), np.array([*position[:2], height]), position)
+    distance = math.inf
+    for leg in legs:
+        observation, distance = move_to(
+            robot, observation, np.asarray(leg, dtype=np.float64), yaw, limits=limits,
+            gripper=gripper, pacer=pacer, interrupt=interrupt,
+        )  # fmt: skip
+    return observation, distance
+
+
+def jog_until_marked(
+    robot: Robot,
+    device: TeleopDevice,
+    observation: Observation,
+    *,
+    pacer: Pacer,
+    on_step: Callable[[Observation], None] | None = None,
+) -> tuple[Observation | None, Observation]:
+    """Let the operator jog the arm with `device` until they mark success or quit.
+
+    What a person does to show the robot a pose (the approach point, the finished pose):
+    every control step the device's command goes to the robot, nothing is recorded.
+    Returns the observation at the accepted pose (None when the operator quit) and the
+    last observation; the robot is stopped either way.
+    """
+    try:
+        while True:
+            mark = device.mark()
+            if mark is Mark.SUCCESS:
+                return observation, observation
+            if mark is Mark.QUIT:
+                return None, observation
+            command = np.asarray(device.command(observation), dtype=np.float32)
+            robot.act(command)
+            observation = robot.observe()
+            if on_step is not None:
+                on_step(observation)
+            pacer.wait()
+    finally:
+        robot.stop()
