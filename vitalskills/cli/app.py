@@ -101,7 +101,7 @@ def user_errors(exit_code: int = ExitCode.FAILED, codes: ExitCodes | None = None
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM take the Ctrl-C path: stop the robot, restore the terminal."""
+    """Let SIGTERM take the Ctrl-C path, so a killed command stops the robot as Ctrl-C does."""
 
     def interrupt(*_: Any) -> None:
         raise KeyboardInterrupt

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,23 +16,10 @@ from vitalskills.cli.app import (
     app,
     console,
     err_console,
+    sigterm_as_interrupt,
     user_errors,
 )
 from vitalskills.errors import UsageError
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM take the Ctrl-C path: halt the plan, stop the robot, stop the child."""
-
-    def interrupt(*_: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_exit_codes() -> ExitCodes:
@@ -241,7 +225,7 @@ def _simulate_or_drive(
             + (" (privileged simulator segmentation)" if run_options.grounder is None else "")
         )
     try:
-        with _sigterm_as_interrupt(), user_errors(codes=_run_exit_codes()):
+        with sigterm_as_interrupt(), user_errors(codes=_run_exit_codes()):
             run_file(
                 file,
                 run_options,
