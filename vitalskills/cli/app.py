@@ -26,6 +26,17 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+#: How a command that takes `--robot` connects to it (`vitalskills.bridge.client.connect`).
+ConnectTimeoutOption = Annotated[
+    float, typer.Option("--connect-timeout", min=0.001, help="Wait this long for --robot, s.")
+]
+CurveSecretOption = Annotated[
+    Path | None, typer.Option(help="This client's `.key_secret` file (CurveZMQ).")
+]
+CurveServerOption = Annotated[
+    Path | None, typer.Option(help="The server's public `.key` file (CurveZMQ).")
+]
+
 SkillsDirs = Annotated[
     list[Path] | None,
     typer.Option(

@@ -17,6 +17,9 @@ from rich.panel import Panel
 from rich.text import Text
 
 from vitalskills.cli.app import (
+    ConnectTimeoutOption,
+    CurveSecretOption,
+    CurveServerOption,
     ExitCode,
     app,
     console,
@@ -172,16 +175,9 @@ def collect(
             help="Run at the robot's control rate (default: on, off for expert).",
         ),
     ] = None,
-    connect_timeout: Annotated[
-        float,
-        typer.Option("--connect-timeout", min=0.001, help="Wait this long for --robot, s."),
-    ] = 5.0,
-    curve_secret: Annotated[
-        Path | None, typer.Option(help="This client's `.key_secret` file (CurveZMQ).")
-    ] = None,
-    curve_server: Annotated[
-        Path | None, typer.Option(help="The server's public `.key` file (CurveZMQ).")
-    ] = None,
+    connect_timeout: ConnectTimeoutOption = 5.0,
+    curve_secret: CurveSecretOption = None,
+    curve_server: CurveServerOption = None,
 ) -> None:
     """Record demonstrations: the scripted expert in the simulator, or teleoperation (--robot).
 

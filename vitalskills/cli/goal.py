@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vitalskills.cli.app import (
+    ConnectTimeoutOption,
+    CurveSecretOption,
+    CurveServerOption,
     ExitCode,
     command_line,
     console,
@@ -109,16 +112,9 @@ def record_command(
         bool,
         typer.Option("--pace/--no-pace", help="With --robot: run at the robot's control rate."),
     ] = True,
-    connect_timeout: Annotated[
-        float,
-        typer.Option("--connect-timeout", min=0.001, help="Wait this long for --robot, s."),
-    ] = 5.0,
-    curve_secret: Annotated[
-        Path | None, typer.Option(help="This client's `.key_secret` file (CurveZMQ).")
-    ] = None,
-    curve_server: Annotated[
-        Path | None, typer.Option(help="The server's public `.key` file (CurveZMQ).")
-    ] = None,
+    connect_timeout: ConnectTimeoutOption = 5.0,
+    curve_secret: CurveSecretOption = None,
+    curve_server: CurveServerOption = None,
 ) -> None:
     """Record the goal pose, relative to the approach point so it moves with the target.
 

@@ -12,6 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vitalskills.cli.app import (
+    ConnectTimeoutOption,
+    CurveSecretOption,
+    CurveServerOption,
     SkillsDirs,
     app,
     command_line,
@@ -216,16 +219,9 @@ def eval_command(
             help="With --robot: run at the robot's control rate (default: on).",
         ),
     ] = None,
-    connect_timeout: Annotated[
-        float,
-        typer.Option("--connect-timeout", min=0.001, help="Wait this long for --robot, s."),
-    ] = 5.0,
-    curve_secret: Annotated[
-        Path | None, typer.Option(help="This client's `.key_secret` file (CurveZMQ).")
-    ] = None,
-    curve_server: Annotated[
-        Path | None, typer.Option(help="The server's public `.key` file (CurveZMQ).")
-    ] = None,
+    connect_timeout: ConnectTimeoutOption = 5.0,
+    curve_secret: CurveSecretOption = None,
+    curve_server: CurveServerOption = None,
 ) -> None:
     """Run a policy in the simulator for N seeded episodes and report its success rate.
 
