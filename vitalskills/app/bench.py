@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vitalskills.app.teleop_collect import operator_counts
+from vitalskills.bridge.limits import outside_box
 from vitalskills.errors import UsageError
 from vitalskills.robot import Observation, Robot, RobotError, SafetyStop
 from vitalskills.robot.geometry import ee_pose, heading, wrap_angle
@@ -174,7 +175,7 @@ class BenchEpisodes:
         self.steps = 0
         position, yaw = self.settings.start_box.draw(seed, self.goal.approach.target())
         start = Start(seed, [float(v) for v in position], float(yaw))
-        if self.workspace is not None and (outside := box_excursion(position, self.workspace)):
+        if self.workspace is not None and (outside := outside_box(position, *self.workspace)):
             start.skipped = (
                 f"start ({_fmt(position)}) m is {outside * 1000:.1f} mm outside the bridge's "
                 "workspace box"
@@ -284,13 +285,6 @@ def workspace_box(robot: Robot) -> tuple[np.ndarray, np.ndarray] | None:
     if not isinstance(limits, dict) or "workspace_min" not in limits:
         return None
     return np.asarray(limits["workspace_min"], float), np.asarray(limits["workspace_max"], float)
-
-
-def box_excursion(position: np.ndarray, box: tuple[np.ndarray, np.ndarray]) -> float:
-    """How far (m) `position` lies outside `box`; 0 inside it."""
-    low, high = box
-    outside = np.maximum(low - position, 0.0) + np.maximum(position - high, 0.0)
-    return float(np.linalg.norm(outside))
 
 
 def _fmt(position: Sequence[float]) -> str:

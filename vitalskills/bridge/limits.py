@@ -142,10 +142,11 @@ def _keep_in_box(move: list[float], pose: list[float], limits: SafetyLimits) -> 
 
 def box_excursion(position: Sequence[float], limits: SafetyLimits) -> float:
     """How far (m) `position` lies outside the workspace box; 0 inside it."""
-    return _outside(position, limits.workspace_min, limits.workspace_max)
+    return outside_box(position, limits.workspace_min, limits.workspace_max)
 
 
-def _outside(position: Sequence[float], low: Sequence[float], high: Sequence[float]) -> float:
+def outside_box(position: Sequence[float], low: Sequence[float], high: Sequence[float]) -> float:
+    """How far (m) `position` lies outside the box from `low` to `high`; 0 inside it."""
     corners = zip(position, low, high, strict=True)
     return math.hypot(*(max(lo - p, p - hi, 0.0) for p, lo, hi in corners))
 
@@ -180,7 +181,7 @@ def commanded_violation(
     target = (np.asarray(position) + r @ np.asarray(applied[:3], dtype=np.float64)).tolist()
     low = [min(lo, p) for lo, p in zip(limits.workspace_min, position, strict=True)]
     high = [max(hi, p) for hi, p in zip(limits.workspace_max, position, strict=True)]
-    outside = _outside(target, low, high)
+    outside = outside_box(target, low, high)
     if outside > limits.tracking_tolerance:
         return (
             f"the driver applied {np.round(applied[:3], 5).tolist()} instead of "
@@ -211,7 +212,7 @@ def motion_violation(
     if start is not None:
         low = [min(lo, s) for lo, s in zip(low, start[:3], strict=True)]
         high = [max(hi, s) for hi, s in zip(high, start[:3], strict=True)]
-    outside = _outside(position, low, high)
+    outside = outside_box(position, low, high)
     if outside > tolerance:
         return (
             f"the end effector is {outside * 1e3:.1f} mm outside the workspace box "
