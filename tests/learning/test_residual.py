@@ -27,7 +27,8 @@ from vitalskills.learning.policies import (
 )
 from vitalskills.learning.residual.actor import ResidualActor, feature_dim
 from vitalskills.learning.residual.config import ResidualConfig, RunConfig, SACConfig
-from vitalskills.learning.residual.training import STATE_DIM, critic_state, make_agent
+from vitalskills.learning.residual.episodes import STATE_DIM, critic_state
+from vitalskills.learning.residual.training import make_agent
 from vitalskills.learning.skill_folder import (
     RESIDUAL_WEIGHTS,
     add_residual,

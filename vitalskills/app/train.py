@@ -19,6 +19,7 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,10 +35,11 @@ from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.policies import load_bc_policy
 from vitalskills.learning.residual.actor import ResidualActor
 from vitalskills.learning.residual.config import RunConfig, SACConfig
+from vitalskills.learning.residual.episodes import SimEpisodes
 from vitalskills.learning.residual.log import LogRow
 from vitalskills.learning.residual.replay import ReplayBuffer
 from vitalskills.learning.residual.sac import SAC
-from vitalskills.learning.residual.training import EVAL_SEEDS, ResidualTrainer
+from vitalskills.learning.residual.training import EVAL_SEEDS, ResidualTrainer, evaluate_in_sim
 from vitalskills.learning.skill_folder import POLICY_WEIGHTS, add_residual, copy_skill, write_skill
 from vitalskills.skills.manifest import SkillManifest, load_manifest, sha256_of
 
@@ -212,8 +214,7 @@ def residual_provenance(trainer: ResidualTrainer, command: str) -> dict[str, Any
         "status": "trained",
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
-        "task": trainer.task,
-        "condition": trainer.condition,
+        **{key: meta[key] for key in ("task", "condition") if key in meta},
         "bc_weights_sha256": meta["bc_sha256"],
         "sac": meta["sac"],
         "run": meta["run"],
@@ -260,10 +261,19 @@ def train_residual(
     sac_config, run = sac_config or SACConfig(), run or RunConfig()
     skill_dir, out = Path(skill_dir), Path(out or skill_dir)
     manifest = load_manifest(skill_dir)
-    trainer = ResidualTrainer(
-        load_bc_policy(manifest), task, condition, residual or {}, sac_config, run, out / RUN_DIR,
-        skill=manifest.name, bc_sha256=sha256_of(skill_dir / POLICY_WEIGHTS), resume=resume,
-    )  # fmt: skip
+    bc = load_bc_policy(manifest)
+    episodes = SimEpisodes(task, condition, run)
+    try:
+        trainer = ResidualTrainer(
+            bc, episodes, residual or {}, sac_config, run, out / RUN_DIR,
+            setting={"task": task, "condition": condition}, skill=manifest.name,
+            bc_sha256=sha256_of(skill_dir / POLICY_WEIGHTS),
+            title=f"{manifest.name} residual RL: {task}, {condition}",
+            evaluate=partial(evaluate_in_sim, task, condition), resume=resume,
+        )  # fmt: skip
+    except BaseException:
+        episodes.close()
+        raise
     with trainer:
         trainer.train(on_step)
     trainer.finish()

@@ -7,7 +7,8 @@
     replay.py      the replay buffer of encoder features, saved for resuming
     checkpoint.py  the run's state on disk, resumed exactly
     log.py         the run's record: CSV, JSON and a plot of success over steps
-    training.py    `ResidualTrainer`: the run, step by step, in the simulator
+    episodes.py    where episodes happen: the `Episodes` interface, the simulator's
+    training.py    `ResidualTrainer`: the run, step by step, on any `Episodes`
 
 Reading a BC skill folder and packaging the trained residual into one is the workflow
 `vitalskills.app.train.train_residual`. Importing this package is light: each name
@@ -28,9 +29,12 @@ _EXPORTS = {
     "vitalskills.learning.residual.replay": ("ReplayBuffer",),
     "vitalskills.learning.residual.checkpoint": ("RunState",),
     "vitalskills.learning.residual.log": ("LogRow", "write_log"),
+    "vitalskills.learning.residual.episodes": (
+        "STATE_DIM", "TRAIN_SEEDS", "Episodes", "SimEpisodes", "Transition", "critic_state",
+        "goal_state",
+    ),
     "vitalskills.learning.residual.training": (
-        "EVAL_SEEDS", "STATE_DIM", "TRAIN_SEEDS", "ResidualTrainer", "critic_state",
-        "make_agent",
+        "EVAL_SEEDS", "ResidualTrainer", "evaluate_in_sim", "make_agent",
     ),
 }  # fmt: skip
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -38,6 +38,8 @@ class RunState:
     critic_losses: list[float] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: int = 0  # episode starts that could not be reached
+    interventions: dict[str, int] = field(default_factory=dict)  # operator requests, by kind
 
 
 def _optim_tensors(sac: SAC) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

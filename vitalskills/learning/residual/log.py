@@ -1,4 +1,8 @@
-"""The residual run's record: evaluation rows as CSV and JSON, and a plot of success over steps."""
+"""The residual run's record: rows as CSV and JSON, and a plot of success over steps.
+
+On a robot there is no evaluation on fixed seeds (it would cost robot time and need the
+target moved): its rows have no evaluation figures and the plot shows training success.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,20 @@ from pathlib import Path
 
 @dataclass
 class LogRow:
-    """One periodic evaluation during residual RL."""
+    """The run's figures at one point (every `eval_every` steps, and at the end)."""
 
     step: int
     episodes: int
-    eval_successes: int
+    eval_successes: int | None  # None: no evaluation (a robot's bench)
     eval_episodes: int
-    eval_success_rate: float
+    eval_success_rate: float | None
     train_success_rate: float
     mean_return: float
     critic_loss: float
     alpha: float
     seconds: float
+    interventions: int = 0
+    skipped: int = 0  # unreachable starts
 
 
 def write_log(rows: list[LogRow], folder: Path, title: str) -> list[Path]:
@@ -47,7 +53,10 @@ def plot_success(rows: list[LogRow], path: Path, title: str) -> None:
 
     steps = [row.step for row in rows]
     figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
-    axes.plot(steps, [100 * r.eval_success_rate for r in rows], "o-", label="evaluation")
+    evaluated = [r for r in rows if r.eval_success_rate is not None]
+    if evaluated:
+        rates = [100 * r.eval_success_rate for r in evaluated if r.eval_success_rate is not None]
+        axes.plot([r.step for r in evaluated], rates, "o-", label="evaluation")
     axes.plot(steps, [100 * r.train_success_rate for r in rows], ".--", label="training (recent)")
     axes.set_xlabel("environment steps")
     axes.set_ylabel("success rate (%)")

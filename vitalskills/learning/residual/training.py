@@ -1,19 +1,20 @@
-"""Residual RL: SAC on a residual over a frozen BC policy, in the simulator, step by step.
+"""Residual RL: SAC on a residual over a frozen BC policy, step by step, on any `Episodes`.
 
 Each step the frozen BC policy acts on the (semantically augmented) wrist image and the
 touch reading; the actor sees the BC encoders' features and the BC action and adds a
-scaled offset. The reward is the simulator's: progress towards the goal pose plus a
-success bonus (docs/simulator.md). By default the critics also see privileged state, the
-goal pose seen from the gripper and the insertion depth (`critic_state`): they exist
-only in training, and knowing where the goal is lets them learn from a few dozen
-episodes what the actor, which sees only the camera and the skin, must find. Periodic
-deterministic evaluations on fixed seeds are logged (CSV, JSON, PNG). Checkpoints are
+scaled offset. Where the episodes happen is an `Episodes` (`episodes.py`): the simulator
+in process, whose reward is its own and whose critics may see privileged state, or a
+robot's bench through the bridge (`vitalskills.app.robot_residual`), whose reward and
+critic state come from the recorded goal and the robot's proprioception. Knowing where
+the goal is lets the critics learn from a few dozen episodes what the actor, which sees
+only the camera and the skin, must find. Where the episodes can evaluate the policy on
+fixed seeds (the simulator), evaluations are logged (CSV, JSON, PNG). Checkpoints are
 written at episode ends, so a resumed run continues exactly as the uninterrupted one
 would.
 
-Seeds: training episode i uses `TRAIN_SEEDS + 100_000 * seed + i`; evaluations use
-`EVAL_SEEDS + j`, the same for every evaluation and run, and far from the seeds
-`vitalskills eval` tables use.
+Seeds: training episode i uses `TRAIN_SEEDS + 100_000 * seed + i` (the bench draws its
+start from the same number); evaluations use `EVAL_SEEDS + j`, the same for every
+evaluation and run, and far from the seeds `vitalskills eval` tables use.
 
 `ResidualTrainer` is the run; reading the BC skill folder and packaging the trained actor
 into one is the `train residual` workflow (`vitalskills.app.train.train_residual`).
@@ -37,25 +38,23 @@ from vitalskills.learning.errors import TrainingError
 from vitalskills.learning.residual.actor import ResidualActor, compose_action, feature_dim
 from vitalskills.learning.residual.checkpoint import RunState, load_checkpoint, save_checkpoint
 from vitalskills.learning.residual.config import ResidualConfig, RunConfig, SACConfig, validated
+from vitalskills.learning.residual.episodes import Episodes
 from vitalskills.learning.residual.log import LogRow, write_log
 from vitalskills.learning.residual.policy import ResidualPolicy, residual_input
 from vitalskills.learning.residual.replay import EMPTY, ReplayBuffer
 from vitalskills.learning.residual.sac import SAC
-from vitalskills.robot import policy_view
+from vitalskills.robot import Observation, policy_view
 
-if TYPE_CHECKING:  # importing the simulator loads MuJoCo
+if TYPE_CHECKING:
     from types import TracebackType
 
-    from vitalskills.sim.env import VitalEnv
-
-TRAIN_SEEDS = 10_000_000
 EVAL_SEEDS = 20_000_000
 
 
-def _evaluate(
+def evaluate_in_sim(
     task: str, condition: str, bc: BCPolicy, actor: ResidualActor, episodes: int
-) -> tuple[int, list[int]]:
-    """Run the deterministic residual policy on the fixed evaluation seeds."""
+) -> int:
+    """Run the deterministic residual policy on the fixed evaluation seeds; the successes."""
     from vitalskills.sim.rollouts import evaluate
 
     def factory(env: object, seed: int) -> Callable[[dict], np.ndarray]:
@@ -65,27 +64,11 @@ def _evaluate(
     result = evaluate(
         task, factory, condition, episodes=episodes, seed=EVAL_SEEDS, policy_name="residual"
     )
-    return result.successes, result.seeds
+    return result.successes
 
 
-#: Size of `critic_state`.
-STATE_DIM = 7
-
-
-def critic_state(env: VitalEnv) -> np.ndarray:
-    """The critics' privileged view: the goal pose in the gripper frame, and the depth.
-
-    Position in centimetres, rotation (axis-angle) in tenths of a radian and depth in
-    centimetres: the units of the reward's potential.
-    """
-    from vitalskills.robot.geometry import matrix_to_axis_angle
-
-    relative = np.linalg.inv(env.ee_pose_matrix()) @ env.goal_matrix()
-    rotation = matrix_to_axis_angle(relative[:3, :3])
-    depth = env.insertion().depth
-    return np.concatenate([relative[:3, 3] / 0.01, rotation / 0.1, [depth / 0.01]]).astype(
-        np.float32
-    )
+#: Evaluates the BC policy with the actor on fixed seeds: (bc, actor, episodes) -> successes.
+Evaluator = Callable[[BCPolicy, ResidualActor, int], int]
 
 
 def make_agent(config: ResidualConfig, sac_config: SACConfig, seed: int, state_dim: int = 0) -> SAC:
@@ -95,44 +78,50 @@ def make_agent(config: ResidualConfig, sac_config: SACConfig, seed: int, state_d
 
 
 class ResidualTrainer:
-    """One residual RL run: the frozen BC policy, the agent, the simulator and the records.
+    """One residual RL run: the frozen BC policy, the agent, the episodes and the records.
 
-    Building it freezes the BC policy, builds the agent (from the checkpoint in
-    `run_dir` when resuming) and opens the simulator; as a context manager it closes
-    the simulator. `train` is the algorithm, and each method it calls is one step of
-    it. Every random draw comes from `generator` (torch) or `rng` (numpy), which a
-    checkpoint saves, so a resumed run continues exactly as the uninterrupted one would.
+    Building it freezes the BC policy and builds the agent (from the checkpoint in
+    `run_dir` when resuming); as a context manager it closes the episodes. `train` is
+    the algorithm, and each method it calls is one step of it. Every random draw comes
+    from `generator` (torch) or `rng` (numpy), which a checkpoint saves, so a resumed run
+    continues exactly as the uninterrupted one would.
 
     Args:
         bc: the skill's BC policy; its network is frozen.
+        episodes: where the episodes happen; the trainer closes it.
         residual: `ResidualConfig` fields; the input size is taken from the BC policy.
         run_dir: where the log (CSV, JSON, plot) and `checkpoints/latest` go.
+        setting: what the run trains on (task, condition or robot and goal); a checkpoint
+            of another setting is refused.
         skill, bc_sha256: the BC skill's name and weights hash; a checkpoint of another
             skill is refused.
+        evaluate: evaluates the policy on fixed seeds (None: the episodes cannot, as on
+            a robot; the log then records training success only).
         resume: continue from `run_dir/checkpoints/latest` when it exists.
 
     Raises:
-        TrainingError: the BC policy needs a camera the simulator lacks, or the
+        TrainingError: the BC policy needs a camera other than the wrist's, or the
             checkpoint was written by another skill or with other settings.
         PolicyConfigError: a bad residual setting.
     """
 
     def __init__(
-        self, bc: BCPolicy, task: str, condition: str, residual: dict[str, Any],
-        sac_config: SACConfig, run: RunConfig, run_dir: Path, *, skill: str, bc_sha256: str,
-        resume: bool = False,
+        self, bc: BCPolicy, episodes: Episodes, residual: dict[str, Any], sac_config: SACConfig,
+        run: RunConfig, run_dir: Path, *, setting: dict[str, Any], skill: str, bc_sha256: str,
+        title: str, evaluate: Evaluator | None = None, resume: bool = False,
     ) -> None:  # fmt: skip
-        self.bc, self.task, self.condition, self.run_dir = bc, task, condition, run_dir
-        self.sac_config, self.run = sac_config, run
+        self.bc, self.episodes, self.run_dir = bc, episodes, run_dir
+        self.sac_config, self.run, self.evaluator, self.title = sac_config, run, evaluate, title
         model = self.bc.model.requires_grad_(False)
         if self.bc.config.image_key != "wrist_rgb":
-            raise TrainingError(f"the simulator has no camera `{self.bc.config.image_key}`")
+            key = self.bc.config.image_key
+            raise TrainingError(f"residual RL needs a wrist-camera policy; this one reads `{key}`")
         self.config = validated(
             ResidualConfig, {**residual, "feature_dim": feature_dim(model)}, "residual options"
         )
         self.generator = torch.Generator().manual_seed(run.seed)
         self.rng = np.random.default_rng(run.seed)
-        state_dim = STATE_DIM if run.privileged_critic else 0
+        state_dim = episodes.state_dim
         self.sac = make_agent(self.config, sac_config, run.seed, state_dim)
         self.actor = self.sac.actor
         self.buffer = ReplayBuffer(
@@ -142,8 +131,7 @@ class ResidualTrainer:
         self.meta = {
             "skill": skill,
             "bc_sha256": bc_sha256,
-            "task": task,
-            "condition": condition,
+            **setting,
             "residual": self.config.model_dump(mode="json"),
             "sac": sac_config.model_dump(mode="json"),
             "run": run.model_dump(mode="json", exclude={"steps", "eval_every", "checkpoint_every"}),
@@ -155,16 +143,8 @@ class ResidualTrainer:
                 self.latest, self.sac, self.buffer, self.generator, self.rng, self.meta
             )
         self.resumed_from = self.state.step
-        self.title = f"{skill} residual RL: {task}, {condition}"
-        from vitalskills.sim.env import VitalEnv
-
-        # The camera renders at its own size and the policy resizes, as in BC training.
-        self.env = VitalEnv(
-            task, condition, privileged=run.augment, max_steps=run.max_episode_steps
-        )
-        self.pool = (
-            background_pool(self.env.image_size, run.backgrounds, run.seed) if run.augment else None
-        )
+        #: Background images for augmentation, made at the first image's size.
+        self.pool: list[np.ndarray] | None = None
         self.started = time.perf_counter() - self.state.seconds
         self.last_checkpoint = self.state.step
         self.recent = deque(
@@ -177,6 +157,8 @@ class ResidualTrainer:
             "success": float(np.mean([s for _, s in recent])) if recent else 0.0,
             "critic_loss": losses[-1] if losses else float("nan"),
             "alpha": self.sac.alpha,
+            "episodes": self.state.episode,
+            "interventions": sum(self.state.interventions.values()),
         }
         # The current step's inputs: the BC action, the actor's input, the critics' view.
         self.bc_action, self.features, self.privileged = EMPTY, EMPTY, EMPTY
@@ -189,29 +171,28 @@ class ResidualTrainer:
         self, kind: type[BaseException] | None, error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:  # fmt: skip
-        self.env.close()
+        self.episodes.close()
 
-    def view(self, observation: dict) -> dict[str, np.ndarray]:
+    def view(self, observation: Observation) -> dict[str, np.ndarray]:
         """Return what the policy sees of an observation: augmented, privileged keys removed."""
         seen = policy_view(observation)
-        if self.pool is not None:
-            keep = observation["privileged/wrist_mask"] > 0
+        keep = self.episodes.keep(observation) if self.run.augment else None
+        if keep is not None:
+            image = observation["wrist_rgb"]
+            if self.pool is None:
+                self.pool = background_pool(image.shape[0], self.run.backgrounds, self.run.seed)
             background = self.pool[int(self.rng.integers(len(self.pool)))]
-            seen["wrist_rgb"] = composite(observation["wrist_rgb"], keep, background)
+            seen["wrist_rgb"] = composite(image, keep, background)
         return seen
 
-    def critic_view(self) -> np.ndarray:
-        """Return the critics' privileged state now (empty without a privileged critic)."""
-        return critic_state(self.env) if self.run.privileged_critic else EMPTY
-
     def begin_episode(self) -> None:
-        """Reset the simulator on the next training seed and let the BC policy act once."""
-        seed = TRAIN_SEEDS + 100_000 * self.run.seed + self.state.episode
-        observation, _ = self.env.reset(seed=seed)
+        """Start the next episode (skipping unreachable starts); the BC policy acts once."""
+        while (observation := self.episodes.begin(self.state.episode + self.state.skipped)) is None:
+            self.state.skipped += 1
         self.bc.reset()
         self.bc_action = self.bc.act(self.view(observation))
         self.features = residual_input(self.bc, self.bc_action)
-        self.privileged = self.critic_view()
+        self.privileged = self.episodes.critic_view(observation)
         self.episode_return, self.in_episode = 0.0, True
 
     def residual_offset(self) -> np.ndarray:
@@ -223,22 +204,24 @@ class ResidualTrainer:
             return self.actor.sample(features, self.generator)[0][0].numpy()
 
     def collect_step(self) -> bool:
-        """Step the simulator with the corrected action and store the transition.
+        """Apply the corrected action and store the transition.
 
         Returns whether the episode ended (success or time limit).
         """
         offset = self.residual_offset()
         action = compose_action(self.bc_action, offset, self.config, self.bc.low, self.bc.high)
-        observation, reward, terminated, truncated, _ = self.env.step(action)
-        next_action = self.bc.act(self.view(observation))
+        done = self.episodes.step(action)
+        next_action = self.bc.act(self.view(done.observation))
         next_features = residual_input(self.bc, next_action)
-        next_privileged = self.critic_view()
-        self.buffer.add(self.features, offset, reward * self.run.reward_scale, next_features,
-                        0.0 if terminated else 1.0, self.privileged, next_privileged)  # fmt: skip
-        self.episode_return += reward
+        next_privileged = self.episodes.critic_view(done.observation)
+        self.buffer.add(self.features, offset, done.reward * self.run.reward_scale,
+                        next_features, 0.0 if done.terminated else 1.0, self.privileged,
+                        next_privileged)  # fmt: skip
+        self.episode_return += done.reward
         self.state.step += 1
         self.bc_action, self.features, self.privileged = next_action, next_features, next_privileged
-        self.in_episode, self.succeeded = not (terminated or truncated), bool(terminated)
+        self.in_episode = not (done.terminated or done.truncated)
+        self.succeeded = done.terminated
         return not self.in_episode
 
     def update(self) -> None:
@@ -254,30 +237,42 @@ class ResidualTrainer:
         self.state.critic_losses.append(self.stats["critic_loss"])
 
     def end_episode(self) -> None:
-        """Record the finished episode's return and outcome."""
+        """Finish the episode (the arm stops); record its return, outcome and interventions."""
+        for kind, count in self.episodes.end().items():
+            self.state.interventions[kind] = self.state.interventions.get(kind, 0) + count
         self.recent.append((self.episode_return, self.succeeded))
         self.state.returns.append(self.episode_return)
         self.state.successes.append(self.succeeded)
         self.state.episode += 1
         self.stats["return"] = float(np.mean([r for r, _ in self.recent]))
         self.stats["success"] = float(np.mean([s for _, s in self.recent]))
+        self.stats["episodes"] = self.state.episode
+        self.stats["interventions"] = sum(self.state.interventions.values())
 
     def evaluate(self) -> None:
-        """Evaluate the deterministic policy on the fixed seeds and rewrite the run's log."""
-        run, recent = self.run, self.recent
-        successes, _ = _evaluate(self.task, self.condition, self.bc, self.actor, run.eval_episodes)
+        """Evaluate the deterministic policy on the fixed seeds (when the episodes can);
+        add a row to the run's log and rewrite it."""
+        run, recent, state = self.run, self.recent, self.state
+        successes = (
+            None if self.evaluator is None
+            else self.evaluator(self.bc, self.actor, run.eval_episodes)
+        )  # fmt: skip
         returns = [r for r, _ in recent]
         row = LogRow(
-            step=self.state.step, episodes=self.state.episode, eval_successes=successes,
-            eval_episodes=run.eval_episodes, eval_success_rate=successes / run.eval_episodes,
+            step=state.step, episodes=state.episode,
+            eval_successes=successes,
+            eval_episodes=run.eval_episodes if successes is not None else 0,
+            eval_success_rate=None if successes is None else successes / run.eval_episodes,
             train_success_rate=float(np.mean([s for _, s in recent])) if recent else 0.0,
             mean_return=float(np.mean(returns)) if returns else 0.0,
             critic_loss=self.stats["critic_loss"], alpha=self.sac.alpha,
             seconds=round(time.perf_counter() - self.started, 1),
+            interventions=sum(state.interventions.values()), skipped=state.skipped,
         )  # fmt: skip
-        self.state.rows.append(asdict(row))
-        self.stats["eval"] = row.eval_success_rate
-        write_log([LogRow(**r) for r in self.state.rows], self.run_dir, self.title)
+        state.rows.append(asdict(row))
+        if row.eval_success_rate is not None:
+            self.stats["eval"] = row.eval_success_rate
+        write_log([LogRow(**r) for r in state.rows], self.run_dir, self.title)
 
     def checkpoint(self) -> None:
         """Save everything a resumed run needs into `run_dir/checkpoints/latest`."""
@@ -292,7 +287,10 @@ class ResidualTrainer:
 
         Args:
             on_step: called after every environment step with the step and running stats
-                (`return`, `success`, `critic_loss`, `alpha`, and `eval` after evaluations).
+                (`return`, `success`, `critic_loss`, `alpha`, `episodes`, `interventions`,
+                and `eval` after evaluations). It may block (a pause) or raise (a stop):
+                it is called between steps, and the last checkpoint is the start of an
+                episode.
         """
         state, run = self.state, self.run
         if state.step == 0 and not state.rows:
@@ -315,7 +313,7 @@ class ResidualTrainer:
                 on_step(state.step, self.stats)
 
     def finish(self) -> None:
-        """Write the final checkpoint (after `train`, with the simulator closed)."""
+        """Write the final checkpoint (after `train`; the episodes may be closed)."""
         # The run may end mid-episode: a resumed run starts the next episode afresh.
         self.state.episode += int(self.in_episode)
         self.checkpoint()
