@@ -14,7 +14,10 @@ uv run --frozen vitalskills bridge serve --driver "sim:$task" --hardware --green
     > "$out/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$sock"' EXIT
-until grep -q "^serving " "$out/serve.log"; do sleep 0.5; done
+until grep -q "^serving " "$out/serve.log"; do
+  kill -0 $server 2>/dev/null || { tail -3 "$out/serve.log" >&2; exit 1; }
+  sleep 0.5
+done
 uv run --frozen vitalskills collect --task "$task" --robot "ipc://$sock/arm.sock" \
     --teleop expert --operator-view "ipc://$sock/eyes.sock" --episodes 32 --out "$out/data"
 kill $server

@@ -54,7 +54,7 @@ class Served:
 
 
 @contextmanager
-def serve_sim(**server: Any) -> Iterator[Served]:
+def serve_sim(green_screen: bool = False, **server: Any) -> Iterator[Served]:
     """The simulator served as hardware in a thread (built there: GL belongs to a thread)."""
     from vitalskills.sim import HardwareSim
 
@@ -62,7 +62,7 @@ def serve_sim(**server: Any) -> Iterator[Served]:
     stop = threading.Event()
 
     def run() -> None:
-        with HardwareSim(TASK, seed=0, image_size=32) as driver:
+        with HardwareSim(TASK, seed=0, image_size=32, green_screen=green_screen) as driver:
             bridge = BridgeServer(
                 driver, "tcp://127.0.0.1:*", operator_view="tcp://127.0.0.1:*", **server
             )

@@ -29,6 +29,7 @@ import torch
 
 from vitalskills.errors import VitalskillsError
 from vitalskills.learning.bc.config import BCConfig, TrainConfig
+from vitalskills.learning.bc.policy import BCPolicy
 from vitalskills.learning.bc.signals import Signals, pose_source
 from vitalskills.learning.bc.training import TrainResult, train_bc
 from vitalskills.learning.dataset import DemoDataset
@@ -231,6 +232,12 @@ def residual_provenance(trainer: ResidualTrainer, command: str) -> dict[str, Any
     }
 
 
+def load_bc_skill(skill_dir: Path) -> tuple[BCPolicy, SkillManifest, str]:
+    """Load a skill folder's BC policy for residual RL: the policy, manifest, weights hash."""
+    manifest = load_manifest(skill_dir)
+    return load_bc_policy(manifest), manifest, sha256_of(skill_dir / POLICY_WEIGHTS)
+
+
 def train_residual(
     skill_dir: Path,
     task: str,
@@ -260,15 +267,13 @@ def train_residual(
     """
     sac_config, run = sac_config or SACConfig(), run or RunConfig()
     skill_dir, out = Path(skill_dir), Path(out or skill_dir)
-    manifest = load_manifest(skill_dir)
-    bc = load_bc_policy(manifest)
+    bc, manifest, bc_sha256 = load_bc_skill(skill_dir)
     episodes = SimEpisodes(task, condition, run)
     try:
         trainer = ResidualTrainer(
             bc, episodes, residual or {}, sac_config, run, out / RUN_DIR,
             setting={"task": task, "condition": condition}, skill=manifest.name,
-            bc_sha256=sha256_of(skill_dir / POLICY_WEIGHTS),
-            title=f"{manifest.name} residual RL: {task}, {condition}",
+            bc_sha256=bc_sha256, title=f"{manifest.name} residual RL: {task}, {condition}",
             evaluate=partial(evaluate_in_sim, task, condition), resume=resume,
         )  # fmt: skip
     except BaseException:

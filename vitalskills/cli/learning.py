@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -16,8 +17,32 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from vitalskills.cli.app import command_line, console, err_console, user_errors
+from vitalskills.cli.app import (
+    ConnectTimeoutOption,
+    CurveSecretOption,
+    CurveServerOption,
+    command_line,
+    console,
+    err_console,
+    user_errors,
+)
+from vitalskills.cli.bench import (
+    GoalOption,
+    PaceOption,
+    StartHeightOption,
+    StartRadiusOption,
+    StartYawOption,
+    TargetOption,
+    ToleranceDegOption,
+    ToleranceMmOption,
+    bench_goal,
+    bench_settings,
+)
 from vitalskills.cli.sim import ConditionName, TaskName
+from vitalskills.errors import UsageError
+
+if TYPE_CHECKING:
+    from vitalskills.learning.residual.config import RunConfig, SACConfig
 
 train_app = typer.Typer(
     name="train", help="Train skills from demonstrations.", no_args_is_help=True
@@ -208,14 +233,45 @@ def train_bc_command(
 def train_residual_command(
     ctx: typer.Context,
     skill: Annotated[Path, typer.Option("--skill", help="Trained BC skill folder.")],
-    task: Annotated[TaskName, typer.Option("--task", help="Simulator task to train on.")],
+    task: Annotated[
+        TaskName | None,
+        typer.Option("--task", help="Simulator task to train on (in process, not with --robot)."),
+    ] = None,
     condition: Annotated[
-        ConditionName, typer.Option("--condition", help="canonical, spatial or scene.")
-    ] = ConditionName.canonical,
+        ConditionName | None,
+        typer.Option("--condition", help="In the simulator: canonical (default), spatial, scene."),
+    ] = None,
+    robot: Annotated[
+        str | None,
+        typer.Option(
+            "--robot",
+            help="Train on the robot behind this bridge server, on a bench (needs --goal; "
+            "docs/residual.md).",
+        ),
+    ] = None,
+    goal: GoalOption = None,
+    target: TargetOption = None,
+    tolerance_mm: ToleranceMmOption = None,
+    tolerance_deg: ToleranceDegOption = None,
+    start_radius: StartRadiusOption = None,
+    start_height: StartHeightOption = None,
+    start_yaw: StartYawOption = None,
+    pace: PaceOption = None,
+    chroma: Annotated[
+        str | None,
+        typer.Option(
+            "--chroma",
+            help="With --robot: key out this screen colour (green|blue) to augment wrist "
+            "images (default: the key the skill's training masks were made with).",
+        ),
+    ] = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Environment steps.")] = 6000,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     eval_every: Annotated[
-        int, typer.Option("--eval-every", min=1, help="Steps between evaluations.")
+        int,
+        typer.Option(
+            "--eval-every", min=1, help="Steps between evaluations (in the simulator) or log rows."
+        ),
     ] = 1000,
     eval_episodes: Annotated[int, typer.Option("--eval-episodes", min=1)] = 10,
     out: Annotated[
@@ -235,7 +291,15 @@ def train_residual_command(
     seed_steps: Annotated[
         int, typer.Option("--seed-steps", min=0, help="Random residual steps first.")
     ] = 300,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 1000,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            "--checkpoint-every",
+            min=1,
+            help="Steps between checkpoints, written at an episode's end (default: 1000 in "
+            "the simulator; every episode on a robot).",
+        ),
+    ] = None,
     max_episode_steps: Annotated[int | None, typer.Option("--max-episode-steps", min=1)] = None,
     no_augment: Annotated[
         bool, typer.Option("--no-augment", help="No semantic augmentation during RL.")
@@ -249,46 +313,189 @@ def train_residual_command(
             "--no-privileged-critic", help="Critics see only what the actor sees (no goal pose)."
         ),
     ] = False,
+    connect_timeout: ConnectTimeoutOption = 5.0,
+    curve_secret: CurveSecretOption = None,
+    curve_server: CurveServerOption = None,
     threads: ThreadsOption = None,
 ) -> None:
-    """Train a residual policy with SAC on top of a frozen BC skill, in the simulator."""
+    """Train a residual policy with SAC on top of a frozen BC skill.
 
-    from vitalskills.app.train import train_residual
+    With --robot, on a robot's bench through the bridge: every episode backs the held
+    object out, moves to a random start near the target and runs BC + residual until the
+    end effector is at the goal (--goal) or the step limit. Press p to pause and resume;
+    Ctrl-C stops the arm and leaves a checkpoint to --resume from. Without --robot, in
+    the simulator in process (--task), a new scene every episode.
+    """
+
     from vitalskills.learning.residual.config import RunConfig, SACConfig
 
     _use_threads(threads)
     command = command_line(ctx)
     with user_errors():
+        robot_only = {
+            "--goal": goal, "--target": target, "--tolerance-mm": tolerance_mm,
+            "--tolerance-deg": tolerance_deg, "--start-radius": start_radius,
+            "--start-height": start_height, "--start-yaw": start_yaw, "--pace": pace,
+            "--chroma": chroma,
+        }  # fmt: skip
+        sim_only = {"--task": task, "--condition": condition}
+        wrong = sim_only if robot is not None else robot_only
+        given = [name for name, value in wrong.items() if value is not None]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} "
+                + ("to the simulator, not to --robot" if robot else "only with --robot"),
+                hint="on a robot: --robot ADDR --skill DIR --goal goal.yaml; in the "
+                "simulator: --skill DIR --task TASK [--condition C]",
+            )
         sac = SACConfig(
             utd=utd, batch_size=batch_size, seed_steps=seed_steps,
             init_temperature=init_temperature,
         )  # fmt: skip
         run = RunConfig(
             steps=steps, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes,
-            checkpoint_every=checkpoint_every, augment=not no_augment,
+            checkpoint_every=checkpoint_every or (1 if robot else 1000), augment=not no_augment,
             max_episode_steps=max_episode_steps, privileged_critic=not no_privileged_critic,
         )  # fmt: skip
         residual = {"dims": "xyz_rot" if rotation else "xyz", "offset_scale": offset_scale}
-        with progress_bar("return", "success", "eval") as progress:
-            shown = {"return": "-", "success": "-", "eval": "-"}
-            bar = progress.add_task("train residual", total=steps, **shown)
-
-            def advance(step: int, stats: dict[str, float]) -> None:
-                shown["return"] = f"{stats['return']:.2f}"
-                shown["success"] = f"{100 * stats['success']:.0f}%"
-                if "eval" in stats:
-                    shown["eval"] = f"{100 * stats['eval']:.0f}%"
-                progress.update(bar, completed=step, **shown)
-
-            result = train_residual(
-                skill, task.value, condition.value, residual=residual, sac_config=sac, run=run,
-                out=out, resume=resume, command=command, on_step=advance,
+        if robot is not None:
+            _train_residual_robot(
+                robot, skill, goal, target=target, out=out, residual=residual, sac=sac, run=run,
+                chroma=chroma, resume=resume, command=command,
+                tolerance=(tolerance_mm, tolerance_deg),
+                start=(start_radius, start_height, start_yaw), pace=pace,
+                connect=(connect_timeout, curve_secret, curve_server),
             )  # fmt: skip
+            return
+        if task is None:
+            raise UsageError(
+                "give --task to train in the simulator, or --robot ADDR --goal goal.yaml",
+                hint="e.g. --task plug_in_socket",
+            )
+        _train_residual_sim(
+            skill, task.value, (condition or ConditionName.canonical).value, out=out,
+            residual=residual, sac=sac, run=run, resume=resume, command=command,
+        )  # fmt: skip
+
+
+def _residual_bar(progress: Progress, steps: int, **fields: str) -> Callable:
+    """A progress task for a residual run, and the `on_step` that advances it."""
+    shown = dict(fields)
+    bar = progress.add_task("train residual", total=steps, **shown)
+
+    def advance(step: int, stats: dict[str, float]) -> None:
+        shown["return"] = f"{stats['return']:.2f}"
+        shown["success"] = f"{100 * stats['success']:.0f}%"
+        if "eval" in stats and "eval" in shown:
+            shown["eval"] = f"{100 * stats['eval']:.0f}%"
+        if "episodes" in shown:
+            shown["episodes"] = str(int(stats["episodes"]))
+            shown["interventions"] = str(int(stats["interventions"]))
+        progress.update(bar, completed=step, **shown)
+
+    return advance
+
+
+def _train_residual_sim(
+    skill: Path, task: str, condition: str, *, out: Path | None, residual: dict,
+    sac: SACConfig, run: RunConfig, resume: bool, command: str,
+) -> None:  # fmt: skip
+    from vitalskills.app.train import train_residual
+
+    with progress_bar("return", "success", "eval") as progress:
+        advance = _residual_bar(progress, run.steps, **{"return": "-", "success": "-", "eval": "-"})
+        result = train_residual(
+            skill, task, condition, residual=residual, sac_config=sac, run=run,
+            out=out, resume=resume, command=command, on_step=advance,
+        )  # fmt: skip
     final = result.rows[-1]
     console.print(
-        f"trained a residual for `{result.manifest.name}` on {task.value} ({condition.value}): "
+        f"trained a residual for `{result.manifest.name}` on {task} ({condition}): "
         f"{final.step} steps, {result.seconds / 60:.1f} min; evaluation success "
         f"{final.eval_successes}/{final.eval_episodes} (started at "
         f"{result.rows[0].eval_successes}/{result.rows[0].eval_episodes}); "
         f"skill written to {out or skill}; log and plot in {result.files[0].parent}"
     )
+
+
+def _train_residual_robot(
+    address: str, skill: Path, goal: Path | None, *, target: str | None, out: Path | None,
+    residual: dict, sac: SACConfig, run: RunConfig, chroma: str | None, resume: bool,
+    command: str, tolerance: tuple[float | None, float | None],
+    start: tuple[float | None, float | None, float | None], pace: bool | None,
+    connect: tuple[float, Path | None, Path | None],
+) -> None:  # fmt: skip
+    """`train residual --robot`: connect, train with the pause key, report."""
+    import contextlib
+
+    from vitalskills.app.robot_residual import train_residual_on_robot
+    from vitalskills.bridge import connect as connect_robot
+    from vitalskills.cli.app import ExitCode, sigterm_as_interrupt
+    from vitalskills.learning.masks import ChromaKey
+    from vitalskills.robot import RobotUnreachable
+    from vitalskills.teleop.errors import TeleopError
+    from vitalskills.teleop.keyboard import TerminalKeys
+
+    if goal is None:
+        raise UsageError(
+            "--robot needs --goal",
+            hint="record one with `vitalskills goal record --robot ADDR --out goal.yaml` or "
+            "`--from-data DIR`",
+        )
+    goal_file = bench_goal(goal, target)
+    settings = bench_settings(
+        goal_file, max_steps=run.max_episode_steps or 150, tolerance=tolerance, start=start,
+        pace=pace,
+    )  # fmt: skip
+    key = None if chroma is None else ChromaKey(colour=chroma)
+    terminal = TerminalKeys()
+    with contextlib.suppress(TeleopError):  # no terminal: no pause key
+        terminal.open()
+    keys = terminal.read if terminal.is_open else None
+    with user_errors(codes={RobotUnreachable: ExitCode.UNREACHABLE}):
+        robot = connect_robot(
+            address, connect_timeout_s=connect[0], curve_secret=connect[1],
+            curve_server=connect[2],
+        )  # fmt: skip
+        try:
+            fields = {"return": "-", "success": "-", "episodes": "0", "interventions": "0"}
+            with sigterm_as_interrupt(), progress_bar(*fields) as progress:
+                advance = _residual_bar(progress, run.steps, **fields)
+
+                def paused(now: bool) -> None:
+                    progress.console.print(
+                        "paused: the arm is stopped; press p to go on" if now else "resumed"
+                    )
+
+                if keys is not None:
+                    progress.console.print("press p to pause; Ctrl-C stops (--resume goes on)")
+                result = train_residual_on_robot(
+                    robot, skill, goal_file, goal_path=str(goal), out=out, residual=residual,
+                    sac_config=sac, run=run, settings=settings, chroma=key, resume=resume,
+                    keys=keys, on_pause=paused, on_step=advance, command=command,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            err_console.print(
+                "interrupted: the robot was stopped; the last checkpoint is the start of the "
+                f"episode in progress: go on with the same command and --resume "
+                f"({(out or skill) / 'residual_run' / 'checkpoints' / 'latest'})",
+                soft_wrap=True,
+            )
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        finally:
+            terminal.close()
+            robot.close()
+    rate = result.successes / result.episodes if result.episodes else 0.0
+    interventions = sum(result.interventions.values())
+    console.print(
+        f"trained a residual for `{result.manifest.name}` on {result.robot}: {result.steps} "
+        f"steps in {result.episodes} episodes ({100 * rate:.0f}% reached the goal), "
+        f"{result.seconds / 60:.1f} min wall, robot time {result.robot_time_s:.0f} s "
+        f"at {result.control_hz:g} Hz; interventions {interventions}"
+        + (f" ({result.interventions})" if interventions else "")
+        + f"; {len(result.skipped)} unreachable starts skipped; skill written to "
+        f"{out or skill}; log and plot in {result.log_files[0].parent}",
+        soft_wrap=True,
+    )
+    for entry in result.skipped:
+        console.print(f"skipped episode {entry['episode']}: {entry['reason']}", soft_wrap=True)

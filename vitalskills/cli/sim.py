@@ -22,6 +22,17 @@ from vitalskills.cli.app import (
     err_console,
     user_errors,
 )
+from vitalskills.cli.bench import (
+    GoalOption,
+    PaceOption,
+    StartHeightOption,
+    StartRadiusOption,
+    StartYawOption,
+    TargetOption,
+    ToleranceDegOption,
+    ToleranceMmOption,
+    bench_settings,
+)
 from vitalskills.errors import UsageError
 
 if TYPE_CHECKING:
@@ -141,36 +152,10 @@ def eval_command(
             "(needs --goal; docs/robot-eval.md).",
         ),
     ] = None,
-    goal: Annotated[
-        Path | None,
-        typer.Option("--goal", help="With --robot: the goal pose from `vitalskills goal record`."),
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            "--target",
-            help="With --robot: a new approach point X,Y,Z[,YAW] (m, rad, base frame) that "
-            "the goal moves with (default: the goal file's).",
-        ),
-    ] = None,
-    tolerance_mm: Annotated[
-        float | None,
-        typer.Option(
-            "--tolerance-mm",
-            min=0.001,
-            help="With --robot: success within this "
-            "distance of the goal, mm (default: the goal file's).",
-        ),
-    ] = None,
-    tolerance_deg: Annotated[
-        float | None,
-        typer.Option(
-            "--tolerance-deg",
-            min=0.001,
-            help="With --robot: and within this "
-            "angle of its orientation, degrees (default: the goal file's).",
-        ),
-    ] = None,
+    goal: GoalOption = None,
+    target: TargetOption = None,
+    tolerance_mm: ToleranceMmOption = None,
+    tolerance_deg: ToleranceDegOption = None,
     max_steps: Annotated[
         int | None,
         typer.Option(
@@ -179,31 +164,9 @@ def eval_command(
             help="With --robot: policy steps per episode (default: the skill's max_steps).",
         ),
     ] = None,
-    start_radius: Annotated[
-        float | None,
-        typer.Option(
-            "--start-radius",
-            min=0.0,
-            help="With --robot: start box half-size in "
-            "x and y around the approach point, mm (default 15).",
-        ),
-    ] = None,
-    start_height: Annotated[
-        float | None,
-        typer.Option(
-            "--start-height",
-            min=0.0,
-            help="With --robot: start box half-size in z, mm (default 10).",
-        ),
-    ] = None,
-    start_yaw: Annotated[
-        float | None,
-        typer.Option(
-            "--start-yaw",
-            min=0.0,
-            help="With --robot: start heading range, +- degrees (default 10).",
-        ),
-    ] = None,
+    start_radius: StartRadiusOption = None,
+    start_height: StartHeightOption = None,
+    start_yaw: StartYawOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -212,13 +175,7 @@ def eval_command(
             "sheet of the last wrist images into this folder.",
         ),
     ] = None,
-    pace: Annotated[
-        bool | None,
-        typer.Option(
-            "--pace/--no-pace",
-            help="With --robot: run at the robot's control rate (default: on).",
-        ),
-    ] = None,
+    pace: PaceOption = None,
     connect_timeout: ConnectTimeoutOption = 5.0,
     curve_secret: CurveSecretOption = None,
     curve_server: CurveServerOption = None,
@@ -350,15 +307,12 @@ def _eval_robot(
     simulator_only: dict[str, object],
 ) -> None:
     """`eval --robot`: the bench procedure on a robot, with a progress bar and a summary."""
-    import math
-
-    from vitalskills.app.bench import BenchSettings
     from vitalskills.app.robot_eval import evaluate_skill_on_robot
     from vitalskills.cli.app import ExitCode, sigterm_as_interrupt
     from vitalskills.robot import RobotUnreachable
     from vitalskills.skills import default_library
-    from vitalskills.teleop.goal import Tolerance, load_goal
-    from vitalskills.teleop.motion import StartBox, parse_target
+    from vitalskills.teleop.goal import load_goal
+    from vitalskills.teleop.motion import parse_target
 
     finished = 0
     with user_errors(codes={RobotUnreachable: ExitCode.UNREACHABLE}):
@@ -385,22 +339,10 @@ def _eval_robot(
             )
         name, _, constraint = skill.partition("@")
         manifest = default_library(skills or []).get(name, constraint or None)
-        default_tolerance = goal_file.tolerance
-        radius, height, yaw = start
-        settings = BenchSettings(
-            start_box=StartBox(
-                (15.0 if radius is None else radius) / 1000,
-                (15.0 if radius is None else radius) / 1000,
-                (10.0 if height is None else height) / 1000,
-                math.radians(10.0 if yaw is None else yaw),
-            ),
-            max_steps=max_steps or manifest.max_steps,
-            tolerance=Tolerance(
-                position_mm=tolerance[0] or default_tolerance.position_mm,
-                angle_deg=tolerance[1] or default_tolerance.angle_deg,
-            ),
-            pace=True if pace is None else pace,
-        )
+        settings = bench_settings(
+            goal_file, max_steps=max_steps or manifest.max_steps, tolerance=tolerance,
+            start=start, pace=pace,
+        )  # fmt: skip
         try:
             with sigterm_as_interrupt(), _progress() as progress:
                 bar = progress.add_task(

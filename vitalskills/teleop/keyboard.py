@@ -174,6 +174,11 @@ class TerminalKeys:
     def fd(self) -> int:
         return sys.stdin.fileno() if self._fd is None else self._fd
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the terminal is in cbreak mode (opened and not closed)."""
+        return self._saved is not None
+
     def open(self) -> None:
         """Switch the terminal to cbreak mode (raise `TeleopError` when it is not one)."""
         if self._saved is not None:

@@ -89,5 +89,7 @@ class RunConfig(BaseModel):
     reward_scale: float = Field(1.0, gt=0)
     window: int = Field(20, ge=1, description="recent episodes in the training success rate")
     privileged_critic: bool = Field(
-        True, description="critics also see the goal pose from the gripper (simulator only)"
+        True,
+        description="critics also see the goal pose from the gripper (in the simulator its "
+        "truth; on a robot from the goal file and the end-effector pose)",
     )

@@ -1,0 +1,114 @@
+"""Options shared by the commands that run bench episodes on a robot (`eval --robot`,
+`train residual --robot`): the goal, where episodes start, what counts as arrived, pace."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from vitalskills.app.bench import BenchSettings
+    from vitalskills.teleop.goal import GoalFile
+
+GoalOption = Annotated[
+    Path | None,
+    typer.Option("--goal", help="With --robot: the goal pose from `vitalskills goal record`."),
+]
+TargetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="With --robot: a new approach point X,Y,Z[,YAW] (m, rad, base frame) that "
+        "the goal moves with (default: the goal file's).",
+    ),
+]
+ToleranceMmOption = Annotated[
+    float | None,
+    typer.Option(
+        "--tolerance-mm",
+        min=0.001,
+        help="With --robot: success within this "
+        "distance of the goal, mm (default: the goal file's).",
+    ),
+]
+ToleranceDegOption = Annotated[
+    float | None,
+    typer.Option(
+        "--tolerance-deg",
+        min=0.001,
+        help="With --robot: and within this "
+        "angle of its orientation, degrees (default: the goal file's).",
+    ),
+]
+StartRadiusOption = Annotated[
+    float | None,
+    typer.Option(
+        "--start-radius",
+        min=0.0,
+        help="With --robot: start box half-size in "
+        "x and y around the approach point, mm (default 15).",
+    ),
+]
+StartHeightOption = Annotated[
+    float | None,
+    typer.Option(
+        "--start-height",
+        min=0.0,
+        help="With --robot: start box half-size in z, mm (default 10).",
+    ),
+]
+StartYawOption = Annotated[
+    float | None,
+    typer.Option(
+        "--start-yaw",
+        min=0.0,
+        help="With --robot: start heading range, +- degrees (default 10).",
+    ),
+]
+PaceOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--pace/--no-pace",
+        help="With --robot: run at the robot's control rate (default: on).",
+    ),
+]
+
+
+def bench_goal(goal: Path, target: str | None) -> GoalFile:
+    """Load the goal file, moved to `--target` when one is given."""
+    from vitalskills.teleop.goal import load_goal
+    from vitalskills.teleop.motion import parse_target
+
+    loaded = load_goal(goal)
+    return loaded if target is None else loaded.anchored(parse_target(target))
+
+
+def bench_settings(
+    goal: GoalFile,
+    *,
+    max_steps: int,
+    tolerance: tuple[float | None, float | None],
+    start: tuple[float | None, float | None, float | None],
+    pace: bool | None,
+) -> BenchSettings:
+    """The bench procedure from the options (mm and degrees), defaults filled in."""
+    from vitalskills.app.bench import BenchSettings
+    from vitalskills.teleop.goal import Tolerance
+    from vitalskills.teleop.motion import StartBox
+
+    radius, height, yaw = start
+    half = (15.0 if radius is None else radius) / 1000
+    rise = (10.0 if height is None else height) / 1000
+    turn = math.radians(10.0 if yaw is None else yaw)
+    return BenchSettings(
+        start_box=StartBox(half, half, rise, turn),
+        max_steps=max_steps,
+        tolerance=Tolerance(
+            position_mm=tolerance[0] or goal.tolerance.position_mm,
+            angle_deg=tolerance[1] or goal.tolerance.angle_deg,
+        ),
+        pace=True if pace is None else pace,
+    )
