@@ -102,7 +102,6 @@ class BenchTraining:
         self.state_dim = STATE_DIM if goal_critic else 0
         self.skipped: list[dict[str, Any]] = []
         self.skips_in_a_row = 0
-        self.robot_steps = 0
         self._potential = 0.0
 
     def begin(self, episode: int) -> Observation | None:
@@ -124,7 +123,6 @@ class BenchTraining:
 
     def step(self, action: np.ndarray) -> Transition:
         done = self.bench.step(action)
-        self.robot_steps += done.applied is not None
         now = potential(self.bench.goal, done.observation)
         reward = now - self._potential + (SUCCESS_BONUS if done.success else 0.0)
         self._potential = now
@@ -163,7 +161,6 @@ class PauseKey:
     on_pause: Callable[[bool], None] | None = None
     poll_s: float = 0.05
     pauses: int = field(default=0, init=False)
-    paused_s: float = field(default=0.0, init=False)
 
     def check(self) -> None:
         """Return at once unless the pause key was typed; then hold until it is again."""
@@ -171,12 +168,10 @@ class PauseKey:
             return
         self.robot.stop()
         self.pauses += 1
-        began = time.monotonic()
         if self.on_pause is not None:
             self.on_pause(True)
         while PAUSE_KEY not in self.keys():
             time.sleep(self.poll_s)
-        self.paused_s += time.monotonic() - began
         if self.on_pause is not None:
             self.on_pause(False)
 
