@@ -388,9 +388,11 @@ def _residual_bar(progress: Progress, steps: int, **fields: str) -> Callable:
         shown["success"] = f"{100 * stats['success']:.0f}%"
         if "eval" in stats and "eval" in shown:
             shown["eval"] = f"{100 * stats['eval']:.0f}%"
-        if "episodes" in shown:
-            shown["episodes"] = str(int(stats["episodes"]))
-            shown["interventions"] = str(int(stats["interventions"]))
+        if "episodes" in shown:  # on a robot: episodes, and interventions once there are any
+            count, interventions = int(stats["episodes"]), int(stats["interventions"])
+            shown["episodes"] = (
+                f"{count} ({interventions} interventions)" if interventions else str(count)
+            )
         progress.update(bar, completed=step, **shown)
 
     return advance
@@ -458,7 +460,7 @@ def _train_residual_robot(
             curve_server=connect[2],
         )  # fmt: skip
         try:
-            fields = {"return": "-", "success": "-", "episodes": "0", "interventions": "0"}
+            fields = {"return": "-", "success": "-", "episodes": "0"}
             with sigterm_as_interrupt(), progress_bar(*fields) as progress:
                 advance = _residual_bar(progress, run.steps, **fields)
 
