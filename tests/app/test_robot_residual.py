@@ -159,7 +159,7 @@ def test_the_residual_loop_through_the_bridge_lowers_the_critic_loss(
 def test_a_paused_run_equals_one_that_never_paused(bc_skill: Path, tmp_path: Path) -> None:
     plain = train_on_arm(bc_skill, tmp_path / "plain")
     arm = SteadyArm()
-    script = iter([[]] * 9 + [["p"], [], [], ["p"]])
+    script = iter([[]] * 5 + [["i"]] + [[]] * 3 + [["p"], [], ["i"], ["p"]])
     seen: list[int] = []
 
     def keys() -> list[str]:
@@ -170,6 +170,11 @@ def test_a_paused_run_equals_one_that_never_paused(bc_skill: Path, tmp_path: Pat
 
     paused = train_on_arm(bc_skill, tmp_path / "paused", keys=keys, arm=arm, on_step=on_step)
     assert paused.pauses == 1
+    # Two by-hand interventions, counted (one typed while paused); nothing else changed.
+    assert paused.trainer.state.interventions == {"by_hand": 2}
+    assert load_manifest(tmp_path / "paused").provenance["residual"]["interventions"] == {
+        "by_hand": 2
+    }
     assert seen[9] > seen[8]  # the arm was stopped when the pause began
     assert_same(plain.trainer.sac, paused.trainer.sac)
     assert plain.trainer.state.returns == paused.trainer.state.returns

@@ -16,8 +16,9 @@ trainer's `Episodes` (`BenchTraining`):
 
 A checkpoint is written at every episode's end, so a run stopped at any moment (Ctrl-C,
 a crash, a power cut) resumes from the start of the episode it was in, exactly. A key
-pauses: the arm stops and waits until the key comes again. Operator requests during an
-episode (re-seating a dropped object, moving the target) are counted as interventions.
+pauses: the arm stops and waits until the key comes again. Interventions are counted:
+operator requests through the bridge during an episode (re-seating a dropped object,
+moving the target), and a key a person presses after stepping in by hand.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ log = logging.getLogger("vitalskills.train")
 SUCCESS_BONUS = 10.0
 #: The key that pauses and resumes training.
 PAUSE_KEY = "p"
+#: The key a person presses after stepping in by hand (an intervention, counted).
+INTERVENTION_KEY = "i"
+#: How a by-hand intervention is counted.
+BY_HAND = "by_hand"
 
 
 def potential(goal: GoalFile, observation: Observation) -> float:
@@ -102,6 +107,7 @@ class BenchTraining:
         self.state_dim = STATE_DIM if goal_critic else 0
         self.skipped: list[dict[str, Any]] = []
         self.skips_in_a_row = 0
+        self.by_hand = 0  # interventions a person reported during the episode
         self._potential = 0.0
 
     def begin(self, episode: int) -> Observation | None:
@@ -139,38 +145,51 @@ class BenchTraining:
         return goal_critic_state(self.bench.goal, observation) if self.state_dim else EMPTY
 
     def end(self) -> dict[str, int]:
-        return self.bench.end()
+        counts = self.bench.end()
+        if self.by_hand:
+            counts[BY_HAND] = counts.get(BY_HAND, 0) + self.by_hand
+            self.by_hand = 0
+        return counts
 
     def close(self) -> None:
         self.bench.close()
 
 
 @dataclass
-class PauseKey:
-    """Pause on a key: between steps, stop the arm and wait until the key comes again.
+class TrainingKeys:
+    """The keys of a run on a robot, read between steps.
+
+    `p` pauses: the arm stops and the run waits until `p` comes again. `i` says a person
+    stepped in by hand (re-seated the object, put the target back): the episode's
+    interventions count it.
 
     Args:
         keys: returns the keys typed since the last call (a terminal, or a test's script).
         robot: stopped while paused.
+        episodes: where a by-hand intervention is counted.
         on_pause: told `True` when a pause begins and `False` when it ends.
         poll_s: how often to look for the key while paused.
     """
 
     keys: Callable[[], Iterable[str]]
     robot: Robot
+    episodes: BenchTraining
     on_pause: Callable[[bool], None] | None = None
     poll_s: float = 0.05
     pauses: int = field(default=0, init=False)
 
     def check(self) -> None:
-        """Return at once unless the pause key was typed; then hold until it is again."""
-        if PAUSE_KEY not in self.keys():
+        """Count an `i`; return at once unless `p` was typed, then hold until it is again."""
+        typed = list(self.keys())
+        self.episodes.by_hand += typed.count(INTERVENTION_KEY)
+        if PAUSE_KEY not in typed:
             return
         self.robot.stop()
         self.pauses += 1
         if self.on_pause is not None:
             self.on_pause(True)
-        while PAUSE_KEY not in self.keys():
+        while PAUSE_KEY not in (typed := list(self.keys())):
+            self.episodes.by_hand += typed.count(INTERVENTION_KEY)
             time.sleep(self.poll_s)
         if self.on_pause is not None:
             self.on_pause(False)
@@ -220,9 +239,9 @@ def train_residual_on_robot(
     `run.max_episode_steps`, else 150). With `run.augment`, wrist images are augmented
     with `chroma` (default: the key the skill's training masks were made with). A
     checkpoint is written at every episode's end; `resume` continues from it. `keys`
-    gives the typed keys (`p` pauses and resumes). The robot is stopped on every way out;
-    an interruption (Ctrl-C) leaves the last checkpoint, the start of the episode it
-    stopped, to resume from.
+    gives the typed keys (`TrainingKeys`: `p` pauses and resumes, `i` counts a by-hand
+    intervention). The robot is stopped on every way out; an interruption (Ctrl-C)
+    leaves the last checkpoint, the start of the episode it stopped, to resume from.
 
     Raises:
         UsageError: augmentation without a chroma key to make masks with.
@@ -247,7 +266,7 @@ def train_residual_on_robot(
     episodes = BenchTraining(
         bench, run.seed, chroma if run.augment else None, goal_critic=run.privileged_critic
     )
-    pause = PauseKey(keys, robot, on_pause) if keys is not None else None
+    pause = TrainingKeys(keys, robot, episodes, on_pause) if keys is not None else None
 
     def step_done(step: int, stats: dict[str, float]) -> None:
         if pause is not None:

@@ -169,6 +169,7 @@ def train_skill(
             "task": dataset.info.task,
             "condition": dataset.info.condition,
             "source": dataset.info.source,
+            "robot": dataset.info.robot.get("name"),
             "episodes": len(metas),
             "frames": sum(meta.length for meta in metas),
             "seeds": [meta.seed for meta in metas],

@@ -322,8 +322,9 @@ def train_residual_command(
 
     With --robot, on a robot's bench through the bridge: every episode backs the held
     object out, moves to a random start near the target and runs BC + residual until the
-    end effector is at the goal (--goal) or the step limit. Press p to pause and resume;
-    Ctrl-C stops the arm and leaves a checkpoint to --resume from. Without --robot, in
+    end effector is at the goal (--goal) or the step limit. Press p to pause and resume,
+    i after stepping in by hand (counted); Ctrl-C stops the arm and leaves a checkpoint
+    to --resume from. Without --robot, in
     the simulator in process (--task), a new scene every episode.
     """
 
@@ -470,7 +471,10 @@ def _train_residual_robot(
                     )
 
                 if keys is not None:
-                    progress.console.print("press p to pause; Ctrl-C stops (--resume goes on)")
+                    progress.console.print(
+                        "press p to pause, i after stepping in by hand; Ctrl-C stops "
+                        "(--resume goes on)"
+                    )
                 result = train_residual_on_robot(
                     robot, skill, goal_file, goal_path=str(goal), out=out, residual=residual,
                     sac_config=sac, run=run, settings=settings, chroma=key, resume=resume,
