@@ -234,3 +234,26 @@ def test_goal_record_by_jogging_with_the_keyboard(tmp_path: Path) -> None:
     finally:
         os.close(typed)
         os.close(device_side)
+
+
+def test_a_goal_the_demonstrations_swiped_through_is_passed_through(tmp_path: Path) -> None:
+    info = DatasetInfo(task="card_swipe", condition="canonical", control_hz=10.0,
+                       source="teleop:script")  # fmt: skip
+    with DatasetWriter(tmp_path / "swipes", info) as writer:
+        for seed, end in enumerate((0.0, 1.0, -1.0)):
+            # Lowered into the slot, then swiped 8 mm a frame along x until success.
+            path = [pose((-30, 0, -40), 0), pose((-24 + end, 0, -64), 0),
+                    pose((-16 + end, 0, -64), 0), pose((-8 + end, 0, -64), 0),
+                    pose((end, 0, -64), 0)]  # fmt: skip
+            writer.add_episode(
+                {"action": np.zeros((5, 7), np.float32),
+                 "observation.ee_pose": np.array(path, np.float32)},
+                seed=seed, success=True,
+                extra={"start": {"target": list(APPROACH.position), "target_yaw": 0.0},
+                       "goal_ee_pose": path[-1]},
+            )  # fmt: skip
+    goal = goal_from_data(tmp_path / "swipes").goal
+    np.testing.assert_allclose(goal.goal.through, (1.0, 0.0, 0.0), atol=1e-6)
+    # An insertion ends moving along its axis: a goal to stop at.
+    inserted = write_dataset(tmp_path / "plugs", [(True, pose((0, 0, -64), 0), APPROACH)] * 2)
+    assert goal_from_data(inserted).goal.goal.through is None

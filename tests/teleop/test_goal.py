@@ -187,3 +187,24 @@ def test_relative_orientation_survives_a_turned_approach() -> None:
     back = goal.pose()[1]
     assert np.linalg.norm(matrix_to_axis_angle(back.T @ rotation)) < 1e-5
     assert isinstance(GoalFile.model_validate(goal.model_dump()), GoalFile)
+
+
+def test_a_goal_passed_through_counts_past_it_along_the_travel_as_arrived() -> None:
+    at = np.array([0.5, 0.0, 0.03])
+    swipe = goal_from_poses("card_swipe", APPROACH, [(APPROACH, at, DOWN)], MADE, through=(1, 0, 0))
+    stop = goal_from_poses("card_swipe", APPROACH, [(APPROACH, at, DOWN)], MADE)
+
+    def at_offset(dx: float, dy: float, dz: float) -> dict:
+        return {"ee_pose": np.array([0.5 + dx, dy, 0.03 + dz, 0.0, 1.0, 0.0, 0.0])}
+
+    # 5 mm past the goal along the swipe: arrived; for a goal to stop at, 5 mm off.
+    assert swipe.error(at_offset(0.005, 0, 0))[0] == pytest.approx(0.0, abs=1e-9)
+    assert stop.error(at_offset(0.005, 0, 0))[0] == pytest.approx(0.005, abs=1e-9)
+    # Short of it along the swipe, or beside or above its line, still counts.
+    assert swipe.error(at_offset(-0.003, 0, 0))[0] == pytest.approx(0.003, abs=1e-9)
+    assert swipe.error(at_offset(0.01, 0.004, 0))[0] == pytest.approx(0.004, abs=1e-9)
+    assert swipe.error(at_offset(0.01, 0, 0.002))[0] == pytest.approx(0.002, abs=1e-9)
+    # The direction is in the approach frame: it turns with the target.
+    turned = swipe.anchored(Target(APPROACH.position, math.pi / 2))
+    np.testing.assert_allclose(turned.through_axis(), (0, 1, 0), atol=1e-9)
+    assert "passed through" in swipe.describe() and "passed through" not in stop.describe()

@@ -8,7 +8,9 @@ Two ways, both ending in a `goal.yaml` relative to the approach point
   success key, exactly as `collect --robot --teleop` lets them jog to the approach point;
 - from demonstrations: the median of the success poses (`goal_ee_pose`, the pose where the
   operator marked success) of a dataset written by `collect --robot`, each taken relative
-  to the approach point its episode recorded (`extra.start.target`, `target_yaw`).
+  to the approach point its episode recorded (`extra.start.target`, `target_yaw`). When
+  the demonstrations were still moving sideways as they succeeded (a swipe), the goal is
+  one to pass through along that direction (`through`), not a place to stop.
 """
 
 from __future__ import annotations
@@ -27,10 +29,18 @@ from vitalskills.errors import UsageError
 from vitalskills.learning.bc.hindsight import GOAL_KEYS, episode_goal, goal_source
 from vitalskills.learning.dataset import DemoDataset, Episode
 from vitalskills.robot import Robot, RobotError
-from vitalskills.robot.geometry import ee_pose, heading
+from vitalskills.robot.geometry import ee_pose, heading, yaw_matrix
 from vitalskills.teleop import JogScale, TeleopDevice
 from vitalskills.teleop.goal import GoalFile, Made, Tolerance, goal_from_poses
 from vitalskills.teleop.motion import Pacer, Target, jog_until_marked
+
+#: A goal is passed through (a swipe) when, over the last `LOOKBACK` frames before the
+#: success, the end effector typically travelled at least `THROUGH_MIN_M` square to the
+#: back-out axis, and more than `THROUGH_RATIO` times as far as along it.
+LOOKBACK = 3
+THROUGH_MIN_M = 0.003
+THROUGH_RATIO = 2.0
+EE_POSE_KEY = "observation.ee_pose"
 
 
 def _now() -> str:
@@ -81,14 +91,16 @@ def goal_from_data(
     """
     dataset = DemoDataset(Path(data))
     poses: list[tuple[Target, np.ndarray, np.ndarray]] = []
+    travels: list[np.ndarray] = []  # approach frame
     failures = 0
+    reads_poses = EE_POSE_KEY in dataset.info.features
     for position, meta in enumerate(dataset.metas()):
         source = goal_source(meta)
         if source is None:
             failures += 1
             continue
-        # Only a goal from the last frame needs the episode's arrays.
-        episode = dataset.episode(position) if source not in GOAL_KEYS else Episode(meta, {})
+        needs_frames = reads_poses or source not in GOAL_KEYS
+        episode = dataset.episode(position) if needs_frames else Episode(meta, {})
         goal = episode_goal(episode)
         assert goal is not None
         at = target or recorded_target(meta.extra)
@@ -101,6 +113,9 @@ def goal_from_data(
         if at.yaw is None:
             at = Target(at.position, heading(goal.matrix[:3, :3]))
         poses.append((at, goal.matrix[:3, 3], goal.matrix[:3, :3]))
+        if reads_poses:
+            before = np.asarray(episode.frames[EE_POSE_KEY][-LOOKBACK:][0][:3], np.float64)
+            travels.append(yaw_matrix(-float(at.yaw)) @ (goal.matrix[:3, 3] - before))
     if not poses:
         raise UsageError(
             f"{data} holds no successful episode ({failures} failed): no success pose to "
@@ -114,7 +129,31 @@ def goal_from_data(
     goal = goal_from_poses(
         dataset.info.task, Target(anchor_position, anchor_yaw), poses, made, tolerance
     )
+    through = passed_through(goal, travels)
+    if through is not None:
+        goal = goal_from_poses(
+            dataset.info.task, Target(anchor_position, anchor_yaw), poses, made, tolerance,
+            through=through,
+        )  # fmt: skip
     return DataGoal(goal, len(poses), failures, len(counts))
+
+
+def passed_through(goal: GoalFile, travels: list[np.ndarray]) -> np.ndarray | None:
+    """The direction the demonstrations passed through the goal along (approach frame),
+    or None when they arrived at it (an insertion ends moving along its axis).
+
+    `travels` are the end effector's moves over the last frames before each success.
+    """
+    if not travels:
+        return None
+    travel = np.median(np.asarray(travels), axis=0)
+    axis = yaw_matrix(-goal.approach.yaw) @ goal.backout_axis()
+    along = float(travel @ axis)
+    square = travel - along * axis
+    size = float(np.linalg.norm(square))
+    if size < THROUGH_MIN_M or size <= THROUGH_RATIO * abs(along):
+        return None
+    return square / size
 
 
 # ---------------------------------------------------------------------- on the robot

@@ -95,6 +95,21 @@ class RelativePose(_Strict):
     orientation: tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat] = Field(
         description="wxyz, approach frame"
     )
+    through: Point | None = Field(
+        None,
+        description="unit direction (approach frame) the end effector travels through the "
+        "goal, as in a swipe: being past the goal along it counts as arrived (null: none)",
+    )
+
+    @field_validator("through")
+    @classmethod
+    def _unit_direction(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is None:
+            return None
+        norm = math.sqrt(sum(v * v for v in value))
+        if abs(norm - 1.0) > 1e-3:
+            raise ValueError(f"must be a unit vector (x, y, z), its norm is {norm:.4f}")
+        return tuple(v / norm for v in value)
 
     @field_validator("orientation")
     @classmethod
@@ -191,12 +206,25 @@ class GoalFile(_Strict):
         """
         return -self.pose()[1][:, 2]
 
+    def through_axis(self) -> np.ndarray | None:
+        """The unit direction (base frame) the end effector passes through the goal along
+        (a swipe), square to the back-out axis; None for a goal that is a place to stop."""
+        if self.goal.through is None:
+            return None
+        direction = yaw_matrix(self.approach.yaw) @ np.asarray(self.goal.through)
+        axis = self.backout_axis()
+        direction = direction - float(direction @ axis) * axis
+        norm = float(np.linalg.norm(direction))
+        return None if norm < 1e-6 else direction / norm
+
     def error(self, observation: Observation) -> tuple[float, float]:
         """How far the end effector is from the goal: distance (m) and angle (rad).
 
         Further in than the goal along its axis does not count as away from it: an
-        object pushed further home than where success was marked is still in. So the
-        distance is the sideways offset combined with how far short of the goal it is.
+        object pushed further home than where success was marked is still in. Nor, for a
+        goal passed through (`through`, a swipe), does being further along the travel.
+        So the distance combines the offset square to those directions with how far
+        short of the goal it is along them.
         """
         position, rotation = ee_pose(observation)
         goal_position, goal_rotation = self.pose()
@@ -204,7 +232,13 @@ class GoalFile(_Strict):
         axis = self.backout_axis()
         along = float(offset @ axis)  # > 0: short of the goal (out of the opening)
         sideways = offset - along * axis
-        distance = math.hypot(float(np.linalg.norm(sideways)), max(along, 0.0))
+        short = [max(along, 0.0)]
+        travel = self.through_axis()
+        if travel is not None:
+            passed = float(sideways @ travel)  # > 0: past the goal along the travel
+            sideways = sideways - passed * travel
+            short.append(max(-passed, 0.0))
+        distance = math.hypot(float(np.linalg.norm(sideways)), *short)
         turn = matrix_to_axis_angle(goal_rotation.T @ rotation)
         return distance, float(np.linalg.norm(turn))
 
@@ -215,6 +249,7 @@ class GoalFile(_Strict):
             f"goal ({x:.4f}, {y:.4f}, {z:.4f}) m, heading {math.degrees(heading(rotation)):.1f} "
             f"deg, base frame; tolerance {self.tolerance.position_mm:g} mm, "
             f"{self.tolerance.angle_deg:g} deg"
+            + ("; passed through" if self.goal.through is not None else "")
         )
 
 
@@ -246,6 +281,7 @@ def goal_from_poses(
     poses: Sequence[tuple[Target, np.ndarray, np.ndarray]],
     made: Made,
     tolerance: Tolerance | None = None,
+    through: Sequence[float] | None = None,
 ) -> GoalFile:
     """The median goal of success poses, each relative to the approach point it was made at.
 
@@ -255,6 +291,7 @@ def goal_from_poses(
         poses: one (approach point, position, rotation) per success, base frame.
         made: how it was made.
         tolerance: the tolerance to store (default: from the spread, `Spread.tolerance`).
+        through: the direction the goal is passed through along (approach frame), if any.
     """
     if not poses:
         raise GoalFileError("no success pose to make a goal from", hint=HINT)
@@ -279,6 +316,7 @@ def goal_from_poses(
             position=_rounded(middle),
             yaw=round(heading(quat_to_matrix(quat)), DIGITS),
             orientation=_rounded(quat),
+            through=None if through is None else _rounded(through),
         ),
         tolerance=tolerance or spread.tolerance(),
         spread=spread,
@@ -298,6 +336,8 @@ def write_goal(goal: GoalFile, path: Path) -> Path:
     """Write `goal` as YAML at `path` (replaced whole, never half written)."""
     path = Path(path)
     data = goal.model_dump(mode="json")
+    if data["goal"]["through"] is None:  # a goal to stop at: the file says nothing of it
+        del data["goal"]["through"]
     text = HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
