@@ -40,8 +40,10 @@ from vitalskills.learning.residual.config import RunConfig, SACConfig
 from vitalskills.learning.residual.episodes import STATE_DIM, TRAIN_SEEDS, Transition, goal_state
 from vitalskills.learning.residual.replay import EMPTY
 from vitalskills.learning.residual.training import ResidualTrainer
+from vitalskills.learning.skill_folder import add_residual, copy_skill
 from vitalskills.robot import Observation, Robot, RobotError
 from vitalskills.robot.geometry import ee_pose
+from vitalskills.skills.manifest import SkillManifest
 from vitalskills.teleop.goal import GoalFile
 
 log = logging.getLogger("vitalskills.train")
@@ -199,7 +201,7 @@ class TrainingKeys:
 class RobotResidualResult:
     """What `train residual --robot` did."""
 
-    manifest: Any  # the packaged SkillManifest
+    manifest: SkillManifest  # the packaged skill
     trainer: ResidualTrainer
     robot: str
     control_hz: float
@@ -289,8 +291,6 @@ def train_residual_on_robot(
         trainer.train(step_done)
         bench.finish()
     trainer.finish()
-    from vitalskills.learning.skill_folder import add_residual, copy_skill
-
     if out.resolve() != skill_dir.resolve():
         copy_skill(skill_dir, out)
     state = trainer.state
@@ -301,10 +301,10 @@ def train_residual_on_robot(
         "command": command,
         "task": goal.task,
         "robot": caps.name,
-        "goal": {"file": goal_path, "pose": goal.pose_vector(),
+        "goal": {"file": goal_path, "pose": goal.pose_vector(), "through": goal.goal.through,
                  "tolerance": bench.tolerance.model_dump(), "made": goal.made.model_dump()},
         "bench": {"start_box": asdict(settings.start_box), "max_steps": settings.max_steps},
-        "augmentation": None if chroma is None or not run.augment else chroma.describe(),
+        "augmentation": chroma.describe() if chroma is not None and run.augment else None,
         "critic": "goal from the gripper (proprioception and the goal file)"
         if run.privileged_critic else "the actor's input only",
         "bc_weights_sha256": bc_sha256,
