@@ -80,8 +80,8 @@ def serve_sim(green_screen: bool = False, **server: Any) -> Iterator[Served]:
 
 
 @contextmanager
-def serve_arm(arm: FakeArm, limits: SafetyLimits | None = None) -> Iterator[Served]:
-    bridge = BridgeServer(arm, "tcp://127.0.0.1:*", limits=limits)
+def serve_arm(arm: FakeArm, limits: SafetyLimits | None = None, **server: Any) -> Iterator[Served]:
+    bridge = BridgeServer(arm, "tcp://127.0.0.1:*", limits=limits, **server)
     stop = threading.Event()
     thread = threading.Thread(target=bridge.serve, args=(stop,), daemon=True)
     thread.start()

@@ -91,7 +91,10 @@ def train_on_arm(
 ):  # fmt: skip
     arm = arm or SteadyArm()
     settings = BenchSettings(pace=False, max_steps=6, start_box=start_box or StartBox())
-    with serve_arm(arm, limits) as served, connect(served.address) as robot:
+    # A loaded test machine can take longer than the default 0.2 s watchdog between two
+    # steps; the watchdog stopping the arm would end an episode early and the runs
+    # compared bit for bit would differ for that reason alone.
+    with serve_arm(arm, limits, watchdog_s=30.0) as served, connect(served.address) as robot:
         return train_residual_on_robot(
             robot, bc_skill, arm_goal(), out=out, residual=TINY_RESIDUAL, sac_config=TINY_SAC,
             run=short_run(steps), settings=settings, resume=resume, keys=keys,
