@@ -9,15 +9,8 @@ set -euo pipefail
 task=$1 skill=$2 hw=$3 out=$4
 shift 4
 mkdir -p "$out/skills"
-sock=$(mktemp -d /tmp/vshw.XXXX)
-uv run --frozen vitalskills bridge serve --driver "sim:$task" --hardware --green-screen \
-    --seed 0 --bind "ipc://$sock/arm.sock" > "$out/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$sock"' EXIT
-until grep -q "^serving " "$out/serve.log"; do
-  kill -0 $server 2>/dev/null || { tail -3 "$out/serve.log" >&2; exit 1; }
-  sleep 0.5
-done
+source "$(dirname "$0")/lib/serve_hardware.sh"
+serve_hardware "$task" "$out/serve.log"
 uv run --frozen vitalskills goal record --from-data "$hw/data" --out "$out/goal.yaml"
 uv run --frozen vitalskills train residual --robot "ipc://$sock/arm.sock" \
     --skill "$hw/skills/$skill" --goal "$out/goal.yaml" --out "$out/skills/$skill" --no-pace "$@"

@@ -8,16 +8,8 @@ set -euo pipefail
 task=$1 skill=$2 out=$3
 shift 3
 mkdir -p "$out"
-sock=$(mktemp -d /tmp/vshw.XXXX)
-uv run --frozen vitalskills bridge serve --driver "sim:$task" --hardware --green-screen \
-    --seed 0 --bind "ipc://$sock/arm.sock" --operator-view "ipc://$sock/eyes.sock" \
-    > "$out/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$sock"' EXIT
-until grep -q "^serving " "$out/serve.log"; do
-  kill -0 $server 2>/dev/null || { tail -3 "$out/serve.log" >&2; exit 1; }
-  sleep 0.5
-done
+source "$(dirname "$0")/lib/serve_hardware.sh"
+serve_hardware "$task" "$out/serve.log"
 uv run --frozen vitalskills collect --task "$task" --robot "ipc://$sock/arm.sock" \
     --teleop expert --operator-view "ipc://$sock/eyes.sock" --episodes 32 --out "$out/data"
 kill $server
