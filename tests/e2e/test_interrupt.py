@@ -35,7 +35,12 @@ def test_sigint_mid_skill_halts_stops_and_leaves_no_child(tiny_library: Path, tm
     command = [sys.executable, "-m", "vitalskills", "run", str(task), "--skills",
                str(tiny_library), "--realtime", "--trace", str(trace), "--record",
                str(tmp_path / "rec")]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A suite started in the background by a non-interactive shell ignores SIGINT, and
+    # a child inherits that: give the command Ctrl-C's default, as a terminal would.
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while not any(
