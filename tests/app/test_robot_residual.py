@@ -29,7 +29,7 @@ from vitalskills.app.bench import BenchSettings
 from vitalskills.app.goal import record_goal_from_robot
 from vitalskills.app.robot_residual import (
     goal_critic_state,
-    potential,
+    goal_potential,
     train_residual_on_robot,
 )
 from vitalskills.bridge import connect
@@ -109,8 +109,8 @@ def test_the_reward_and_the_critic_state_come_from_the_goal_and_proprioception()
     at_goal = {"ee_pose": np.array([*position, 0.0, 1.0, 0.0, 0.0], np.float32)}
     higher = position + np.array([0.0, 0.0, 0.02])
     above = {"ee_pose": np.array([*higher, 0.0, 1.0, 0.0, 0.0], np.float32)}
-    assert potential(goal, at_goal) == pytest.approx(0.0, abs=1e-4)
-    assert potential(goal, above) == pytest.approx(-2.0, abs=1e-4)  # 2 cm away
+    assert goal_potential(goal, at_goal) == pytest.approx(0.0, abs=1e-4)
+    assert goal_potential(goal, above) == pytest.approx(-2.0, abs=1e-4)  # 2 cm away
     state = goal_critic_state(goal, above)
     # The goal is 2 cm ahead along the gripper's z (pointing down), 2 cm to go.
     np.testing.assert_allclose(state, [0, 0, 2, 0, 0, 0, 2], atol=1e-4)

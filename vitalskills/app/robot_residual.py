@@ -43,13 +43,12 @@ from vitalskills.learning.residual.training import ResidualTrainer
 from vitalskills.learning.skill_folder import add_residual, copy_skill
 from vitalskills.robot import Observation, Robot, RobotError
 from vitalskills.robot.geometry import ee_pose
+from vitalskills.robot.reward import SUCCESS_BONUS, potential
 from vitalskills.skills.manifest import SkillManifest
 from vitalskills.teleop.goal import GoalFile
 
 log = logging.getLogger("vitalskills.train")
 
-#: The reward's success bonus, as in the simulator (docs/simulator.md).
-SUCCESS_BONUS = 10.0
 #: The key that pauses and resumes training.
 PAUSE_KEY = "p"
 #: The key a person presses after stepping in by hand (an intervention, counted).
@@ -58,10 +57,9 @@ INTERVENTION_KEY = "i"
 BY_HAND = "by_hand"
 
 
-def potential(goal: GoalFile, observation: Observation) -> float:
-    """The reward's potential: minus centimetres plus tenths of a radian to the goal."""
-    distance, angle = goal.error(observation)
-    return -(distance / 0.01 + angle / 0.1)
+def goal_potential(goal: GoalFile, observation: Observation) -> float:
+    """The reward's potential (`vitalskills.robot.reward`) at the goal file's error."""
+    return potential(*goal.error(observation))
 
 
 def goal_critic_state(goal: GoalFile, observation: Observation) -> np.ndarray:
@@ -80,14 +78,7 @@ def chroma_from_skill(provenance: dict[str, Any]) -> ChromaKey | None:
     """The chroma key the BC policy's training masks were made with (None: not chroma)."""
     signals = (provenance.get("training") or {}).get("signals") or {}
     method = ((signals.get("masks") or {}).get("method")) or {}
-    if method.get("method") != "chroma":
-        return None
-    fields = ("min_saturation", "min_value", "open_radius", "close_radius")
-    return ChromaKey(
-        colour=method["colour"],
-        hue_range=tuple(method["hue_range"]),
-        **{name: method[name] for name in fields if name in method},
-    )
+    return ChromaKey.from_description(method) if method.get("method") == "chroma" else None
 
 
 class BenchTraining:
@@ -126,12 +117,12 @@ class BenchTraining:
                 )
             return None
         self.skips_in_a_row = 0
-        self._potential = potential(self.bench.goal, start.observation)
+        self._potential = goal_potential(self.bench.goal, start.observation)
         return start.observation
 
     def step(self, action: np.ndarray) -> Transition:
         done = self.bench.step(action)
-        now = potential(self.bench.goal, done.observation)
+        now = goal_potential(self.bench.goal, done.observation)
         reward = now - self._potential + (SUCCESS_BONUS if done.success else 0.0)
         self._potential = now
         if done.ended_by == SAFETY_STOP:

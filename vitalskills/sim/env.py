@@ -14,7 +14,7 @@ Reward (dense, for residual RL): with d the distance (m) from the end effector t
 goal pose's position and a the angle (rad) to the goal orientation, the potential is
 phi = -(d / 0.01 + a / 0.1); each step earns phi_t - phi_{t-1} (one unit per
 centimetre of progress), plus `SUCCESS_BONUS` on the step that succeeds, which also
-ends the episode.
+ends the episode (`vitalskills.robot.reward`, shared with training on a robot's bench).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from vitalskills.robot.geometry import (
     quat_to_matrix,
     yaw_matrix,
 )
+from vitalskills.robot.reward import SUCCESS_BONUS, potential
 from vitalskills.sim.randomize import (
     COLOURS,
     Layout,
@@ -56,7 +57,6 @@ SUBSTEPS = 50
 MAX_TRANSLATION = 0.01
 MAX_ROTATION = 0.1
 LEASH = 0.012
-SUCCESS_BONUS = 10.0
 #: The end effector point is kept inside this box (m, base frame).
 WORKSPACE = np.array([[0.15, 0.9], [-0.5, 0.5], [0.0, 0.45]])
 #: Pointing down: the end-effector frame's z axis along the world's -z.
@@ -77,11 +77,6 @@ SHAPE_TYPES = {
     "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
     "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
 }
-
-
-def _potential(distance: float, angle: float) -> float:
-    """The reward's potential: minus centimetres plus tenths of a radian to the goal."""
-    return -(distance / 0.01 + angle / 0.1)
 
 
 class VitalEnv(gym.Env):
@@ -225,7 +220,7 @@ class VitalEnv(gym.Env):
         self._gripper_cmd = 1.0
         obs = self._observe()
         info = self._info()
-        self._potential = _potential(info["goal_distance"], info["goal_angle"])
+        self._potential = potential(info["goal_distance"], info["goal_angle"])
         return obs, info
 
     def _apply_layout(self, layout: Layout) -> None:
@@ -340,9 +335,9 @@ class VitalEnv(gym.Env):
         obs = self._observe()
         success = bool(obs["success"][0])
         info = self._info()
-        potential = _potential(info["goal_distance"], info["goal_angle"])
-        reward = potential - self._potential + (SUCCESS_BONUS if success else 0.0)
-        self._potential = potential
+        now = potential(info["goal_distance"], info["goal_angle"])
+        reward = now - self._potential + (SUCCESS_BONUS if success else 0.0)
+        self._potential = now
         truncated = self._steps >= self.max_steps and not success
         info["applied_action"] = applied
         return obs, float(reward), success, truncated, info
@@ -486,7 +481,7 @@ class VitalEnv(gym.Env):
         self._skin._first, self._skin._baseline = [], None
         obs = self._observe()
         info = self._info()
-        self._potential = _potential(info["goal_distance"], info["goal_angle"])
+        self._potential = potential(info["goal_distance"], info["goal_angle"])
         return obs, info
 
     def contact_distances(self, body: int, ignore: tuple[int, ...] = ()) -> np.ndarray:
