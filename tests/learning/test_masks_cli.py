@@ -165,6 +165,13 @@ def test_bad_chroma_settings_are_named(options: dict, message: str) -> None:
     assert raised.value.message == message
 
 
+def test_a_chroma_key_is_rebuilt_from_its_record() -> None:
+    # Residual RL on a robot keys images online with the key the BC masks were made with.
+    key = ChromaKey("blue", hue_range=(190.0, 250.0), min_value=0.3, open_radius=2)
+    record = {**key.describe(), "command": "vitalskills masks DATA --chroma blue"}
+    assert ChromaKey.from_description(record) == key
+
+
 def test_keep_regions_add_a_fixed_box_to_every_frame() -> None:
     images, truth = scene()
     assert parse_box("0,0,3,1") == (0, 0, 3, 1)

@@ -316,6 +316,16 @@ class ChromaKey:
     def keep(self, episode: Episode) -> np.ndarray:
         return self.mask(episode.frames[IMAGE_KEY])
 
+    @classmethod
+    def from_description(cls, method: dict[str, Any]) -> ChromaKey:
+        """The key a `describe()` record (stored with masks and in skills) was made with."""
+        fields = ("min_saturation", "min_value", "open_radius", "close_radius")
+        return cls(
+            colour=method["colour"],
+            hue_range=tuple(method["hue_range"]),
+            **{name: method[name] for name in fields if name in method},
+        )
+
     def describe(self) -> dict[str, Any]:
         return {
             "method": "chroma",
