@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from vitalskills.errors import UsageError
+
 if TYPE_CHECKING:
     from vitalskills.app.bench import BenchSettings
     from vitalskills.teleop.goal import GoalFile
@@ -75,6 +77,18 @@ PaceOption = Annotated[
         help="With --robot: run at the robot's control rate (default: on).",
     ),
 ]
+
+
+def refuse_given(options: dict[str, object], verbs: tuple[str, str], rest: str, hint: str) -> None:
+    """Refuse the options of `options` that were given (not None): they do not apply here.
+
+    The message names them, then `verbs` (singular, plural) and `rest`: "--goal, --pace
+    apply only with --robot".
+    """
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        verb = verbs[0] if len(given) == 1 else verbs[1]
+        raise UsageError(f"{', '.join(given)} {verb} {rest}", hint=hint)
 
 
 def bench_goal(goal: Path, target: str | None) -> GoalFile:

@@ -37,6 +37,7 @@ from vitalskills.cli.bench import (
     ToleranceMmOption,
     bench_goal,
     bench_settings,
+    refuse_given,
 )
 from vitalskills.cli.sim import ConditionName, TaskName
 from vitalskills.errors import UsageError
@@ -340,15 +341,12 @@ def train_residual_command(
             "--chroma": chroma,
         }  # fmt: skip
         sim_only = {"--task": task, "--condition": condition}
-        wrong = sim_only if robot is not None else robot_only
-        given = [name for name, value in wrong.items() if value is not None]
-        if given:
-            raise UsageError(
-                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} "
-                + ("to the simulator, not to --robot" if robot else "only with --robot"),
-                hint="on a robot: --robot ADDR --skill DIR --goal goal.yaml; in the "
-                "simulator: --skill DIR --task TASK [--condition C]",
-            )
+        refuse_given(
+            sim_only if robot is not None else robot_only, ("applies", "apply"),
+            "to the simulator, not to --robot" if robot else "only with --robot",
+            hint="on a robot: --robot ADDR --skill DIR --goal goal.yaml; in the "
+            "simulator: --skill DIR --task TASK [--condition C]",
+        )  # fmt: skip
         sac = SACConfig(
             utd=utd, batch_size=batch_size, seed_steps=seed_steps,
             init_temperature=init_temperature,
@@ -405,8 +403,9 @@ def _train_residual_sim(
 ) -> None:  # fmt: skip
     from vitalskills.app.train import train_residual
 
-    with progress_bar("return", "success", "eval") as progress:
-        advance = _residual_bar(progress, run.steps, **{"return": "-", "success": "-", "eval": "-"})
+    fields = {"return": "-", "success": "-", "eval": "-"}
+    with progress_bar(*fields) as progress:
+        advance = _residual_bar(progress, run.steps, **fields)
         result = train_residual(
             skill, task, condition, residual=residual, sac_config=sac, run=run,
             out=out, resume=resume, command=command, on_step=advance,

@@ -32,6 +32,7 @@ from vitalskills.cli.bench import (
     ToleranceDegOption,
     ToleranceMmOption,
     bench_settings,
+    refuse_given,
 )
 from vitalskills.errors import UsageError
 
@@ -221,12 +222,10 @@ def eval_command(
     label = f"skill {skill}" if skill else f"{policy.value} policy"
     label += " (BC only)" if no_residual else ""
     with user_errors(), _progress() as progress:
-        given = [name for name, value in robot_options.items() if value is not None]
-        if given:
-            raise UsageError(
-                f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --robot",
-                hint="evaluate on a robot's bench with --robot ADDR --skill NAME --goal goal.yaml",
-            )
+        refuse_given(
+            robot_options, ("needs", "need"), "--robot",
+            hint="evaluate on a robot's bench with --robot ADDR --skill NAME --goal goal.yaml",
+        )  # fmt: skip
         if task is None:
             raise UsageError(
                 "`--task` is needed to evaluate in the simulator",
@@ -316,14 +315,11 @@ def _eval_robot(
 
     finished = 0
     with user_errors(codes={RobotUnreachable: ExitCode.UNREACHABLE}):
-        given = [name for name, value in simulator_only.items() if value is not None]
-        if given:
-            raise UsageError(
-                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to the "
-                "simulator, not to --robot",
-                hint="on a robot the scene is your bench: leave them out (the simulator "
-                "served as hardware takes its condition in `bridge serve`)",
-            )
+        refuse_given(
+            simulator_only, ("applies", "apply"), "to the simulator, not to --robot",
+            hint="on a robot the scene is your bench: leave them out (the simulator "
+            "served as hardware takes its condition in `bridge serve`)",
+        )  # fmt: skip
         if skill is None or goal is None:
             missing = " and ".join(f for f, v in (("--skill", skill), ("--goal", goal)) if not v)
             raise UsageError(
