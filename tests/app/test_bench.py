@@ -179,7 +179,7 @@ def test_goal_record_cli_with_the_scripted_operator_on_the_simulator(
     np.testing.assert_allclose(goal.pose()[0], np.array(state["ee"])[:3, 3], atol=1e-5)
     rise = np.asarray(goal.approach.position) - goal.pose()[0]
     assert rise[2] > 0.03 and np.linalg.norm(rise[:2]) < 0.005
-    assert goal.tolerance == Tolerance(position_mm=1.0, angle_deg=3.0)
+    assert goal.tolerance == Tolerance(position_mm=1.0, angle_deg=3.0, depth_mm=0.5)
 
 
 def test_bench_episodes_reach_the_goal_and_the_referee_agrees(
@@ -248,7 +248,7 @@ def test_eval_robot_runs_a_trained_skill_end_to_end_and_saves(
     assert report["task"] == TASK and report["requested"] == 2 and report["episodes"] == 2
     assert report["seeds"] == [3, 4]
     assert report["policy"].startswith("skill:plug_insert@")
-    assert report["tolerance"] == {"position_mm": 1.0, "angle_deg": 3.0}
+    assert report["tolerance"] == {"position_mm": 1.0, "angle_deg": 3.0, "depth_mm": 0.5}
     assert report["successes"] + len(report["failed_seeds"]) == 2
     assert report["mean_steps"] <= 8
     assert report["robot_time_s"] == pytest.approx(report["mean_steps"] * 2 / 10)

@@ -20,6 +20,7 @@ from vitalskills.learning.augment import (
     make_background,
     random_shift,
     relight,
+    relight_image,
 )
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.errors import DatasetError
@@ -108,6 +109,20 @@ def test_relight_reshades_only_the_kept_pixels() -> None:
     kept_ratio = out.permute(0, 2, 3, 1)[keep] / images.permute(0, 2, 3, 1)[keep]
     assert kept_ratio.min() < 0.8 and kept_ratio.max() > 1.2
     assert torch.equal(relight(images, keep, torch.Generator(), 0.0), images)
+
+
+def test_relight_image_reshades_one_uint8_image_as_the_batch_does() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(30, 220, (12, 12, 3), dtype=np.uint8)
+    keep = np.zeros((12, 12), dtype=bool)
+    keep[3:9, 4:10] = True
+    out = relight_image(image, keep, torch.Generator().manual_seed(3), 0.5)
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    assert np.array_equal(out[~keep], image[~keep])
+    batch = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    same = relight(batch, torch.from_numpy(keep)[None], torch.Generator().manual_seed(3), 0.5)
+    expected = (same[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(out, expected) and not np.array_equal(out[keep], image[keep])
 
 
 class RecordingSam:

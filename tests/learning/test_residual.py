@@ -170,6 +170,35 @@ def test_a_resumed_run_equals_an_uninterrupted_one(bc_skill: Path, tmp_path: Pat
         )  # fmt: skip
 
 
+def test_a_touch_only_residual_sees_touch_and_the_bc_action_not_the_image(
+    bc_skill: Path, tmp_path: Path
+) -> None:
+    from vitalskills.learning.residual.policy import residual_input
+    from vitalskills.sim import make_env
+
+    result = train_residual(
+        bc_skill, TASK, residual={**TINY_ACTOR, "sees": "touch"}, sac_config=TINY_SAC,
+        run=tiny_run(steps=12, eval_every=12, relight=0.5), out=tmp_path / "touch",
+    )  # fmt: skip
+    model = load_bc_policy(load_manifest(bc_skill)).model
+    width, actions = model.config.width, model.config.action_dim
+    assert result.actor.config.feature_dim == feature_dim(model, "touch") == width + actions
+    provenance = load_manifest(tmp_path / "touch").provenance["residual"]
+    assert provenance["run"]["relight"] == 0.5
+    # Loaded through the skill folder, the actor's input is the full input less the image.
+    policy = TrainedPolicyProvider().load(load_manifest(tmp_path / "touch"))
+    assert isinstance(policy, ResidualPolicy) and policy.actor.config.sees == "touch"
+    env = make_env(TASK, "scene", seed=4, image_size=32)
+    try:
+        observation, _ = env.reset(seed=4)
+        policy.act(policy_view(observation))
+        bc_action = policy.bc.act(policy_view(observation))
+        full = residual_input(policy.bc, bc_action)
+        np.testing.assert_array_equal(residual_input(policy.bc, bc_action, "touch"), full[width:])
+    finally:
+        env.close()
+
+
 def test_packaging_with_and_without_the_residual(bc_skill: Path, tmp_path: Path) -> None:
     assert isinstance(TrainedPolicyProvider().load(load_manifest(bc_skill)), BCPolicy)
     assert len(verify_skill(bc_skill).weights) == 2

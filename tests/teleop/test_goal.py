@@ -20,6 +20,7 @@ from vitalskills.robot.geometry import (
     yaw_matrix,
 )
 from vitalskills.teleop.goal import (
+    GoalError,
     GoalFile,
     GoalFileError,
     Made,
@@ -60,8 +61,11 @@ def test_the_goal_is_the_median_of_the_success_poses_relative_to_the_approach() 
     assert goal.spread.position_mm_max == pytest.approx(20.0, abs=1e-3)
     assert goal.spread.angle_deg == pytest.approx(0.5, abs=1e-3)
     assert goal.spread.angle_deg_max == pytest.approx(1.0, abs=1e-3)
-    # The default tolerance: twice the spread, at least 1 mm and 3 degrees.
-    assert goal.tolerance == Tolerance(position_mm=2.41, angle_deg=3.0)
+    # The shallowest success (63 mm down) is 1 mm short of the goal along its axis.
+    assert goal.spread.depth_mm_max == pytest.approx(1.0, abs=1e-3)
+    # The default tolerance: twice the spread, at least 1 mm and 3 degrees; in depth twice
+    # the shallowest success, at least 0.5 mm.
+    assert goal.tolerance == Tolerance(position_mm=2.41, angle_deg=3.0, depth_mm=2.0)
     # Poses made at different approach points count relative to their own.
     moved = Target((0.6, 0.1, 0.094), math.pi / 2)
     elsewhere = [
@@ -102,16 +106,35 @@ def test_the_error_is_the_distance_and_angle_to_the_goal() -> None:
     goal = goal_from_poses("t", APPROACH, [(APPROACH, np.array([0.5, 0, 0.03]), DOWN)], MADE)
     turned = DOWN @ axis_angle_to_matrix(np.array([0.0, 0.0, math.radians(4)]))
     observation = {"ee_pose": np.array([0.503, 0.004, 0.03, *matrix_to_quat(turned)])}
-    distance, angle = goal.error(observation)
-    assert distance == pytest.approx(0.005, abs=1e-9)
-    assert math.degrees(angle) == pytest.approx(4.0, abs=1e-6)
+    error = goal.error(observation)
+    assert error.distance == pytest.approx(0.005, abs=1e-9)
+    assert math.degrees(error.angle) == pytest.approx(4.0, abs=1e-6)
     # Short of the goal along its axis counts; further in (pushed home) does not.
     short = {"ee_pose": np.array([0.5, 0.0, 0.033, 0.0, 1.0, 0.0, 0.0])}
     further = {"ee_pose": np.array([0.5, 0.0, 0.027, 0.0, 1.0, 0.0, 0.0])}
-    assert goal.error(short)[0] == pytest.approx(0.003, abs=1e-9)
-    assert goal.error(further)[0] == pytest.approx(0.0, abs=1e-9)
+    assert goal.error(short).distance == pytest.approx(0.003, abs=1e-9)
+    assert goal.error(further).distance == pytest.approx(0.0, abs=1e-9)
     aside = {"ee_pose": np.array([0.5, 0.004, 0.027, 0.0, 1.0, 0.0, 0.0])}
-    assert goal.error(aside)[0] == pytest.approx(0.004, abs=1e-9)
+    assert goal.error(aside).distance == pytest.approx(0.004, abs=1e-9)
+
+
+def test_a_depth_tolerance_judges_depth_apart_from_the_offset_across() -> None:
+    at = np.array([0.5, 0.0, 0.03])
+    goal = goal_from_poses("key_in_lock", APPROACH, [(APPROACH, at, DOWN)], MADE)
+    assert goal.tolerance == Tolerance(position_mm=1.0, angle_deg=3.0, depth_mm=0.5)
+    assert goal.tolerance.describe() == "1 mm across, 0.5 mm deep, 3 deg"
+
+    def error(dx: float, dz: float) -> GoalError:
+        return goal.error({"ee_pose": np.array([0.5 + dx, 0.0, 0.03 + dz, 0.0, 1.0, 0.0, 0.0])})
+
+    # 0.8 mm aside at full depth is in; 0.8 mm short of the depth is not (a key not turned).
+    assert goal.tolerance.admits(error(0.0008, 0.0))
+    assert not goal.tolerance.admits(error(0.0, 0.0008))
+    assert goal.tolerance.admits(error(0.0008, 0.0004))
+    # Without a depth tolerance (a file from before), the two combine as one distance.
+    combined = Tolerance(position_mm=1.0, angle_deg=3.0)
+    assert combined.admits(error(0.0, 0.0008)) and not combined.admits(error(0.0008, 0.0008))
+    assert combined.describe() == "1 mm, 3 deg"
 
 
 def test_a_goal_file_round_trips(tmp_path: Path) -> None:
@@ -198,12 +221,12 @@ def test_a_goal_passed_through_counts_past_it_along_the_travel_as_arrived() -> N
         return {"ee_pose": np.array([0.5 + dx, dy, 0.03 + dz, 0.0, 1.0, 0.0, 0.0])}
 
     # 5 mm past the goal along the swipe: arrived; for a goal to stop at, 5 mm off.
-    assert swipe.error(at_offset(0.005, 0, 0))[0] == pytest.approx(0.0, abs=1e-9)
-    assert stop.error(at_offset(0.005, 0, 0))[0] == pytest.approx(0.005, abs=1e-9)
+    assert swipe.error(at_offset(0.005, 0, 0)).distance == pytest.approx(0.0, abs=1e-9)
+    assert stop.error(at_offset(0.005, 0, 0)).distance == pytest.approx(0.005, abs=1e-9)
     # Short of it along the swipe, or beside or above its line, still counts.
-    assert swipe.error(at_offset(-0.003, 0, 0))[0] == pytest.approx(0.003, abs=1e-9)
-    assert swipe.error(at_offset(0.01, 0.004, 0))[0] == pytest.approx(0.004, abs=1e-9)
-    assert swipe.error(at_offset(0.01, 0, 0.002))[0] == pytest.approx(0.002, abs=1e-9)
+    assert swipe.error(at_offset(-0.003, 0, 0)).distance == pytest.approx(0.003, abs=1e-9)
+    assert swipe.error(at_offset(0.01, 0.004, 0)).distance == pytest.approx(0.004, abs=1e-9)
+    assert swipe.error(at_offset(0.01, 0, 0.002)).distance == pytest.approx(0.002, abs=1e-9)
     # The direction is in the approach frame: it turns with the target.
     turned = swipe.anchored(Target(APPROACH.position, math.pi / 2))
     np.testing.assert_allclose(turned.through_axis(), (0, 1, 0), atol=1e-9)

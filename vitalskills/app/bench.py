@@ -223,11 +223,12 @@ class BenchEpisodes:
     # ------------------------------------------------------------------ the episode
     def judge(self, observation: Observation) -> Judgement:
         """Whether `observation` is at the goal (within tolerance, and the detector agrees)."""
-        distance, angle = self.goal.error(observation)
-        position_mm, angle_deg = distance * 1000, math.degrees(angle)
-        within = position_mm <= self.tolerance.position_mm and angle_deg <= self.tolerance.angle_deg
+        error = self.goal.error(observation)
         verdict = None if self.detector is None else bool(self.detector(observation))
-        return Judgement(round(position_mm, 3), round(angle_deg, 3), within, verdict)
+        return Judgement(
+            round(1000 * error.distance, 3), round(math.degrees(error.angle), 3),
+            self.tolerance.admits(error), verdict,
+        )  # fmt: skip
 
     def step(self, action: np.ndarray) -> Step:
         """Send one action; judge where it left the arm; say whether the episode is over."""

@@ -32,8 +32,17 @@ ToleranceMmOption = Annotated[
     typer.Option(
         "--tolerance-mm",
         min=0.001,
-        help="With --robot: success within this "
-        "distance of the goal, mm (default: the goal file's).",
+        help="With --robot: success within this distance of the goal (across its axis when "
+        "the goal file has a depth tolerance), mm (default: the goal file's).",
+    ),
+]
+ToleranceDepthOption = Annotated[
+    float | None,
+    typer.Option(
+        "--tolerance-depth-mm",
+        min=0.001,
+        help="With --robot: and no further than this short of the goal's depth, mm "
+        "(default: the goal file's).",
     ),
 ]
 ToleranceDegOption = Annotated[
@@ -104,7 +113,7 @@ def bench_settings(
     goal: GoalFile,
     *,
     max_steps: int,
-    tolerance: tuple[float | None, float | None],
+    tolerance: tuple[float | None, float | None, float | None],
     start: tuple[float | None, float | None, float | None],
     pace: bool | None,
 ) -> BenchSettings:
@@ -123,6 +132,7 @@ def bench_settings(
         tolerance=Tolerance(
             position_mm=tolerance[0] or goal.tolerance.position_mm,
             angle_deg=tolerance[1] or goal.tolerance.angle_deg,
+            depth_mm=tolerance[2] or goal.tolerance.depth_mm,
         ),
         pace=True if pace is None else pace,
     )

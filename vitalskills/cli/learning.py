@@ -34,6 +34,7 @@ from vitalskills.cli.bench import (
     StartYawOption,
     TargetOption,
     ToleranceDegOption,
+    ToleranceDepthOption,
     ToleranceMmOption,
     bench_goal,
     bench_settings,
@@ -254,6 +255,7 @@ def train_residual_command(
     target: TargetOption = None,
     tolerance_mm: ToleranceMmOption = None,
     tolerance_deg: ToleranceDegOption = None,
+    tolerance_depth_mm: ToleranceDepthOption = None,
     start_radius: StartRadiusOption = None,
     start_height: StartHeightOption = None,
     start_yaw: StartYawOption = None,
@@ -284,6 +286,14 @@ def train_residual_command(
     rotation: Annotated[
         bool, typer.Option("--rotation", help="Correct the rotation as well as xyz.")
     ] = False,
+    touch_only: Annotated[
+        bool,
+        typer.Option(
+            "--touch-only",
+            help="The actor sees touch and the BC action, not the image features: a "
+            "residual blind to how the scene looks (docs/residual.md).",
+        ),
+    ] = False,
     offset_scale: Annotated[
         float, typer.Option("--offset-scale", min=0.0, help="Metres per unit of residual.")
     ] = 0.004,
@@ -305,6 +315,16 @@ def train_residual_command(
     no_augment: Annotated[
         bool, typer.Option("--no-augment", help="No semantic augmentation during RL.")
     ] = False,
+    relight: Annotated[
+        float | None,
+        typer.Option(
+            "--relight",
+            min=0.0,
+            max=1.0,
+            help="Also re-shade the kept pixels by this much, as `train bc --relight` (default: "
+            "off in the simulator; with --robot, the BC policy's own).",
+        ),
+    ] = None,
     init_temperature: Annotated[
         float, typer.Option("--init-temperature", min=1e-6, help="SAC's starting temperature.")
     ] = 1.0,
@@ -336,7 +356,8 @@ def train_residual_command(
     with user_errors():
         robot_only = {
             "--goal": goal, "--target": target, "--tolerance-mm": tolerance_mm,
-            "--tolerance-deg": tolerance_deg, "--start-radius": start_radius,
+            "--tolerance-deg": tolerance_deg,
+            "--tolerance-depth-mm": tolerance_depth_mm, "--start-radius": start_radius,
             "--start-height": start_height, "--start-yaw": start_yaw, "--pace": pace,
             "--chroma": chroma,
         }  # fmt: skip
@@ -354,14 +375,18 @@ def train_residual_command(
         run = RunConfig(
             steps=steps, seed=seed, eval_every=eval_every, eval_episodes=eval_episodes,
             checkpoint_every=checkpoint_every or (1 if robot else 1000), augment=not no_augment,
-            max_episode_steps=max_episode_steps, privileged_critic=not no_privileged_critic,
+            relight=relight, max_episode_steps=max_episode_steps,
+            privileged_critic=not no_privileged_critic,
         )  # fmt: skip
-        residual = {"dims": "xyz_rot" if rotation else "xyz", "offset_scale": offset_scale}
+        residual = {
+            "dims": "xyz_rot" if rotation else "xyz", "offset_scale": offset_scale,
+            "sees": "touch" if touch_only else "vision_touch",
+        }  # fmt: skip
         if robot is not None:
             _train_residual_robot(
                 robot, skill, goal, target=target, out=out, residual=residual, sac=sac, run=run,
                 chroma=chroma, resume=resume, command=command,
-                tolerance=(tolerance_mm, tolerance_deg),
+                tolerance=(tolerance_mm, tolerance_deg, tolerance_depth_mm),
                 start=(start_radius, start_height, start_yaw), pace=pace,
                 connect=(connect_timeout, curve_secret, curve_server),
             )  # fmt: skip
@@ -423,7 +448,7 @@ def _train_residual_sim(
 def _train_residual_robot(
     address: str, skill: Path, goal: Path | None, *, target: str | None, out: Path | None,
     residual: dict, sac: SACConfig, run: RunConfig, chroma: str | None, resume: bool,
-    command: str, tolerance: tuple[float | None, float | None],
+    command: str, tolerance: tuple[float | None, float | None, float | None],
     start: tuple[float | None, float | None, float | None], pace: bool | None,
     connect: tuple[float, Path | None, Path | None],
 ) -> None:  # fmt: skip

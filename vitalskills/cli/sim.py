@@ -30,6 +30,7 @@ from vitalskills.cli.bench import (
     StartYawOption,
     TargetOption,
     ToleranceDegOption,
+    ToleranceDepthOption,
     ToleranceMmOption,
     bench_settings,
     refuse_given,
@@ -157,6 +158,7 @@ def eval_command(
     target: TargetOption = None,
     tolerance_mm: ToleranceMmOption = None,
     tolerance_deg: ToleranceDegOption = None,
+    tolerance_depth_mm: ToleranceDepthOption = None,
     max_steps: Annotated[
         int | None,
         typer.Option(
@@ -193,6 +195,7 @@ def eval_command(
         "--target": target,
         "--tolerance-mm": tolerance_mm,
         "--tolerance-deg": tolerance_deg,
+        "--tolerance-depth-mm": tolerance_depth_mm,
         "--max-steps": max_steps,
         "--start-radius": start_radius,
         "--start-height": start_height,
@@ -204,7 +207,7 @@ def eval_command(
         _eval_robot(
             ctx, robot, skill=skill, skills=skills, task=task, episodes=episodes, seed=seed,
             residual=not no_residual, save=save, as_json=as_json, goal=goal, target=target,
-            tolerance=(tolerance_mm, tolerance_deg), max_steps=max_steps,
+            tolerance=(tolerance_mm, tolerance_deg, tolerance_depth_mm), max_steps=max_steps,
             start=(start_radius, start_height, start_yaw), out=out, pace=pace,
             connect=(connect_timeout, curve_secret, curve_server),
             simulator_only={
@@ -297,7 +300,7 @@ def _eval_robot(
     as_json: bool,
     goal: Path | None,
     target: str | None,
-    tolerance: tuple[float | None, float | None],
+    tolerance: tuple[float | None, float | None, float | None],
     max_steps: int | None,
     start: tuple[float | None, float | None, float | None],
     out: Path | None,

@@ -172,6 +172,15 @@ def relight(
     return torch.where(keep[:, None], shaded, images)
 
 
+def relight_image(
+    image: np.ndarray, keep: np.ndarray, generator: torch.Generator, strength: float
+) -> np.ndarray:
+    """`relight` for one (H, W, 3) uint8 image and its (H, W) keep mask; uint8 back."""
+    batch = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    shaded = relight(batch, torch.from_numpy(keep)[None], generator, strength)
+    return (shaded[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+
+
 def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each (B, C, H, W) image by up to `pad` pixels (replicate padding, then crop)."""
     if pad <= 0:

@@ -225,10 +225,10 @@ def load_residual(manifest: SkillManifest, model: VitalBC) -> ResidualActor:
             hint=_RESIDUAL_HINT,
         )
     actor = load_actor(paths[RESIDUAL_CONFIG], paths[RESIDUAL_WEIGHTS])
-    if actor.config.feature_dim != feature_dim(model):
+    if actor.config.feature_dim != feature_dim(model, actor.config.sees):
         raise PolicyPackageError(
             f"skill `{manifest.name}`: the residual expects {actor.config.feature_dim} input "
-            f"features, its BC policy gives {feature_dim(model)}",
+            f"features, its BC policy gives {feature_dim(model, actor.config.sees)}",
             hint="the residual was trained on another BC policy; " + _RESIDUAL_HINT,
         )
     return actor

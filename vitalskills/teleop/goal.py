@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +56,11 @@ GOAL_VERSION = 1
 #: marked (the simulator's plug: 8 mm needed, marked at 8.7 mm), so the floor is 1 mm.
 MIN_TOLERANCE_MM = 1.0
 MIN_TOLERANCE_DEG = 3.0
+#: Depth is judged on its own (`Tolerance.depth_mm`): how far short of the goal along its
+#: axis still counts as in. Demonstrations mark success within a tenth of a millimetre of
+#: one depth (the simulator's key: 0.1 mm, USB 0.3 mm), while a key 1 mm short is not
+#: turned: the floor is half a millimetre.
+MIN_DEPTH_MM = 0.5
 #: The default tolerance is this many times the recorded spread (median distance of the
 #: success poses from their median), and at least the minimum above.
 SPREAD_FACTOR = 2.0
@@ -134,10 +140,51 @@ class RelativePose(_Strict):
 
 
 class Tolerance(_Strict):
-    """How close to the goal counts as done: position (mm) and orientation angle (deg)."""
+    """How close to the goal counts as done: position (mm) and orientation angle (deg).
+
+    With `depth_mm`, the offset square to the goal's axis must be within `position_mm`
+    and the depth short of the goal within `depth_mm`; without, the two combined must be
+    within `position_mm`.
+    """
 
     position_mm: float = Field(gt=0, allow_inf_nan=False)
     angle_deg: float = Field(gt=0, allow_inf_nan=False)
+    depth_mm: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="how far short of the goal's depth counts"
+    )
+
+    def admits(self, error: GoalError) -> bool:
+        """Whether `error` counts as at the goal."""
+        if math.degrees(error.angle) > self.angle_deg:
+            return False
+        if self.depth_mm is None:
+            return 1000 * error.distance <= self.position_mm
+        return 1000 * error.sideways <= self.position_mm and 1000 * error.short <= self.depth_mm
+
+    def describe(self) -> str:
+        """`1 mm, 3 deg` or `1 mm across, 0.5 mm deep, 3 deg`."""
+        if self.depth_mm is None:
+            return f"{self.position_mm:g} mm, {self.angle_deg:g} deg"
+        return f"{self.position_mm:g} mm across, {self.depth_mm:g} mm deep, {self.angle_deg:g} deg"
+
+
+@dataclass(frozen=True)
+class GoalError:
+    """How far an end-effector pose is from the goal (metres, radians).
+
+    `short` is how far short of the goal it is along the goal's axis (and, for a goal
+    passed through, along the travel); being further in or further along is not away.
+    `sideways` is the offset square to those directions.
+    """
+
+    sideways: float
+    short: float
+    angle: float
+
+    @property
+    def distance(self) -> float:
+        """Sideways and short combined."""
+        return math.hypot(self.sideways, self.short)
 
 
 class Spread(_Strict):
@@ -147,12 +194,17 @@ class Spread(_Strict):
     position_mm_max: float = Field(ge=0)
     angle_deg: float = Field(ge=0, description="median angle from the goal's orientation")
     angle_deg_max: float = Field(ge=0)
+    depth_mm_max: float | None = Field(
+        None, ge=0, description="how far short of the goal's depth the shallowest success was"
+    )
 
     def tolerance(self) -> Tolerance:
         """The default tolerance: `SPREAD_FACTOR` x the spread, at least the minimum."""
+        depth = self.depth_mm_max
         return Tolerance(
             position_mm=round(max(MIN_TOLERANCE_MM, SPREAD_FACTOR * self.position_mm), 2),
             angle_deg=round(max(MIN_TOLERANCE_DEG, SPREAD_FACTOR * self.angle_deg), 2),
+            depth_mm=None if depth is None else round(max(MIN_DEPTH_MM, SPREAD_FACTOR * depth), 2),
         )
 
 
@@ -217,18 +269,20 @@ class GoalFile(_Strict):
         norm = float(np.linalg.norm(direction))
         return None if norm < 1e-6 else direction / norm
 
-    def error(self, observation: Observation) -> tuple[float, float]:
-        """How far the end effector is from the goal: distance (m) and angle (rad).
+    def error(self, observation: Observation) -> GoalError:
+        """How far the end effector is from the goal (see `GoalError`).
 
         Further in than the goal along its axis does not count as away from it: an
         object pushed further home than where success was marked is still in. Nor, for a
         goal passed through (`through`, a swipe), does being further along the travel.
-        So the distance combines the offset square to those directions with how far
-        short of the goal it is along them.
         """
         position, rotation = ee_pose(observation)
+        return self.error_of(position, rotation)
+
+    def error_of(self, position: np.ndarray, rotation: np.ndarray) -> GoalError:
+        """`error` of a base-frame position (m) and rotation matrix."""
         goal_position, goal_rotation = self.pose()
-        offset = position - goal_position
+        offset = np.asarray(position, dtype=np.float64) - goal_position
         axis = self.backout_axis()
         along = float(offset @ axis)  # > 0: short of the goal (out of the opening)
         sideways = offset - along * axis
@@ -238,17 +292,17 @@ class GoalFile(_Strict):
             passed = float(sideways @ travel)  # > 0: past the goal along the travel
             sideways = sideways - passed * travel
             short.append(max(-passed, 0.0))
-        distance = math.hypot(float(np.linalg.norm(sideways)), *short)
         turn = matrix_to_axis_angle(goal_rotation.T @ rotation)
-        return distance, float(np.linalg.norm(turn))
+        return GoalError(
+            float(np.linalg.norm(sideways)), math.hypot(*short), float(np.linalg.norm(turn))
+        )
 
     def describe(self) -> str:
         """One line a person reads: where the goal is, base frame, and its tolerance."""
         (x, y, z), rotation = self.pose()
         return (
             f"goal ({x:.4f}, {y:.4f}, {z:.4f}) m, heading {math.degrees(heading(rotation)):.1f} "
-            f"deg, base frame; tolerance {self.tolerance.position_mm:g} mm, "
-            f"{self.tolerance.angle_deg:g} deg"
+            f"deg, base frame; tolerance {self.tolerance.describe()}"
             + ("; passed through" if self.goal.through is not None else "")
         )
 
@@ -301,11 +355,13 @@ def goal_from_poses(
     middle, turn = np.median(offsets, axis=0), median_rotation(rotations)
     distances = np.linalg.norm(offsets - middle, axis=1) * 1000
     angles = np.degrees([np.linalg.norm(matrix_to_axis_angle(turn.T @ r)) for r in rotations])
+    short = (offsets - middle) @ -turn[:, 2]  # > 0: short of the goal along its axis
     spread = Spread(
         position_mm=round(float(np.median(distances)), 3),
         position_mm_max=round(float(np.max(distances)), 3),
         angle_deg=round(float(np.median(angles)), 3),
         angle_deg_max=round(float(np.max(angles)), 3),
+        depth_mm_max=round(1000 * max(float(np.max(short)), 0.0), 3),
     )
     assert target.yaw is not None
     quat = matrix_to_quat(turn).round(DIGITS)
@@ -336,8 +392,11 @@ def write_goal(goal: GoalFile, path: Path) -> Path:
     """Write `goal` as YAML at `path` (replaced whole, never half written)."""
     path = Path(path)
     data = goal.model_dump(mode="json")
-    if data["goal"]["through"] is None:  # a goal to stop at: the file says nothing of it
-        del data["goal"]["through"]
+    # Optional fields left unset (a goal to stop at; a file from before depth was judged
+    # on its own) are left out, not written as null.
+    for part, key in (("goal", "through"), ("tolerance", "depth_mm"), ("spread", "depth_mm_max")):
+        if data[part][key] is None:
+            del data[part][key]
     text = HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")

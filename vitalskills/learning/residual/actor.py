@@ -1,7 +1,8 @@
 """The residual actor (ViTaL): a small network that corrects a frozen BC policy's action.
 
 The actor sees what the BC policy's own encoders make of the current step (image
-features, tactile features) and the BC action itself, and outputs a squashed offset in
+features, tactile features; or, with `sees: touch`, the tactile features alone) and the
+BC action itself, and outputs a squashed offset in
 [-1, 1] per corrected dimension. The action sent is the BC action plus that offset times
 `offset_scale` (metres, xyz) and `rotation_scale` (radians, axis-angle, when `dims` is
 `xyz_rot`), clipped to the skill's limits (`compose_action`). The last layer starts near
@@ -18,10 +19,14 @@ from vitalskills.learning.bc.model import VitalBC
 from vitalskills.learning.residual.config import ResidualConfig
 
 
-def feature_dim(model: VitalBC) -> int:
-    """Return the actor input size for a BC network: its features plus the BC action."""
+def feature_dim(model: VitalBC, sees: str = "vision_touch") -> int:
+    """Return the actor input size for a BC network: its features plus the BC action.
+
+    `sees` is `ResidualConfig.sees`: `touch` leaves the image features out.
+    """
     tactile = model.config.width if model.config.uses_tactile else 0
-    return model.config.width + tactile + model.config.action_dim
+    image = model.config.width if sees == "vision_touch" else 0
+    return image + tactile + model.config.action_dim
 
 
 class ResidualActor(torch.nn.Module):

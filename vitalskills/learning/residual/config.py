@@ -26,6 +26,12 @@ class ResidualConfig(BaseModel):
     )
     offset_scale: float = Field(0.004, gt=0, description="metres per unit of residual (xyz)")
     rotation_scale: float = Field(0.03, gt=0, description="radians per unit (with xyz_rot)")
+    sees: Literal["vision_touch", "touch"] = Field(
+        "vision_touch",
+        description="what the actor sees besides the BC action: the BC encoders' image and "
+        "tactile features, or the tactile features alone (a residual blind to how the scene "
+        "looks)",
+    )
     feature_dim: int = Field(ge=1, description="actor input size, fixed by the BC policy")
     hidden: int = Field(256, ge=8)
     layers: int = Field(3, ge=1, description="hidden layers of the actor MLP")
@@ -85,6 +91,12 @@ class RunConfig(BaseModel):
     checkpoint_every: int = Field(1000, ge=1, description="steps; written at the next episode end")
     augment: bool = Field(True, description="semantic augmentation of the wrist image")
     backgrounds: int = Field(256, ge=1)
+    relight: float | None = Field(
+        None,
+        ge=0,
+        description="re-shade the kept pixels too, as `train bc --relight` does (None: off in "
+        "the simulator; on a robot, the BC policy's own training strength)",
+    )
     max_episode_steps: int | None = Field(None, ge=1, description="default: the simulator's")
     reward_scale: float = Field(1.0, gt=0)
     window: int = Field(20, ge=1, description="recent episodes in the training success rate")

@@ -15,15 +15,18 @@ from vitalskills.robot import Observation
 
 
 @torch.inference_mode()
-def residual_input(policy: BCPolicy, bc_action: np.ndarray) -> np.ndarray:
+def residual_input(
+    policy: BCPolicy, bc_action: np.ndarray, sees: str = "vision_touch"
+) -> np.ndarray:
     """Return the actor's input for the step `policy` has just acted on.
 
     It reuses the image features (and tactile reading) of the BC policy's step, so the
     actor sees exactly what the frozen encoders saw, without encoding the image again.
+    `sees` is `ResidualConfig.sees`: `touch` leaves the image features out.
     """
     model = policy.model
     assert policy.features is not None, "the BC policy has not acted yet"
-    parts = [policy.features]
+    parts = [policy.features] if sees == "vision_touch" else []
     if model.config.uses_tactile:
         reading = policy.tactile[-1]
         parts.append(model.tactile((reading - model.tactile_mean) / model.tactile_std))
@@ -45,5 +48,5 @@ class ResidualPolicy:
     def act(self, observation: Observation) -> np.ndarray:
         """Return the BC action plus the deterministic residual, clipped."""
         bc_action = self.bc.act(observation)
-        offset = self.actor.act(residual_input(self.bc, bc_action))
+        offset = self.actor.act(residual_input(self.bc, bc_action, self.actor.config.sees))
         return compose_action(bc_action, offset, self.actor.config, self.bc.low, self.bc.high)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from vitalskills.learning.augment import background_pool, composite
+from vitalskills.learning.augment import background_pool, composite, relight_image
 from vitalskills.learning.bc.policy import BCPolicy
 from vitalskills.learning.errors import TrainingError
 from vitalskills.learning.residual.actor import ResidualActor, compose_action, feature_dim
@@ -116,9 +116,17 @@ class ResidualTrainer:
         if self.bc.config.image_key != "wrist_rgb":
             key = self.bc.config.image_key
             raise TrainingError(f"residual RL needs a wrist-camera policy; this one reads `{key}`")
+        sees = residual.get("sees", "vision_touch")
+        if sees == "touch" and not model.config.uses_tactile:
+            raise TrainingError(
+                "a residual that sees touch alone needs a BC policy with touch; this one "
+                "was trained without it",
+                hint="leave out --touch-only, or train the BC policy with touch",
+            )
         self.config = validated(
-            ResidualConfig, {**residual, "feature_dim": feature_dim(model)}, "residual options"
-        )
+            ResidualConfig, {**residual, "feature_dim": feature_dim(model, sees)},
+            "residual options",
+        )  # fmt: skip
         self.generator = torch.Generator().manual_seed(run.seed)
         self.rng = np.random.default_rng(run.seed)
         state_dim = episodes.state_dim
@@ -182,6 +190,8 @@ class ResidualTrainer:
             if self.pool is None:
                 self.pool = background_pool(image.shape[0], self.run.backgrounds, self.run.seed)
             background = self.pool[int(self.rng.integers(len(self.pool)))]
+            if self.run.relight:
+                image = relight_image(image, keep, self.generator, self.run.relight)
             seen["wrist_rgb"] = composite(image, keep, background)
         return seen
 
@@ -191,7 +201,7 @@ class ResidualTrainer:
             self.state.skipped += 1
         self.bc.reset()
         self.bc_action = self.bc.act(self.view(observation))
-        self.features = residual_input(self.bc, self.bc_action)
+        self.features = residual_input(self.bc, self.bc_action, self.config.sees)
         self.privileged = self.episodes.critic_view(observation)
         self.episode_return, self.in_episode = 0.0, True
 
@@ -212,7 +222,7 @@ class ResidualTrainer:
         action = compose_action(self.bc_action, offset, self.config, self.bc.low, self.bc.high)
         done = self.episodes.step(action)
         next_action = self.bc.act(self.view(done.observation))
-        next_features = residual_input(self.bc, next_action)
+        next_features = residual_input(self.bc, next_action, self.config.sees)
         next_privileged = self.episodes.critic_view(done.observation)
         self.buffer.add(self.features, offset, done.reward * self.run.reward_scale,
                         next_features, 0.0 if done.terminated else 1.0, self.privileged,
