@@ -82,11 +82,6 @@ def chroma_from_skill(provenance: dict[str, Any]) -> ChromaKey | None:
     return ChromaKey.from_description(method) if method.get("method") == "chroma" else None
 
 
-def relight_from_skill(provenance: dict[str, Any]) -> float:
-    """The relighting strength the BC policy was trained with (0: none recorded)."""
-    return float((provenance.get("training") or {}).get("relight") or 0.0)
-
-
 class BenchTraining:
     """Bench episodes as residual RL's `Episodes`: reward and critic state from the goal.
 
@@ -236,8 +231,7 @@ def train_residual_on_robot(
 
     Episodes follow the bench procedure with `settings` (its step limit defaults to
     `run.max_episode_steps`, else 150). With `run.augment`, wrist images are augmented
-    with `chroma` (default: the key the skill's training masks were made with) and, unless
-    `run.relight` says otherwise, relit as the BC policy's training images were. A
+    with `chroma` (default: the key the skill's training masks were made with). A
     checkpoint is written at every episode's end; `resume` continues from it. `keys`
     gives the typed keys (`TrainingKeys`: `p` pauses and resumes, `i` counts a by-hand
     intervention). The robot is stopped on every way out; an interruption (Ctrl-C)
@@ -260,8 +254,6 @@ def train_residual_on_robot(
                 "there is no key to augment its wrist images with online",
                 hint="give --chroma green|blue for the screen behind your bench, or --no-augment",
             )
-    if run.relight is None:
-        run = run.model_copy(update={"relight": relight_from_skill(manifest.provenance)})
     caps = robot.capabilities()
     settings = settings or BenchSettings(max_steps=run.max_episode_steps or 150)
     bench = BenchEpisodes(robot, goal, settings, detector=detector)

@@ -316,15 +316,14 @@ def train_residual_command(
         bool, typer.Option("--no-augment", help="No semantic augmentation during RL.")
     ] = False,
     relight: Annotated[
-        float | None,
+        float,
         typer.Option(
             "--relight",
             min=0.0,
             max=1.0,
-            help="Also re-shade the kept pixels by this much, as `train bc --relight` (default: "
-            "off in the simulator; with --robot, the BC policy's own).",
+            help="Also re-shade the kept pixels by this much, as `train bc --relight` (0: off).",
         ),
-    ] = None,
+    ] = 0.0,
     init_temperature: Annotated[
         float, typer.Option("--init-temperature", min=1e-6, help="SAC's starting temperature.")
     ] = 1.0,

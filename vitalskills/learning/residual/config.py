@@ -91,11 +91,8 @@ class RunConfig(BaseModel):
     checkpoint_every: int = Field(1000, ge=1, description="steps; written at the next episode end")
     augment: bool = Field(True, description="semantic augmentation of the wrist image")
     backgrounds: int = Field(256, ge=1)
-    relight: float | None = Field(
-        None,
-        ge=0,
-        description="re-shade the kept pixels too, as `train bc --relight` does (None: off in "
-        "the simulator; on a robot, the BC policy's own training strength)",
+    relight: float = Field(
+        0.0, ge=0, description="re-shade the kept pixels too, as `train bc --relight` does"
     )
     max_episode_steps: int | None = Field(None, ge=1, description="default: the simulator's")
     reward_scale: float = Field(1.0, gt=0)
