@@ -108,6 +108,37 @@ def test_dry_run_failure_exits_1(workspace):
     assert "no power strip in view" in result.stdout
 
 
+def test_a_dry_run_refuses_a_not_found_query_that_no_locate_asks(workspace):
+    # Before: `--not-found "power strp"` walked the `found` branch and exited 0.
+    result = invoke(workspace, "--dry-run", "--not-found", "power strp")
+    assert result.exit_code == 2, result.output
+    assert '--not-found "power strp" matches no locate query of' in result.stderr
+    assert 'did you mean "power strip"?' in result.stderr
+    result = invoke(workspace, "--dry-run", "--not-found", "zebra")
+    assert result.exit_code == 2 and 'its locate queries: "power strip"' in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--condition", "scene"], "--condition does not apply"),
+        (["--sim-task", "nope", "--seed", "3"], "--seed, --sim-task do not apply"),
+        (["--robot", "tcp://127.0.0.1:1", "--realtime"], "--robot, --realtime do not apply"),
+    ],
+)
+def test_a_dry_run_refuses_the_options_it_would_ignore(workspace, options, named):
+    result = invoke(workspace, "--dry-run", *options)
+    assert result.exit_code == 2, result.output
+    assert named in result.stderr and "to a dry run" in result.stderr
+
+
+def test_run_names_the_conditions_and_not_found_needs_a_dry_run(workspace):
+    result = invoke(workspace, "--condition", "bogus")
+    assert result.exit_code == 2 and "'canonical', 'spatial', 'scene'" in result.output
+    result = invoke(workspace, "--not-found", "power strip")
+    assert result.exit_code == 2 and "applies only with --dry-run" in result.output
+
+
 def test_set_overrides_a_param(workspace):
     result = invoke(workspace, "--dry-run", "--set", "target=wall socket", "--trace", "-")
     assert result.exit_code == 0, result.output

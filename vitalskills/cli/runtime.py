@@ -19,6 +19,8 @@ from vitalskills.cli.app import (
     sigterm_as_interrupt,
     user_errors,
 )
+from vitalskills.cli.bench import refuse_given
+from vitalskills.cli.sim import ConditionName
 from vitalskills.errors import UsageError
 
 
@@ -48,9 +50,12 @@ def run(
         ),
     ] = None,
     condition: Annotated[
-        str, typer.Option(help="Simulator condition: canonical, spatial or scene.")
-    ] = "canonical",
-    seed: Annotated[int, typer.Option(help="Simulator seed (scene layout, distractors).")] = 0,
+        ConditionName | None,
+        typer.Option(help="Simulator condition (default: canonical)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Simulator seed: scene layout, distractors (default: 0).")
+    ] = None,
     distractors: Annotated[
         int | None, typer.Option(help="Simulator distractors (default: by condition).")
     ] = None,
@@ -135,16 +140,30 @@ def run(
     if not json_:
         subscribers.append(LiveDisplay(console))
     if dry_run:
+        with user_errors(exit_code=ExitCode.USAGE):
+            refuse_given(
+                {
+                    "--robot": robot, "--condition": condition, "--seed": seed,
+                    "--distractors": distractors, "--sim-task": sim_task, "--grounder": grounder,
+                    "--record": record, "--realtime": realtime or None,
+                },
+                ("does not apply", "do not apply"),
+                "to a dry run: it walks the plan on a kinematic stand-in, with no simulator, "
+                "robot or grounder",
+                hint="leave them out, or run without --dry-run",
+            )  # fmt: skip
         _dry_run(file, skills or [], overrides, subscribers, not_found or [], timeout, json_)
         return
+    if not_found:
+        raise typer.BadParameter("applies only with --dry-run", param_hint="--not-found")
     _simulate_or_drive(
         file,
         subscribers,
         record=record,
         options=dict(
             robot=robot,
-            condition=condition,
-            seed=seed,
+            condition=(condition or ConditionName.canonical).value,
+            seed=seed or 0,
             distractors=distractors,
             sim_task=sim_task,
             grounder=grounder,
@@ -183,6 +202,7 @@ def _dry_run(
 
     with user_errors(exit_code=ExitCode.USAGE):
         plan = plan_file(file, skills_dirs=skills, overrides=overrides)
+        _check_not_found(plan, not_found, file)
     if not json_:
         err_console.print(
             "[yellow]dry run:[/] a kinematic robot, placeholder targets and skills that "
@@ -203,6 +223,22 @@ def _dry_run(
     if json_:
         raise _print_summary(subscribers[0])
     raise _exit(result.ok)
+
+
+def _check_not_found(plan: Any, not_found: list[str], file: Path) -> None:
+    """Refuse a `--not-found` query that no `locate` of the plan asks: it would do nothing."""
+    import difflib
+
+    queries = sorted({node.query for node in plan.nodes if node.kind == "locate"})
+    for query in not_found:
+        if query in queries:
+            continue
+        close = difflib.get_close_matches(query, queries, n=1)
+        asked = ", ".join(f'"{q}"' for q in queries) or "none"
+        raise UsageError(
+            f'--not-found "{query}" matches no locate query of {file}',
+            hint=f'did you mean "{close[0]}"?' if close else f"its locate queries: {asked}",
+        )
 
 
 def _simulate_or_drive(
