@@ -124,14 +124,34 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _installed_version() -> str:
+    from importlib.metadata import version as package_version
+
+    return f"vitalskills {package_version('vitalskills')}"
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        console.print(_installed_version())
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed vitalskills version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Compose, check and run precise contact-rich robot skills (ViTaL)."""
 
 
 @app.command()
 def version() -> None:
     """Print the installed vitalskills version."""
-    from importlib.metadata import version as package_version
-
-    console.print(f"vitalskills {package_version('vitalskills')}")
+    console.print(_installed_version())

@@ -96,11 +96,17 @@ def train_bc_command(
         Path | None,
         typer.Option("--manifest", help="skill.yaml to take action limits, offset, version from."),
     ] = None,
-    steps: Annotated[int, typer.Option("--steps", min=1)] = 2000,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
-    lr: Annotated[float, typer.Option("--lr", min=0.0)] = 3e-4,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 500,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Gradient steps.")] = 2000,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Training frames per step.")
+    ] = 32,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="AdamW learning rate.")] = 3e-4,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the weights, batches and augmentation.")
+    ] = 0,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")
+    ] = 500,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from OUT/checkpoints/latest.")
     ] = False,
@@ -141,11 +147,21 @@ def train_bc_command(
             "--pose-weight", min=0.0, help="Weight of the auxiliary target-pose loss (0: off)."
         ),
     ] = 1.0,
-    image_size: Annotated[int, typer.Option("--image-size", min=32)] = 128,
-    width: Annotated[int, typer.Option("--width", min=8)] = 128,
-    layers: Annotated[int, typer.Option("--layers", min=1)] = 4,
-    history: Annotated[int, typer.Option("--history", min=1)] = 1,
-    chunk: Annotated[int, typer.Option("--chunk", min=1)] = 10,
+    image_size: Annotated[
+        int, typer.Option("--image-size", min=32, help="Side the wrist image is resized to, px.")
+    ] = 128,
+    width: Annotated[
+        int, typer.Option("--width", min=8, help="Feature width of the encoders and trunk.")
+    ] = 128,
+    layers: Annotated[
+        int, typer.Option("--layers", min=1, help="Transformer layers over the history.")
+    ] = 4,
+    history: Annotated[
+        int, typer.Option("--history", min=1, help="Observations the policy sees per step.")
+    ] = 1,
+    chunk: Annotated[
+        int, typer.Option("--chunk", min=1, help="Actions predicted per step (a chunk).")
+    ] = 10,
     ensemble_k: Annotated[
         float,
         typer.Option(
@@ -269,14 +285,18 @@ def train_residual_command(
         ),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Environment steps.")] = 6000,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the actor, critics and episodes.")
+    ] = 0,
     eval_every: Annotated[
         int,
         typer.Option(
             "--eval-every", min=1, help="Steps between evaluations (in the simulator) or log rows."
         ),
     ] = 1000,
-    eval_episodes: Annotated[int, typer.Option("--eval-episodes", min=1)] = 10,
+    eval_episodes: Annotated[
+        int, typer.Option("--eval-episodes", min=1, help="Episodes per evaluation (simulator).")
+    ] = 10,
     out: Annotated[
         Path | None, typer.Option("--out", help="Skill folder to write (default: --skill).")
     ] = None,
@@ -298,7 +318,9 @@ def train_residual_command(
         float, typer.Option("--offset-scale", min=0.0, help="Metres per unit of residual.")
     ] = 0.004,
     utd: Annotated[int, typer.Option("--utd", min=1, help="Critic updates per step.")] = 16,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Transitions per critic update.")
+    ] = 256,
     seed_steps: Annotated[
         int, typer.Option("--seed-steps", min=0, help="Random residual steps first.")
     ] = 300,
@@ -311,7 +333,10 @@ def train_residual_command(
             "the simulator; every episode on a robot).",
         ),
     ] = None,
-    max_episode_steps: Annotated[int | None, typer.Option("--max-episode-steps", min=1)] = None,
+    max_episode_steps: Annotated[
+        int | None,
+        typer.Option("--max-episode-steps", min=1, help="Step limit per episode (default: 150)."),
+    ] = None,
     no_augment: Annotated[
         bool, typer.Option("--no-augment", help="No semantic augmentation during RL.")
     ] = False,
