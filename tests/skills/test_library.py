@@ -222,6 +222,12 @@ def test_skills_list_and_show_commands(tmp_path):
     assert shown.exit_code == 0 and "untrained" in shown.stdout
     trained = runner.invoke(app, ["skills", "show", "plug_insert"])
     assert trained.exit_code == 0 and "untrained" not in trained.stdout
+    # Lists of numbers are shown on a line (the 64 seeds took 64 lines), and it is YAML.
+    assert "  low: [-0.01, -0.01, -0.01, -0.05, -0.05, -0.05, -1.0]" in trained.stdout
+    seeds = next(line for line in trained.stdout.splitlines() if "seeds:" in line)
+    assert seeds.strip().startswith("seeds: [0, 1, 2, 3")
+    shown_yaml = yaml.safe_load(trained.stdout.split("\n", 1)[1])
+    assert shown_yaml["name"] == "plug_insert"
     data = json.loads(
         runner.invoke(
             app, ["skills", "show", "extra@^3", "--json", "--skills", str(tmp_path)]

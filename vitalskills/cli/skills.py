@@ -69,7 +69,8 @@ def show(
     console.print(f"# {manifest.root}", markup=False, highlight=False)
     if not manifest.trained:
         console.print("# untrained: this skill lists no weights yet", markup=False)
-    typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+    # Lists of numbers (limits, offsets, seeds) on a line, not one number per line.
+    typer.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100), nl=False)
 
 
 @skills_app.command("register")
