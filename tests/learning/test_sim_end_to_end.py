@@ -51,17 +51,34 @@ def test_trained_skill_manifest_records_provenance(skill: Path) -> None:
 
 
 def test_verify_register_and_corruption_on_the_command_line(skill: Path, tmp_path: Path) -> None:
-    verified = runner.invoke(app, ["skills", "verify", str(skill)])
+    verified = runner.invoke(app, ["skills", "verify", str(skill)], terminal_width=250)
     assert verified.exit_code == 0, verified.output
-    assert "ok: `plug_insert` 0.1.0 (2 files verified)" in verified.output
+    assert "│ plug_insert │ 0.1.0   │ ok (2 files verified) │" in verified.output
     registered = runner.invoke(app, ["skills", "register", str(skill), "--library", str(tmp_path)])
     assert registered.exit_code == 0, registered.output
     installed = tmp_path / "plug_insert-0.1.0"
     weights = installed / "policy" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"corrupt!")
-    broken = runner.invoke(app, ["skills", "verify", str(installed)])
+    broken = runner.invoke(app, ["skills", "verify", str(installed)], terminal_width=250)
     assert broken.exit_code == 1
-    assert "does not match its sha256 in skill.yaml" in broken.output
+    assert "failed: " in broken.output and "does not match its sha256" in broken.output
+    # By name from the library, and every skill of it when none is named: one row each,
+    # the broken one failed, the good one ok, untrained ones listed but not failed.
+    untrained = tmp_path / "declared"
+    untrained.mkdir()
+    manifest = yaml.safe_load((skill / "skill.yaml").read_text())
+    manifest.update(name="declared", weights=[], provenance={"status": "untrained"})
+    (untrained / "skill.yaml").write_text(yaml.safe_dump(manifest))
+    by_name = runner.invoke(
+        app, ["skills", "verify", "plug_insert", "--skills", str(tmp_path)], terminal_width=250
+    )
+    assert by_name.exit_code == 1 and "0 of 1 verified" in by_name.output
+    every = runner.invoke(app, ["skills", "verify", "--skills", str(tmp_path)], terminal_width=250)
+    assert every.exit_code == 1, every.output
+    assert "│ declared " in every.output and "untrained: no weights" in every.output
+    assert "│ card_swipe  │ 0.1.0   │ ok (4 files verified)" in every.output
+    unknown = runner.invoke(app, ["skills", "verify", "plug_insrt"])
+    assert unknown.exit_code == 1 and "did you mean `plug_insert`?" in unknown.output
     assert "Traceback" not in broken.output
 
 

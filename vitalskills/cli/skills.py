@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
 from rich.table import Table
 
 from vitalskills.cli.app import SkillsDirs, console, user_errors
+
+if TYPE_CHECKING:
+    from vitalskills.skills import SkillLibrary
 
 skills_app = typer.Typer(
     name="skills", help="List and inspect installed skills.", no_args_is_help=True
@@ -93,13 +96,67 @@ def register_command(
 
 @skills_app.command("verify")
 def verify_command(
-    skill_dir: Annotated[Path, typer.Argument(help="A skill folder.")],
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Skills to verify: names (NAME or NAME@CONSTRAINT) from the library, or "
+            "skill folders (default: every installed skill).",
+        ),
+    ] = None,
+    skills: SkillsDirs = None,
 ) -> None:
-    """Check a skill's files against their sha256, load its policy, run one forward pass."""
-    from vitalskills.learning.skill_folder import verify_skill
+    """Check skills' files against their sha256, load each policy, run one forward pass.
 
-    with user_errors():
-        manifest = verify_skill(skill_dir)
-    console.print(
-        f"ok: `{manifest.name}` {manifest.version} ({len(manifest.weights)} files verified)"
-    )
+    Prints one row per skill; exits 1 when any failed. Untrained skills are listed, not
+    failed.
+    """
+    from vitalskills.errors import VitalskillsError
+    from vitalskills.learning.skill_folder import verify_skill
+    from vitalskills.skills import default_library, load_manifest
+
+    with user_errors(exit_code=1):
+        library = default_library(skills or [])
+        folders = [_skill_folder(library, target) for target in targets or []] or [
+            manifest.root for manifest in library.list()
+        ]
+    table = Table("skill", "version", "result", "folder")
+    failed = 0
+    for folder in folders:
+        try:
+            manifest = load_manifest(folder)
+            if manifest.trained:
+                verify_skill(folder)
+        except VitalskillsError as error:
+            failed += 1
+            name, version = _declared(folder)
+            hint = f" ({error.hint})" if error.hint else ""
+            table.add_row(name, version, f"[red]failed[/]: {error.message}{hint}", str(folder))
+            continue
+        if not manifest.trained:
+            table.add_row(manifest.name, manifest.version, "untrained: no weights", str(folder))
+            continue
+        result = f"[green]ok[/] ({len(manifest.weights)} files verified)"
+        table.add_row(manifest.name, manifest.version, result, str(folder))
+    console.print(table)
+    console.print(f"{len(folders) - failed} of {len(folders)} verified")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _skill_folder(library: SkillLibrary, target: str) -> Path:
+    """A `skills verify` target: a folder holding skill.yaml, else a library name."""
+    if Path(target, "skill.yaml").is_file() or Path(target).is_dir():
+        return Path(target)
+    name, _, constraint = target.partition("@")
+    return library.get(name, constraint or None).root
+
+
+def _declared(folder: Path) -> tuple[str, str]:
+    """The name and version a skill folder's manifest declares, as far as it can be read."""
+    try:
+        data = yaml.safe_load((folder / "skill.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return folder.name, "?"
+    if not isinstance(data, dict):
+        return folder.name, "?"
+    return str(data.get("name", folder.name)), str(data.get("version", "?"))
