@@ -14,6 +14,7 @@ from vitalskills.cli import app
 from vitalskills.errors import UsageError
 from vitalskills.lang.errors import SkillVersionError, UnknownSkillError, VersionSyntaxError
 from vitalskills.skills import (
+    BrokenSkillError,
     ManifestError,
     SkillLibrary,
     SkillNotTrainedError,
@@ -238,3 +239,33 @@ def test_skills_list_and_show_commands(tmp_path):
     assert data["approach_offset"] == declared["approach_offset"]
     missing = runner.invoke(app, ["skills", "show", "plug_insrt"])
     assert missing.exit_code == 1 and "did you mean `plug_insert`?" in missing.stderr
+
+
+def test_a_broken_manifest_fails_only_the_tasks_that_use_it(tmp_path, caplog):
+    # Before: one bad skill.yaml anywhere in --skills failed `check` for every task.
+    make_skill(tmp_path, "peg", "1.0.0")
+    bad = tmp_path / "bolt"
+    bad.mkdir()
+    (bad / "skill.yaml").write_text("manifest_version: 1\nname: bolt\ncontrol_hz: -1\n")
+    library = SkillLibrary([tmp_path])
+    with caplog.at_level("WARNING", logger="vitalskills.skills"):
+        assert [m.name for m in library.list()] == ["peg"]
+        library.list()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and f"skipped the skill in {bad}" in warnings[0]
+    assert list(library.broken) == [bad]
+    with pytest.raises(BrokenSkillError, match="skill `bolt` cannot be used") as caught:
+        library.get("bolt")
+    assert f"{bad / 'skill.yaml'}:" in caught.value.message
+    with pytest.raises(UnknownSkillError, match="unknown skill `nut`"):
+        library.get("nut")
+
+    uses = tmp_path / "uses.vtl"
+    uses.write_text('task t "x"\nlocate "a" as a\nrun skill bolt at a\n')
+    other = tmp_path / "other.vtl"
+    other.write_text('task t "x"\nlocate "a" as a\nrun skill peg at a\n')
+    fine = CliRunner().invoke(app, ["check", str(other), "--skills", str(tmp_path)])
+    assert fine.exit_code == 0, fine.output
+    failed = CliRunner().invoke(app, ["check", str(uses), "--skills", str(tmp_path)])
+    assert failed.exit_code == 1
+    assert f"{uses}:3:11: error: skill `bolt` cannot be used" in failed.stderr

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vitalskills.cli.app import SkillsDirs, app, console, err_console, user_errors
 from vitalskills.errors import UsageError
+
+if TYPE_CHECKING:
+    from vitalskills.skills import SkillLibrary
 
 Files = Annotated[list[Path], typer.Argument(help="Task files (.vtl, .yaml or .yml).")]
 Overrides = Annotated[
@@ -24,16 +27,20 @@ RobotCaps = Annotated[
 ]
 
 
-def _compile(file: Path, skills: list[Path] | None, set_: list[str] | None, robot: Path | None):
+def _compile(file: Path, library: SkillLibrary, set_: list[str] | None, robot: Path | None):
     from vitalskills.lang import compile_task, parse_override
     from vitalskills.lang.robotcaps import load_capabilities
-    from vitalskills.skills import default_library
 
     overrides = dict(parse_override(item) for item in set_ or [])
     caps = load_capabilities(robot) if robot else None
-    return compile_task(
-        file, library=default_library(skills or []), robot=caps, overrides=overrides
-    )
+    return compile_task(file, library=library, robot=caps, overrides=overrides)
+
+
+def _library(skills: list[Path] | None) -> SkillLibrary:
+    """One library for every file of a command, so a broken manifest is reported once."""
+    from vitalskills.skills import default_library
+
+    return default_library(skills or [])
 
 
 @app.command()
@@ -48,9 +55,10 @@ def check(
 
     failed = False
     with user_errors(exit_code=1):
+        library = _library(skills)
         for file in files:
             try:
-                _compile(file, skills, set_, robot_caps)
+                _compile(file, library, set_, robot_caps)
             except CheckFailed as error:
                 err_console.print(error.render(), markup=False, highlight=False, soft_wrap=True)
                 failed = True
@@ -72,7 +80,7 @@ def compile_(
 ) -> None:
     """Parse and check a task file; print the checked IR (`--json`) or a summary."""
     with user_errors(exit_code=1):
-        task = _compile(file, skills, set_, robot_caps)
+        task = _compile(file, _library(skills), set_, robot_caps)
     if json_:
         typer.echo(task.model_dump_json(indent=2))
     else:

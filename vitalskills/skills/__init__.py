@@ -3,6 +3,7 @@
 from vitalskills.lang.errors import SkillVersionError, UnknownSkillError, VersionSyntaxError
 from vitalskills.skills.library import (
     ENTRY_POINT_GROUP,
+    BrokenSkillError,
     SkillLibrary,
     SkillLibraryError,
     default_library,
@@ -26,6 +27,7 @@ from vitalskills.skills.versions import parse_constraint, parse_version
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ActionSpec",
+    "BrokenSkillError",
     "CameraInput",
     "ManifestError",
     "ObservationSpec",

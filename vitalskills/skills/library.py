@@ -5,11 +5,16 @@ the project's shipped `skills/`, the per-user directory (`$VITALSKILLS_HOME/skil
 else `$XDG_DATA_HOME/vitalskills/skills`, else `~/.local/share/vitalskills/skills`),
 then directories that installed packages declare in the `vitalskills.skills` entry
 point group. A directory holds one folder per skill, or is itself a skill folder.
+
+A folder whose `skill.yaml` is invalid does not make the whole library unusable: it is
+skipped with one warning (logged when the library is first scanned), and only a task
+that asks for that skill fails, with the manifest's own located error.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
@@ -17,17 +22,24 @@ from pathlib import Path
 
 from vitalskills.errors import UsageError
 from vitalskills.lang.errors import SkillVersionError, UnknownSkillError
-from vitalskills.skills.manifest import MANIFEST_FILE, SkillManifest, load_manifest
+from vitalskills.skills.manifest import MANIFEST_FILE, ManifestError, SkillManifest, load_manifest
 from vitalskills.skills.versions import parse_constraint, parse_version
 
 ENTRY_POINT_GROUP = "vitalskills.skills"
 _PACKAGE = Path(__file__).resolve().parent.parent
+log = logging.getLogger("vitalskills.skills")
 
 
 class SkillLibraryError(UsageError):
     """A skill directory given on the command line, or by an entry point, is unusable."""
 
     code = "E303"
+
+
+class BrokenSkillError(UnknownSkillError):
+    """The skill asked for is in the library, but its `skill.yaml` is invalid."""
+
+    code = "E304"
 
 
 def project_skills_dir() -> Path:
@@ -95,17 +107,32 @@ class SkillLibrary:
             Path(d) for d in default_dirs if Path(d).is_dir()
         ]
         self._skills: list[SkillManifest] | None = None
+        self._broken: dict[Path, ManifestError] = {}
 
     def _scan(self) -> list[SkillManifest]:
         if self._skills is None:
             found: dict[tuple[str, str], SkillManifest] = {}
             for directory in self.dirs:
                 for folder in _skill_folders(directory):
-                    manifest = load_manifest(folder)
+                    try:
+                        manifest = load_manifest(folder)
+                    except ManifestError as error:
+                        self._broken[folder] = error
+                        log.warning(
+                            "warning: skipped the skill in %s: %s (tasks that use it fail)",
+                            folder, error,
+                        )  # fmt: skip
+                        continue
                     key = (manifest.name, str(parse_version(manifest.version)))
                     found.setdefault(key, manifest)
             self._skills = sorted(found.values(), key=lambda m: (m.name, parse_version(m.version)))
         return self._skills
+
+    @property
+    def broken(self) -> dict[Path, ManifestError]:
+        """Skill folders skipped because their `skill.yaml` is invalid, with the error."""
+        self._scan()
+        return dict(self._broken)
 
     def list(self) -> list[SkillManifest]:
         """Return every skill, one per name and version, sorted by name then version."""
@@ -125,6 +152,12 @@ class SkillLibrary:
         """
         candidates = [m for m in self._scan() if m.name == name]
         if not candidates:
+            for folder, error in self._broken.items():
+                if folder.name == name or folder.name.startswith(f"{name}-"):
+                    raise BrokenSkillError(
+                        f"skill `{name}` cannot be used: its manifest is invalid: {error}",
+                        hint=f"fix {folder / MANIFEST_FILE} (docs/skills.md)",
+                    )
             raise UnknownSkillError(f"unknown skill `{name}`", hint=self._hint(name))
         if constraint is None:
             return candidates[-1]
@@ -156,6 +189,7 @@ def default_library(extra_dirs: Sequence[Path] = ()) -> SkillLibrary:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BrokenSkillError",
     "SkillLibrary",
     "SkillLibraryError",
     "default_library",
