@@ -269,3 +269,47 @@ def test_a_broken_manifest_fails_only_the_tasks_that_use_it(tmp_path, caplog):
     failed = CliRunner().invoke(app, ["check", str(uses), "--skills", str(tmp_path)])
     assert failed.exit_code == 1
     assert f"{uses}:3:11: error: skill `bolt` cannot be used" in failed.stderr
+
+
+def test_check_and_dry_run_refuse_a_skill_whose_weights_changed(tmp_path):
+    # Before: `check` and `run --dry-run` accepted weights that fail their sha256.
+    import shutil
+
+    copy = tmp_path / "lib" / "plugx"
+    shutil.copytree(project_skills_dir() / "plug_insert", copy)
+    manifest = yaml.safe_load((copy / "skill.yaml").read_text())
+    (copy / "skill.yaml").write_text(yaml.safe_dump({**manifest, "name": "plugx"}))
+    task = tmp_path / "t.vtl"
+    task.write_text('task t "x"\nlocate "a" as a\nrun skill plugx at a\n')
+    args = [str(task), "--skills", str(tmp_path / "lib")]
+    assert CliRunner().invoke(app, ["check", *args]).exit_code == 0
+    config = copy / "residual" / "config.json"
+    config.write_bytes(config.read_bytes() + b" ")
+    for command in (["check"], ["run", "--dry-run"]):
+        result = CliRunner().invoke(app, [*command[:1], *args, *command[1:]])
+        assert result.exit_code in (1, 2), result.output
+        assert f"{task}:3:11: error: weights file `{config}` does not match" in result.stderr
+
+
+def test_weights_digests_are_cached_by_size_and_mtime(tmp_path):
+    import json
+    import os
+
+    from vitalskills.skills.hashcache import cache_path, cached_sha256
+
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"weights")
+    assert cached_sha256(weights) == sha256_of(weights)
+    store = cache_path()
+    assert store.is_relative_to(Path(os.environ["VITALSKILLS_HOME"]))
+    # An unchanged file is not read again: a digest planted in the cache is what comes back.
+    cache = json.loads(store.read_text())
+    cache[str(weights.resolve())]["sha256"] = "planted"
+    store.write_text(json.dumps(cache))
+    assert cached_sha256(weights) == "planted"
+    # A changed file (same size, new mtime) is hashed again.
+    weights.write_bytes(b"WEIGHTS")
+    os.utime(weights, ns=(1, 1))
+    assert cached_sha256(weights) == sha256_of(weights)
+    store.write_text("not json")  # a damaged cache costs only the hashing
+    assert cached_sha256(weights) == sha256_of(weights)

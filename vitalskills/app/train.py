@@ -42,7 +42,8 @@ from vitalskills.learning.residual.replay import ReplayBuffer
 from vitalskills.learning.residual.sac import SAC
 from vitalskills.learning.residual.training import EVAL_SEEDS, ResidualTrainer, evaluate_in_sim
 from vitalskills.learning.skill_folder import POLICY_WEIGHTS, add_residual, copy_skill, write_skill
-from vitalskills.skills.manifest import SkillManifest, load_manifest, sha256_of
+from vitalskills.skills.hashcache import sha256_of
+from vitalskills.skills.manifest import SkillManifest, load_manifest
 
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo
     from vitalskills.sim.tasks import TaskSpec

@@ -254,11 +254,17 @@ class _Checker(StatementWalker):
         if self.library is None:
             return None
         try:
-            return self.library.get(node.skill, node.version)
+            manifest = self.library.get(node.skill, node.version)
         except (UnknownSkillError, SkillVersionError, VersionSyntaxError) as error:
             field = "version" if error.code in ("E201", "E202") else "skill"
             self.error(error.at(_where(node, field)))
-        return None
+            return None
+        try:
+            manifest.check_weights()
+        except VitalskillsError as error:  # weights missing or changed: fail now, not mid-run
+            where = _where(node, "skill")
+            self.error(type(error)(error.message, location=where, hint=error.hint, code=error.code))
+        return manifest
 
     def sensors(self, node: ir.RunSkill, manifest: SkillNeeds) -> None:
         robot = self.robot

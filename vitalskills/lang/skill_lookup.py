@@ -40,6 +40,10 @@ class SkillNeeds(Protocol):
     @property
     def action(self) -> ActionNeeds: ...
 
+    def check_weights(self) -> None:
+        """Raise when a listed weights file is missing or differs from its sha256."""
+        ...
+
 
 class SkillLookup(Protocol):
     """Find a skill by name and optional version constraint."""

@@ -1,6 +1,7 @@
 """Skill manifests and the skill library (search paths, entry points, versions)."""
 
 from vitalskills.lang.errors import SkillVersionError, UnknownSkillError, VersionSyntaxError
+from vitalskills.skills.hashcache import sha256_of
 from vitalskills.skills.library import (
     ENTRY_POINT_GROUP,
     BrokenSkillError,
@@ -20,7 +21,6 @@ from vitalskills.skills.manifest import (
     SkillWeightsError,
     WeightsFile,
     load_manifest,
-    sha256_of,
 )
 from vitalskills.skills.versions import parse_constraint, parse_version
 

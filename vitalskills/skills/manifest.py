@@ -7,7 +7,6 @@ robots, but loading its policy is a clear error (`SkillNotTrainedError`).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +16,7 @@ from vitalskills.errors import VitalskillsError
 from vitalskills.lang import ir
 from vitalskills.lang.errors import LangError
 from vitalskills.lang.yamlnodes import compose, to_plain
+from vitalskills.skills.hashcache import cached_sha256, sha256_of
 from vitalskills.skills.versions import parse_version
 
 MANIFEST_FILE = "skill.yaml"
@@ -137,8 +137,11 @@ class SkillManifest(_Strict):
         needed.extend(self.requires)
         return list(dict.fromkeys(needed))
 
-    def weight_paths(self, verify: bool = True) -> list[Path]:
+    def weight_paths(self, verify: bool = True, cached: bool = False) -> list[Path]:
         """Return the weights files' paths, checking they exist and match their sha256.
+
+        With `cached`, a digest remembered for the file's size and modification time is
+        used (`vitalskills.skills.hashcache`); loading weights hashes them afresh.
 
         Raises:
             SkillNotTrainedError: the manifest lists no weights.
@@ -158,7 +161,7 @@ class SkillManifest(_Strict):
                     f"weights file `{path}` of skill `{self.name}` is missing",
                     hint="re-install the skill or fix `weights` in its skill.yaml",
                 )
-            if verify and sha256_of(path) != entry.sha256:
+            if verify and (cached_sha256(path) if cached else sha256_of(path)) != entry.sha256:
                 raise SkillWeightsError(
                     f"weights file `{path}` does not match its sha256 in skill.yaml",
                     hint="the file was changed or corrupted: re-install or retrain the skill",
@@ -166,14 +169,16 @@ class SkillManifest(_Strict):
             paths.append(path)
         return paths
 
+    def check_weights(self) -> None:
+        """Check that every listed weights file exists and matches its sha256 (cached).
 
-def sha256_of(path: Path) -> str:
-    """Return the hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        An untrained skill lists none: there is nothing to check.
+
+        Raises:
+            SkillWeightsError: a file is missing or its checksum differs.
+        """
+        if self.weights:
+            self.weight_paths(cached=True)
 
 
 def load_manifest(folder: Path) -> SkillManifest:
