@@ -81,3 +81,27 @@ def test_deep_nesting_is_a_located_error_not_a_crash():
     text = "try {\n" * depth + "gripper open\n" + "}\n" * depth
     error = error_for(text)
     assert error.location is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint", "column"),
+    [
+        # Before: "unknown option `strip` for `run skill`".
+        ("locate power strip as strip\n", "a `locate` query of several words must be in "
+         "double quotes", 'write `locate "power strip"`', 14),
+        ("locate power strip\n", "must be in double quotes", 'write `locate "power strip"`', 14),
+        # Before: "unexpected character" with no hint.
+        ("locate \u201cpower strip\u201d as strip\n", "unexpected character `\u201c`",
+         'write `"` instead', 8),
+        # Before: "malformed vector".
+        ("move [0, 0, 100]\n", "a vector needs a unit after `]`", "[0, 0, 100] mm", 17),
+        ("move [0, 0, 4] in base\n", "a vector needs a unit after `]`",
+         "`in` names a frame, it is not inches", 16),
+        # Before: "`in` is a keyword and cannot be used as a name".
+        ("wait 5 in\n", "`in` is not a unit here", "units are m, cm, mm", 8),
+    ],
+)  # fmt: skip
+def test_common_slips_get_a_message_that_names_them(text, message, hint, column):
+    error = error_for(text)
+    assert message in error.message and hint in (error.hint or ""), (error.message, error.hint)
+    assert error.location is not None and error.location.column == column

@@ -164,3 +164,17 @@ def test_errors_inside_an_included_file_point_into_it(write):
     write("gripper open\nwait 3\n", "inc.vtl")
     error = error_for(write('include "inc.vtl"\n', "main.vtl"))
     assert error.code == "E154" and error.location.file.endswith("inc.vtl")
+
+
+def test_yaml_tabs_and_quoted_quantities_get_a_hint(tmp_path):
+    tabbed = tmp_path / "tabs.yaml"
+    tabbed.write_text("task: t\nsteps:\n\t- wait: 500 ms\n")
+    with pytest.raises(LangError) as caught:
+        parse_file(tabbed)
+    assert caught.value.hint == "YAML does not allow tabs for indentation: indent with spaces"
+    quoted = tmp_path / "quoted.yaml"
+    quoted.write_text('task: t\nsteps:\n  - wait: "500 ms"\n')
+    with pytest.raises(LangError) as caught:
+        parse_file(quoted)
+    assert caught.value.hint == "drop the quotes: a quoted value is text; write `500 ms`"
+    assert caught.value.location.line == 3 and caught.value.location.column == 11

@@ -10,6 +10,7 @@ example yields its own label).
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -83,8 +84,8 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
     ),
     _label(
         "E159", "malformed vector", "write a vector as `[x, y, z] mm`",
-        "move [0, 0 0] mm\n", "move [0, 0, 0\n", "move [0, 0, 0]\n", "move [0, 0,] mm\n",
-        "reach x offset [0, 0, 0]\n", "move [a, 0, 0] mm\n", "move [\n", "move [0 0\n",
+        "move [0, 0 0] mm\n", "move [0, 0, 0\n", "move [0, 0,] mm\n",
+        "move [a, 0, 0] mm\n", "move [\n", "move [0 0\n",
     ),
     _label(
         "E160", "`move` needs a vector", "write e.g. `move [0, 0, 100] mm in base`",
@@ -217,6 +218,34 @@ def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxEr
             code="E104",
         )
     word = str(token)
+    before = source[: token.start_pos] if not at_end else source
+    line_text = source.splitlines()[line - 1] if line <= len(source.splitlines()) else ""
+    unquoted = re.match(r"\s*locate\s+([A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)+)", line_text)
+    if unquoted and '"' not in line_text and kind == "NAME":
+        query = re.split(r"\s+(?:as|min_score|using)\b", unquoted.group(1))[0]
+        return TaskSyntaxError(
+            "a `locate` query of several words must be in double quotes",
+            location=here,
+            hint=f'write `locate "{query}"`',
+            code="E100",
+        )
+    after_vector = before.rstrip().endswith("]")
+    if after_vector and (kind in _END_OF_STATEMENT or kind == "IN"):
+        return TaskSyntaxError(
+            "a vector needs a unit after `]`",
+            location=here,
+            hint="write e.g. `[0, 0, 100] mm` (units: m, cm, mm; deg, rad for rotations)"
+            + ("; `in` names a frame, it is not inches" if kind == "IN" else ""),
+            code="E159",
+        )
+    if kind == "IN" and re.search(r"\d\s*$", before):
+        return TaskSyntaxError(
+            "`in` is not a unit here",
+            location=here,
+            hint="units are m, cm, mm (and s, ms; deg, rad); `in` names a frame: "
+            "`move [0, 0, 10] mm in base`",
+            code="E100",
+        )
     if kind == "NAME" and "LOCATE" in expected:
         return TaskSyntaxError(
             f"unknown statement `{word}`",
@@ -294,6 +323,10 @@ def _example_index() -> tuple[dict[tuple[int, str], SyntaxLabel], dict[int, Synt
     return exact, by_state
 
 
+#: Quotes that editors and chat apps substitute for `"` and `'`.
+SMART_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u2018\u2019\u201a\u201b"
+
+
 def describe_syntax_error(error: UnexpectedInput, source: str, file: str) -> TaskSyntaxError:
     """Return the labelled, located error for a lark parse failure."""
     if isinstance(error, UnexpectedCharacters):
@@ -307,7 +340,14 @@ def describe_syntax_error(error: UnexpectedInput, source: str, file: str) -> Tas
                 code="E103",
             )
         shown = char if char.isprintable() else repr(char)
-        return TaskSyntaxError(f"unexpected character `{shown}`", location=where, code="E100")
+        hint = None
+        if char in SMART_QUOTES:
+            hint = 'a typographic quote (as word processors and chat apps type): write `"` instead'
+        elif char == "\t":
+            hint = "a tab: indent with spaces"
+        return TaskSyntaxError(
+            f"unexpected character `{shown}`", location=where, hint=hint, code="E100"
+        )
     if isinstance(error, UnexpectedToken):
         ruled = _token_rules(error, source, file)
         if ruled is not None:

@@ -109,10 +109,13 @@ class _Reader:
         scalar = self.scalar(node, what)
         match = QUANTITY.fullmatch(scalar.value.strip()) if not scalar.style else None
         if match is None:
+            quoted = scalar.style and QUANTITY.fullmatch(scalar.value.strip())
             raise self.shape(
                 node,
                 f"{what} must be a number with a unit, got `{scalar.value}`",
-                hint="write e.g. `500 ms` or `30 s`",
+                hint=f"drop the quotes: a quoted value is text; write `{scalar.value.strip()}`"
+                if quoted
+                else "write e.g. `500 ms` or `30 s`",
             )
         span = self.span(node)
         kind, factor = unit_of(match.group(2), span)

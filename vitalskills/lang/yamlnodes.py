@@ -42,11 +42,16 @@ def compose(source: str, file: str) -> Node | None:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = error.problem or error.context or "invalid YAML"
+        lines = source.splitlines()
+        at = lines[line - 1][column - 1 : column] if line <= len(lines) else ""
         raise YamlSyntaxError(
             f"invalid YAML: {problem}",
             location=ir.Span(
                 file=file, line=line, column=column, end_line=line, end_column=column + 1
             ).location(),
+            hint="YAML does not allow tabs for indentation: indent with spaces"
+            if at == "\t"
+            else None,
         ) from None
     except RecursionError:
         raise YamlSyntaxError(
