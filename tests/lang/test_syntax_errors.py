@@ -105,3 +105,11 @@ def test_common_slips_get_a_message_that_names_them(text, message, hint, column)
     error = error_for(text)
     assert message in error.message and hint in (error.hint or ""), (error.message, error.hint)
     assert error.location is not None and error.location.column == column
+
+
+@pytest.mark.parametrize("head", ['locate "a" as a\nif found a', "try"])
+def test_else_on_the_next_line_is_named_after_if_found_and_try(head):
+    # Before: E157 after `try` only in some shapes; after `if found`, "unexpected `else`".
+    error = error_for(f"{head} {{\n  wait 1 s\n}}\nelse {{\n  wait 1 s\n}}\n")
+    assert (error.code, error.hint) == ("E157", "write `} else {`")
+    assert error.location is not None and error.location.column == 1

@@ -229,7 +229,15 @@ def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxEr
             hint=f'write `locate "{query}"`',
             code="E100",
         )
-    after_vector = before.rstrip().endswith("]")
+    closed = before.rstrip()
+    if kind == "ELSE" and closed.endswith("}") and "\n" in before[len(closed) :]:
+        return TaskSyntaxError(
+            "`else` must follow `}` on the same line",
+            location=here,
+            hint="write `} else {`",
+            code="E157",
+        )
+    after_vector = closed.endswith("]")
     if after_vector and (kind in _END_OF_STATEMENT or kind == "IN"):
         return TaskSyntaxError(
             "a vector needs a unit after `]`",
