@@ -97,6 +97,9 @@ def test_deep_nesting_is_a_located_error_not_a_crash():
         ("move [0, 0, 100]\n", "a vector needs a unit after `]`", "[0, 0, 100] mm", 17),
         ("move [0, 0, 4] in base\n", "a vector needs a unit after `]`",
          "`in` names a frame, it is not inches", 16),
+        # Before: "`move` needs a vector".
+        ('locate "a" as a\nreach a offset 5 mm\n', "`offset` needs a vector",
+         "reach strip offset [0, 0, 40] mm", 16),
         # Before: "`in` is a keyword and cannot be used as a name".
         ("wait 5 in\n", "`in` is not a unit here", "units are m, cm, mm", 8),
     ],

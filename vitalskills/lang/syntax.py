@@ -89,7 +89,7 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
     ),
     _label(
         "E160", "`move` needs a vector", "write e.g. `move [0, 0, 100] mm in base`",
-        "move\n", "move 3 mm\n", "move x\n", "reach x offset\n", "reach x offset 3\n",
+        "move\n", "move 3 mm\n", "move x\n",
     ),
     _label(
         "E161", "missing located name", "write the name bound by `locate ... as NAME`",
@@ -236,6 +236,13 @@ def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxEr
             location=here,
             hint="write `} else {`",
             code="E157",
+        )
+    if re.search(r"\boffset$", closed) and kind != "LSQB":
+        return TaskSyntaxError(
+            "`offset` needs a vector",
+            location=here,
+            hint="write e.g. `reach strip offset [0, 0, 40] mm`",
+            code="E160",
         )
     after_vector = closed.endswith("]")
     if after_vector and (kind in _END_OF_STATEMENT or kind == "IN"):
