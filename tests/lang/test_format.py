@@ -112,3 +112,76 @@ def test_every_task_file_is_already_canonical_or_converges(tmp_path, relative):
     once = format_file(path)
     path.write_text(once, encoding="utf-8")
     assert format_file(path) == once
+
+
+BLANKS = """\
+task t
+
+param a = 1
+param b = 2
+
+locate "x" as x
+
+
+# two blank lines above shrink to one
+gripper open
+try {
+  wait 1 s
+
+  wait 2 s
+} else {
+  fail "f"
+}
+"""
+
+
+def test_fmt_keeps_blank_lines_one_at_most_on_both_surfaces(write):
+    # Before: every blank line inside the body was dropped.
+    from vitalskills.lang.format import format_file
+
+    text = format_file(write(BLANKS, "b.vtl"))
+    assert text == BLANKS.replace("\n\n\n", "\n\n")
+    yaml_text = format_file(write(text, "b2.vtl"), "yaml")
+    assert "\n\n  # two blank lines above shrink to one\n  - gripper: open" in yaml_text
+    assert "wait: 1 s\n\n" in yaml_text
+    assert format_file(write(yaml_text, "b3.yaml"), "vtl") == text
+    # plug_then_swipe.vtl separates its three stages with blank lines; they stay.
+    assert format_file(REPO / "tasks" / "plug_then_swipe.vtl") == (
+        REPO / "tasks" / "plug_then_swipe.vtl"
+    ).read_text(encoding="utf-8")
+
+
+def test_fmt_to_yaml_writes_letters_as_they_are(write):
+    # Before: `"prise \u00e9lectrique"` (an escape where the letter belongs).
+    from vitalskills.lang.format import format_file
+
+    text = format_file(write('task t\n\nlocate "prise électrique" as p\n', "u.vtl"), "yaml")
+    assert '  - locate: "prise électrique"' in text
+    assert parse_file(write(text, "u.yaml")).model_dump_json() == parse_file(
+        write('task t\n\nlocate "prise électrique" as p\n', "u2.vtl")
+    ).model_dump_json().replace("u2.vtl", "u.yaml")
+
+
+def test_fmt_check_and_force_on_the_command_line(write):
+    from typer.testing import CliRunner
+
+    from vitalskills.cli import app
+
+    runner = CliRunner()
+    canonical = write("task t\n\ngripper open\n", "ok.vtl")
+    messy = write("task t\ngripper open;   gripper close\n", "messy.vtl")
+    result = runner.invoke(app, ["fmt", "--check", str(canonical)])
+    assert result.exit_code == 0 and "1 formatted" in result.stderr
+    result = runner.invoke(app, ["fmt", "--check", str(canonical), str(messy)])
+    assert result.exit_code == 1
+    assert f"+++ {messy} (formatted)" in result.stdout and "+gripper close" in result.stdout
+    assert f"would reformat {messy}" in result.stderr and "1 of 2 files" in result.stderr
+    assert messy.read_text() == "task t\ngripper open;   gripper close\n"  # untouched
+    # --write --to refuses to replace an existing twin unless --force.
+    twin = messy.with_suffix(".yaml")
+    twin.write_text("keep me\n")
+    result = runner.invoke(app, ["fmt", "--to", "yaml", "--write", str(messy)])
+    assert result.exit_code != 0 and "exists; --write would replace it" in result.stderr
+    assert twin.read_text() == "keep me\n"
+    result = runner.invoke(app, ["fmt", "--to", "yaml", "--write", "--force", str(messy)])
+    assert result.exit_code == 0 and twin.read_text().startswith("task: t")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import signal
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import IntEnum
@@ -23,8 +24,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or redirected, output is not wrapped at 80 columns: a hint split in two cannot be
+# copied and pasted. In a terminal it wraps at the terminal's width.
+console = Console(soft_wrap=not sys.stdout.isatty())
+err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 #: How a command that takes `--robot` connects to it (`vitalskills.bridge.client.connect`).
 ConnectTimeoutOption = Annotated[

@@ -106,6 +106,18 @@ def fmt(
             help="Write the result to FILE (or beside it, with the new suffix, for --to).",
         ),
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 and print a diff for each file not in canonical form "
+            "(for CI).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="With --write --to: overwrite an existing twin file."),
+    ] = False,
     skills: SkillsDirs = None,
 ) -> None:
     """Print task files in canonical form, or convert between .vtl and YAML losslessly.
@@ -113,17 +125,48 @@ def fmt(
     Every statement, value and comment is kept; includes are not inlined. `--skills` is
     accepted like everywhere else, but formatting needs no skills.
     """
+    import difflib
+
     from vitalskills.lang.format import format_file
     from vitalskills.lang.loader import surface_of
 
+    unformatted = 0
     with user_errors(exit_code=1):
         if to not in (None, "vtl", "yaml"):
             raise UsageError(f"`--to {to}` is not a surface", hint="use `--to vtl` or `--to yaml`")
+        if check and (write or to is not None):
+            raise UsageError(
+                "--check compares each file with its own canonical form",
+                hint="leave out --write and --to",
+            )
         for file in files:
             text = format_file(file, to)  # type: ignore[arg-type]
+            if check:
+                own = file.read_text(encoding="utf-8")
+                if own != text:
+                    unformatted += 1
+                    diff = difflib.unified_diff(
+                        own.splitlines(keepends=True), text.splitlines(keepends=True),
+                        f"{file}", f"{file} (formatted)",
+                    )  # fmt: skip
+                    typer.echo("".join(diff), nl=False)
+                    err_console.print(f"would reformat {file}", markup=False, highlight=False)
+                continue
             if not write:
                 typer.echo(text, nl=False)
                 continue
             target = file if to in (None, surface_of(file)) else file.with_suffix(f".{to}")
+            if target != file and target.exists() and not force:
+                raise UsageError(
+                    f"{target} exists; --write would replace it",
+                    hint="add --force to overwrite it, or print with `fmt --to` and compare",
+                )
             target.write_text(text, encoding="utf-8")
             err_console.print(f"wrote {target}", markup=False, highlight=False)
+    if check:
+        err_console.print(
+            f"{unformatted} of {len(files)} file{'s' if len(files) != 1 else ''} would be "
+            "reformatted" if unformatted else f"{len(files)} formatted", markup=False,
+        )  # fmt: skip
+        if unformatted:
+            raise typer.Exit(1)

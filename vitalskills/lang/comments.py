@@ -4,7 +4,8 @@ Comments are not part of the IR (they mean nothing to a run), so they travel bes
 `scan_comments` finds them by line, `attach_comments` hangs each on the param or
 statement it belongs to (a comment on its own line leads the next node; one after code
 trails the node that starts on that line), and `format_task` prints them back in place,
-on either surface.
+on either surface. Blank lines travel the same way: a node (with its leading comments)
+that had a blank line above it gets one above it again, one at most.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Notes:
 
     leading: list[str] = field(default_factory=list)
     trailing: str | None = None
+    blank_before: bool = False  # a blank line above it (and its leading comments)
 
 
 @dataclass
@@ -98,9 +100,21 @@ def _nodes(task: ir.Task) -> list[tuple[int, int, ir.IRNode]]:
     return sorted(out, key=lambda item: (item[0], item[1]))
 
 
-def attach_comments(task: ir.Task, comments: list[Comment]) -> CommentMap:
-    """Attach each comment to the node it belongs to; see the module docstring."""
+def blank_lines(source: str) -> set[int]:
+    """The numbers of the source's blank lines (only whitespace)."""
+    return {number for number, line in enumerate(source.splitlines(), start=1) if not line.strip()}
+
+
+def attach_comments(
+    task: ir.Task, comments: list[Comment], blank: set[int] | None = None
+) -> CommentMap:
+    """Attach each comment to the node it belongs to; see the module docstring.
+
+    `blank` holds the source's blank line numbers (`blank_lines`): a node whose first
+    line, or first leading comment, follows one is marked `blank_before`.
+    """
     mapping = CommentMap()
+    starts_at: dict[int, int] = {}  # id(node) -> its first line, leading comments included
     nodes = _nodes(task)
     first_line = nodes[0][0] if nodes else None
     header = task.field_spans.get("name")
@@ -125,4 +139,8 @@ def attach_comments(task: ir.Task, comments: list[Comment]) -> CommentMap:
             mapping.bottom.append(comment.text)
         else:
             mapping.nodes.setdefault(id(following), Notes()).leading.append(comment.text)
+            starts_at.setdefault(id(following), comment.line)
+    for line, _, node in nodes:
+        if blank and starts_at.get(id(node), line) - 1 in blank:
+            mapping.nodes.setdefault(id(node), Notes()).blank_before = True
     return mapping

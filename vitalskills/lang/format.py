@@ -17,7 +17,13 @@ from typing import Literal
 import yaml
 
 from vitalskills.lang import ir
-from vitalskills.lang.comments import CommentMap, Notes, attach_comments, scan_comments
+from vitalskills.lang.comments import (
+    CommentMap,
+    Notes,
+    attach_comments,
+    blank_lines,
+    scan_comments,
+)
 from vitalskills.lang.loader import decode, parse_file, surface_of
 from vitalskills.lang.visit import StatementVisitor
 from vitalskills.lang.yaml_surface import NAME, QUANTITY, REF
@@ -80,13 +86,15 @@ def _vtl_value(value: ir.IRNode) -> str:
     raise TypeError(f"not a value: {value!r}")
 
 
-def _annotated(lines: list[str], notes: Notes | None, pad: str) -> list[str]:
-    """Put a node's comments back: leading ones above it, a trailing one after line one."""
+def _annotated(lines: list[str], notes: Notes | None, pad: str, first: bool = False) -> list[str]:
+    """Put a node's comments back: leading ones above it, a trailing one after line one,
+    and the blank line that was above it (not above the `first` node of a block)."""
     if notes is None:
         return lines
     if notes.trailing is not None:
         lines = [f"{lines[0]}  #{notes.trailing}", *lines[1:]]
-    return [*(f"{pad}#{text}" for text in notes.leading), *lines]
+    blank = [""] if notes.blank_before and not first else []
+    return [*blank, *(f"{pad}#{text}" for text in notes.leading), *lines]
 
 
 class _VtlLine(StatementVisitor[str]):
@@ -169,9 +177,10 @@ class _VtlPrinter(StatementVisitor[list[str]]):
 
     def block(self, body: list[ir.Statement]) -> list[str]:
         out = []
-        for statement in body:
+        for index, statement in enumerate(body):
             lines = self.visit(statement)
-            out.extend(_annotated(lines, self.cm.of(statement), _INDENT * self.depth))
+            notes = self.cm.of(statement)
+            out.extend(_annotated(lines, notes, _INDENT * self.depth, first=index == 0))
         return out
 
     def line(self, s: ir.IRNode) -> list[str]:
@@ -215,8 +224,9 @@ def format_vtl(task: ir.Task, cm: CommentMap) -> str:
     lines = [*(f"#{text}" for text in cm.top), header]
     if task.params:
         lines.append("")
-        for p in task.params:
-            lines += _annotated([f"param {p.name} = {_vtl_value(p.default)}"], cm.of(p), "")
+        for index, p in enumerate(task.params):
+            line = f"param {p.name} = {_vtl_value(p.default)}"
+            lines += _annotated([line], cm.of(p), "", first=index == 0)
     lines.append("")
     lines += _VtlPrinter(cm).block(task.body)
     lines += [f"#{text}" for text in cm.bottom]
@@ -239,8 +249,15 @@ def _reads_as_text(text: str) -> bool:
 
 
 def yaml_text(text: str) -> str:
-    """Return a YAML scalar that reads back as the text `text` (plain when safe)."""
-    return text if _reads_as_text(text) else json.dumps(text, ensure_ascii=True)
+    """Return a YAML scalar that reads back as the text `text` (plain when safe).
+
+    Quoted text keeps its letters as they are (UTF-8, `"prise électrique"`); only what
+    a reader could not see, or YAML would read as a line break, is escaped.
+    """
+    if _reads_as_text(text):
+        return text
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in quoted)
 
 
 def _yaml_value(value: ir.IRNode) -> str:
@@ -267,10 +284,10 @@ class _YamlStep(StatementVisitor[list[str]]):
     def steps(self, body: list[ir.Statement], depth: int) -> list[str]:
         out: list[str] = []
         pad = _INDENT * depth
-        for statement in body:
+        for index, statement in enumerate(body):
             first, *rest = self.visit(statement)
-            lines = [f"{pad}- {first}", *(f"{pad}  {line}" for line in rest)]
-            out.extend(_annotated(lines, self.cm.of(statement), pad))
+            lines = [f"{pad}- {first}", *(f"{pad}  {line}" if line else "" for line in rest)]
+            out.extend(_annotated(lines, self.cm.of(statement), pad, first=index == 0))
         return out
 
     def block(self, key: str, body: list[ir.Statement]) -> list[str]:
@@ -344,8 +361,9 @@ def format_yaml(task: ir.Task, cm: CommentMap) -> str:
         lines.append(f"description: {yaml_text(task.description)}")
     if task.params:
         lines.append("params:")
-        for p in task.params:
-            lines += _annotated([f"  {p.name}: {_yaml_value(p.default)}"], cm.of(p), "  ")
+        for index, p in enumerate(task.params):
+            line = f"  {p.name}: {_yaml_value(p.default)}"
+            lines += _annotated([line], cm.of(p), "  ", first=index == 0)
     lines.append("steps:")
     lines += _YamlStep(cm).steps(task.body, 1)
     lines += [f"#{text}" for text in cm.bottom]
@@ -374,5 +392,5 @@ def format_file(path: Path, to: Literal["vtl", "yaml"] | None = None) -> str:
     surface = surface_of(path)
     task = parse_file(path, includes=False)
     source = decode(path.read_bytes(), str(path))
-    comments = attach_comments(task, scan_comments(source, surface))
+    comments = attach_comments(task, scan_comments(source, surface), blank_lines(source))
     return format_task(task, to or surface, comments)
