@@ -54,8 +54,10 @@ def test_verify_register_and_corruption_on_the_command_line(skill: Path, tmp_pat
     verified = runner.invoke(app, ["skills", "verify", str(skill)], terminal_width=250)
     assert verified.exit_code == 0, verified.output
     assert "│ plug_insert │ 0.1.0   │ ok (2 files verified) │" in verified.output
-    registered = runner.invoke(app, ["skills", "register", str(skill), "--library", str(tmp_path)])
+    registered = runner.invoke(app, ["skills", "register", str(skill), "--skills", str(tmp_path)])
     assert registered.exit_code == 0, registered.output
+    again = runner.invoke(app, ["skills", "register", str(skill), "--library", str(tmp_path)])
+    assert again.exit_code != 0 and "note: --library is now --skills" in again.stderr
     installed = tmp_path / "plug_insert-0.1.0"
     weights = installed / "policy" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"corrupt!")

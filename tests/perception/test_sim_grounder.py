@@ -65,7 +65,7 @@ def test_cli_sim_mode_carries_the_true_point(tmp_path) -> None:
     from vitalskills.cli import app
 
     out = tmp_path / "sim.png"
-    args = ["locate", "--sim", "plug_in_socket", "--condition", "scene", "--seed", "3",
+    args = ["locate", "--task", "plug_in_socket", "--condition", "scene", "--seed", "3",
             "--query", "power strip", "--json", "--out", str(out)]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -75,8 +75,11 @@ def test_cli_sim_mode_carries_the_true_point(tmp_path) -> None:
     assert out.stat().st_size > 0
     result = CliRunner().invoke(app, [*args[:-5], "--query", "screwdriver"])
     assert result.exit_code == 0 and "not found: screwdriver" in result.stdout
-    result = CliRunner().invoke(app, ["locate", "--sim", "nope", "--query", "x"])
+    result = CliRunner().invoke(app, ["locate", "--task", "nope", "--query", "x"])
     assert result.exit_code != 0 and "Traceback" not in result.output
+    # The old name is still read, with a note.
+    old = CliRunner().invoke(app, ["locate", "--sim", "nope", "--query", "x"])
+    assert old.exit_code != 0 and "note: --sim is now --task" in old.stderr
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)

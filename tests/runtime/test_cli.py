@@ -122,7 +122,8 @@ def test_a_dry_run_refuses_a_not_found_query_that_no_locate_asks(workspace):
     ("options", "named"),
     [
         (["--condition", "scene"], "--condition does not apply"),
-        (["--sim-task", "nope", "--seed", "3"], "--seed, --sim-task do not apply"),
+        (["--task", "nope", "--seed", "3"], "--seed, --task do not apply"),
+        (["--sim-task", "nope"], "--task does not apply"),  # the old name, still read
         (["--robot", "tcp://127.0.0.1:1", "--realtime"], "--robot, --realtime do not apply"),
     ],
 )
@@ -130,6 +131,14 @@ def test_a_dry_run_refuses_the_options_it_would_ignore(workspace, options, named
     result = invoke(workspace, "--dry-run", *options)
     assert result.exit_code == 2, result.output
     assert named in result.stderr and "to a dry run" in result.stderr
+
+
+def test_an_old_option_name_is_read_with_a_note_and_not_with_the_new_one(workspace):
+    result = invoke(workspace, "--dry-run", "--sim-task", "plug_in_socket")
+    assert "note: --sim-task is now --task" in result.stderr
+    both = invoke(workspace, "--task", "plug_in_socket", "--sim-task", "plug_in_socket")
+    assert both.exit_code == 2 and "give only --task" in both.stderr
+    assert "--sim-task" not in invoke(workspace, "--help").stdout
 
 
 def test_run_names_the_conditions_and_not_found_needs_a_dry_run(workspace):

@@ -127,6 +127,19 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def renamed(new: str, value: Any, old: str, old_value: Any) -> Any:
+    """The value of option `new`, or of its old name `old` (kept hidden for one release)
+    with a deprecation note; both given is a usage error."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise UsageError(f"{old} is the old name of {new}: give only {new}")
+    err_console.print(
+        f"note: {old} is now {new}; the old name goes away in the next release", markup=False
+    )
+    return old_value
+
+
 def _installed_version() -> str:
     from importlib.metadata import version as package_version
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from vitalskills.cli.app import console, key_values, user_errors
+from vitalskills.cli.sim import ConditionName, DistractorsOption
 from vitalskills.errors import UsageError, validate_model
 
 bridge_app = typer.Typer(
@@ -43,9 +44,11 @@ def serve(
         typer.Option(help="`sim:TASK` (the simulator) or `module.path:ClassName` (your robot)."),
     ],
     bind: Annotated[str, typer.Option(help="Endpoint to listen on.")] = "tcp://127.0.0.1:5555",
-    condition: Annotated[str, typer.Option(help="Simulator condition.")] = "canonical",
+    condition: Annotated[
+        ConditionName, typer.Option(help="Simulator condition.")
+    ] = ConditionName.canonical,
     seed: Annotated[int | None, typer.Option(help="Simulator seed.")] = None,
-    distractors: Annotated[int | None, typer.Option(help="Simulator distractors.")] = None,
+    distractors: DistractorsOption = None,
     hardware: Annotated[
         bool,
         typer.Option(

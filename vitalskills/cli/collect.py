@@ -29,7 +29,7 @@ from vitalskills.cli.app import (
     user_errors,
 )
 from vitalskills.cli.learning import progress_bar
-from vitalskills.cli.sim import WristJitterOption
+from vitalskills.cli.sim import ConditionName, WristJitterOption
 from vitalskills.errors import UsageError
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ def collect(
         int, typer.Option("--episodes", min=1, help="Demonstrations to write.")
     ] = 32,
     condition: Annotated[
-        str, typer.Option("--condition", help="canonical, spatial or scene.")
-    ] = "canonical",
+        ConditionName, typer.Option("--condition", help="Simulator condition.")
+    ] = ConditionName.canonical,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the first attempt (with --robot: first start).")
     ] = 0,

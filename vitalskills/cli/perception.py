@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from vitalskills.cli.app import app, console, user_errors
+from vitalskills.cli.app import app, console, renamed, user_errors
+from vitalskills.cli.sim import ConditionName, TaskName
 from vitalskills.errors import UsageError
 
 _MODEL = "Model options (override the grounder's config)"
@@ -21,7 +22,7 @@ def _overrides(**options: object) -> dict[str, object]:
 @app.command()
 def locate(
     image: Annotated[
-        Path | None, typer.Argument(help="Scene RGB image (PNG/JPEG); omit with --sim.")
+        Path | None, typer.Argument(help="Scene RGB image (PNG/JPEG); omit with --task.")
     ] = None,
     query: Annotated[
         str, typer.Option("--query", "-q", help="What to find, e.g. 'power strip'.")
@@ -71,10 +72,14 @@ def locate(
         str | None, typer.Option(help="Torch device: cpu, cuda, ...", rich_help_panel=_MODEL)
     ] = None,
     sim: Annotated[
-        str | None, typer.Option(help="Locate in a simulated scene of this task instead.")
+        TaskName | None,
+        typer.Option("--task", help="Locate in a simulated scene of this task instead."),
     ] = None,
-    condition: Annotated[str, typer.Option(help="Sim condition (with --sim).")] = "scene",
-    seed: Annotated[int, typer.Option(help="Sim scene seed (with --sim).")] = 0,
+    sim_old: Annotated[str | None, typer.Option("--sim", hidden=True)] = None,
+    condition: Annotated[
+        ConditionName, typer.Option(help="Simulator condition (with --task).")
+    ] = ConditionName.scene,
+    seed: Annotated[int, typer.Option(help="Simulator scene seed (with --task).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     out: Annotated[
         Path | None, typer.Option(help="Write an overlay PNG: box, mask and point.")
@@ -94,15 +99,17 @@ def locate(
         device=device,
     )
     with user_errors():
+        task = renamed("--task", sim.value if sim else None, "--sim", sim_old)
         if not query:
             raise UsageError("--query is required", hint="e.g. --query 'power strip'")
-        if sim is not None:
+        if task is not None:
             located = locate_sim(
-                sim, condition, seed, query, grounder=grounder or "sim", overrides=overrides
-            )
+                task, condition.value, seed, query, grounder=grounder or "sim",
+                overrides=overrides,
+            )  # fmt: skip
         elif image is None or depth is None or intrinsics is None:
             raise UsageError(
-                "give IMAGE with --depth and --intrinsics, or --sim TASK",
+                "give IMAGE with --depth and --intrinsics, or --task TASK (a simulated scene)",
                 hint="vitalskills locate scene.png --depth scene.npy --intrinsics 600,600,320,240 "
                 "--query mug",
             )

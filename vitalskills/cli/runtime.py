@@ -16,11 +16,12 @@ from vitalskills.cli.app import (
     app,
     console,
     err_console,
+    renamed,
     sigterm_as_interrupt,
     user_errors,
 )
 from vitalskills.cli.bench import refuse_given
-from vitalskills.cli.sim import ConditionName
+from vitalskills.cli.sim import ConditionName, DistractorsOption
 from vitalskills.errors import UsageError
 
 
@@ -56,13 +57,16 @@ def run(
     seed: Annotated[
         int | None, typer.Option(help="Simulator seed: scene layout, distractors (default: 0).")
     ] = None,
-    distractors: Annotated[
-        int | None, typer.Option(help="Simulator distractors (default: by condition).")
-    ] = None,
+    distractors: DistractorsOption = None,
     sim_task: Annotated[
         str | None,
-        typer.Option(help="Simulator scene; by default chosen from the task's objects and skills."),
+        typer.Option(
+            "--task",
+            help="Simulator scene: a task, or two joined by `+` (default: chosen from the "
+            "task's objects and skills).",
+        ),
     ] = None,
+    sim_task_old: Annotated[str | None, typer.Option("--sim-task", hidden=True)] = None,
     grounder: Annotated[
         str | None,
         typer.Option(help="Default grounder for `locate` (simulator: `sim`; robot: configured)."),
@@ -134,6 +138,7 @@ def run(
     collector = SummaryCollector()
     subscribers: list[Any] = [collector]
     with user_errors(exit_code=ExitCode.USAGE):
+        sim_task = renamed("--task", sim_task, "--sim-task", sim_task_old)
         overrides = dict(parse_override(item) for item in set_ or [])
         if trace is not None:
             subscribers.append(TraceWriter(sys.stdout if str(trace) == "-" else trace))
@@ -144,7 +149,7 @@ def run(
             refuse_given(
                 {
                     "--robot": robot, "--condition": condition, "--seed": seed,
-                    "--distractors": distractors, "--sim-task": sim_task, "--grounder": grounder,
+                    "--distractors": distractors, "--task": sim_task, "--grounder": grounder,
                     "--record": record, "--realtime": realtime or None,
                 },
                 ("does not apply", "do not apply"),

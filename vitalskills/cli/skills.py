@@ -10,7 +10,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from vitalskills.cli.app import SkillsDirs, console, user_errors
+from vitalskills.cli.app import SkillsDirs, console, renamed, user_errors
 
 if TYPE_CHECKING:
     from vitalskills.skills import SkillLibrary
@@ -80,8 +80,12 @@ def show(
 def register_command(
     skill_dir: Annotated[Path, typer.Argument(help="A trained skill folder.")],
     library: Annotated[
-        Path | None, typer.Option("--library", help="Library folder (default: the user's).")
+        Path | None,
+        typer.Option(
+            "--skills", help="Skill library folder to install into (default: the user's)."
+        ),
     ] = None,
+    library_old: Annotated[Path | None, typer.Option("--library", hidden=True)] = None,
     link: Annotated[bool, typer.Option("--link", help="Symlink instead of copying.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an installed copy.")] = False,
 ) -> None:
@@ -90,6 +94,7 @@ def register_command(
     from vitalskills.skills import user_skills_dir
 
     with user_errors():
+        library = renamed("--skills", library, "--library", library_old)
         installed = register_skill(skill_dir, library or user_skills_dir(), link=link, force=force)
     console.print(f"registered {skill_dir} as {installed}")
 
