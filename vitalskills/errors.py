@@ -47,6 +47,8 @@ class VitalskillsError(Exception):
     """
 
     code: str = "E000"
+    #: How `render()` labels it: `error`, or `warning` for what does not stop a task.
+    severity: str = "error"
 
     def __init__(
         self,
@@ -100,9 +102,9 @@ def render_error(error: VitalskillsError, source: str | None = None) -> str:
     """
     loc = error.location
     if loc is None:
-        out = [f"error: {error.message}"]
+        out = [f"{error.severity}: {error.message}"]
     else:
-        out = [f"{loc.file}:{loc.line}:{loc.column}: error: {error.message}"]
+        out = [f"{loc.file}:{loc.line}:{loc.column}: {error.severity}: {error.message}"]
         if source is not None:
             lines = source.splitlines()
             text = lines[loc.line - 1] if 1 <= loc.line <= len(lines) else None

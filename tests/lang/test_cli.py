@@ -124,3 +124,19 @@ def test_robot_caps_file_checks_sensors(write, tmp_path):
     caps.write_text("name: r\nsensors: 3\n")
     bad = invoke("check", task, "--robot-caps", caps)
     assert bad.exit_code == 2 and f"{caps}:2:10: error: invalid robot capabilities" in bad.stderr
+
+
+def test_check_warns_about_an_unused_param_and_still_passes(tmp_path):
+    # Before: `param approach` in tasks/insert_key.vtl was never used, without a word.
+    task = tmp_path / "t.vtl"
+    task.write_text('task t\n\nparam used = "mug"\nparam lift = [0, 0, 5] cm\n\nlocate used\n')
+    result = invoke("check", task)
+    assert result.exit_code == 0 and f"{task}: ok" in result.stdout
+    assert f"{task}:4:1: warning: param `lift` is declared but never used" in result.stderr
+    assert "`used`" not in result.stderr
+
+
+def test_the_shipped_tasks_check_without_warnings(tasks_dir):
+    files = sorted(tasks_dir.glob("*.vtl")) + sorted(tasks_dir.glob("*.yaml"))
+    result = invoke("check", *files)
+    assert result.exit_code == 0 and "warning" not in result.stderr, result.stderr

@@ -28,12 +28,18 @@ RobotCaps = Annotated[
 
 
 def _compile(file: Path, library: SkillLibrary, set_: list[str] | None, robot: Path | None):
+    """Compile and check one file; print its warnings (they do not fail it)."""
+    from vitalskills.errors import VitalskillsError
     from vitalskills.lang import compile_task, parse_override
     from vitalskills.lang.robotcaps import load_capabilities
 
     overrides = dict(parse_override(item) for item in set_ or [])
     caps = load_capabilities(robot) if robot else None
-    return compile_task(file, library=library, robot=caps, overrides=overrides)
+    warnings: list[VitalskillsError] = []
+    task = compile_task(file, library=library, robot=caps, overrides=overrides, warnings=warnings)
+    for warning in warnings:
+        err_console.print(warning.render(), markup=False, highlight=False, soft_wrap=True)
+    return task
 
 
 def _library(skills: list[Path] | None) -> SkillLibrary:

@@ -8,6 +8,7 @@ up in the library; their sensors are compared with the robot's when one is given
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 
 from vitalskills.errors import Location, VitalskillsError
 from vitalskills.lang import ir
@@ -19,6 +20,7 @@ from vitalskills.lang.errors import (
     SkillVersionError,
     UndefinedReferenceError,
     UnitError,
+    UnusedParamWarning,
     UnknownSkillError,
     UsedBeforeLocateError,
     ValueRangeError,
@@ -358,3 +360,29 @@ def _order(error: VitalskillsError, files: dict[str, int]) -> tuple[int, int, in
     """Sort by file (in order of first appearance), then line and column."""
     loc = error.location
     return (files[loc.file], loc.line, loc.column) if loc else (files[""], 0, 0)
+
+
+def _refs(node: object) -> Iterator[str]:
+    """Every name an IR node refers to (`ir.Ref`), at any depth."""
+    if isinstance(node, ir.Ref):
+        yield node.name
+    elif isinstance(node, ir.IRNode):
+        for field in type(node).model_fields:
+            yield from _refs(getattr(node, field))
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _refs(item)
+
+
+def unused_params(task: ir.Task) -> list[VitalskillsError]:
+    """A warning for each param the task never uses (`W100`), at its declaration."""
+    used = set(_refs(task.body))
+    return [
+        UnusedParamWarning(
+            f"param `{param.name}` is declared but never used",
+            location=param.span.location() if param.span else None,
+            hint="use it, or remove the declaration: a `--set` on it changes nothing",
+        )
+        for param in task.params
+        if param.name not in used
+    ]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vitalskills.lang import ir
-from vitalskills.lang.checks import check_task
+from vitalskills.lang.checks import check_task, unused_params
 from vitalskills.lang.errors import CheckFailed, LangError, OverrideError
 from vitalskills.lang.loader import parse_file
 from vitalskills.lang.skill_lookup import SkillLookup
@@ -98,6 +98,7 @@ def compile_task(
     library: SkillLookup | None,
     robot: RobotCapabilities | None = None,
     overrides: Mapping[str, str] | None = None,
+    warnings: list[VitalskillsError] | None = None,
 ) -> ir.Task:
     """Parse `path`, apply overrides and check it against the library and robot.
 
@@ -107,6 +108,8 @@ def compile_task(
             `vitalskills.skills.default_library(...)`; None skips skill checks.
         robot: the robot's capabilities, for sensor checks; None skips them.
         overrides: `--set` values by param name, as written on the command line.
+        warnings: when given, diagnostics that do not stop the task (`W1xx`, such as an
+            unused param) are appended to it.
 
     Raises:
         CheckFailed: every diagnostic, parse errors included.
@@ -121,4 +124,6 @@ def compile_task(
     errors = check_task(task, library=library, robot=robot)
     if errors:
         raise CheckFailed(errors)
+    if warnings is not None:
+        warnings.extend(unused_params(task))
     return task

@@ -155,6 +155,13 @@ class TaskFileNotFoundError(UsageError):
     code = "E241"
 
 
+class UnusedParamWarning(LangError):
+    """A param is declared and never used: `--set` on it would change nothing."""
+
+    code = "W100"
+    severity = "warning"
+
+
 class CheckFailed(VitalskillsError):
     """One or more diagnostics for a task; `render()` shows each of them once.
 
