@@ -20,6 +20,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 TASK = """\
 task quick "Plug in, briefly"
+include "open.vtl"
 locate "power strip" as strip
 run skill plug_insert at strip timeout 4 s
 """
@@ -29,6 +30,7 @@ run skill plug_insert at strip timeout 4 s
 def recording(tiny_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("record")
     (root / "quick.vtl").write_text(TASK)
+    (root / "open.vtl").write_text("gripper open\n")
     result = CliRunner().invoke(
         app,
         ["run", str(root / "quick.vtl"), "--skills", str(tiny_library),
@@ -68,6 +70,8 @@ def test_report_renders_in_headless_chromium(recording: Path, tmp_path: Path) ->
     text = page.read_text()
     assert "src='data:video/mp4;base64," in text and "src='data:image/png;base64," in text
     assert "http" not in text.replace("data:", "")  # nothing to fetch: self-contained
+    # A step from an included file shows its file, as the terminal does (it showed `1`).
+    assert "<tr><td>open.vtl:1</td>" in text and "<tr><td>3</td>" in text
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",

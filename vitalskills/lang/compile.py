@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from vitalskills.errors import VitalskillsError
 from vitalskills.lang import ir
 from vitalskills.lang.checks import check_task, unused_params
 from vitalskills.lang.errors import CheckFailed, LangError, OverrideError

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vitalskills.report.record import FILES, RecordError, read_recording
+from vitalskills.runtime.display import source_where
 from vitalskills.runtime.trace import read_trace
 
 STYLE = """
@@ -51,14 +52,16 @@ def _depth(nodes: dict[int, dict[str, Any]], node: dict[str, Any]) -> int:
 
 def _nodes_table(summary: dict[str, Any]) -> str:
     nodes = {n["id"]: n for n in summary.get("nodes", [])}
+    main_file = (summary.get("run") or {}).get("file")
     rows = []
     for node in nodes.values():
         if node["id"] == 0:
             continue
         elapsed = f"{node['elapsed']:.2f} s" if node.get("elapsed") is not None else ""
         indent = "&nbsp;&nbsp;" * _depth(nodes, node)
+        where = source_where(node.get("line"), node.get("file"), main_file)
         rows.append(
-            f"<tr><td>{_e(node.get('line'))}</td><td>{indent}{_e(node['label'])}</td>"
+            f"<tr><td>{_e(where)}</td><td>{indent}{_e(node['label'])}</td>"
             f"<td class='{_e(node['status'])}'>{_e(node['status'])}</td><td>{elapsed}</td>"
             f"<td>{_e(node.get('reason'))}</td></tr>"
         )

@@ -30,6 +30,7 @@ class SummaryCollector:
                     "kind": row["kind"],
                     "label": row["label"],
                     "line": row["line"],
+                    "file": row.get("file"),
                     "status": "idle",
                     "reason": "",
                     "elapsed": None,

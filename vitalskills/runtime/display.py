@@ -27,6 +27,15 @@ STYLES = {
 }
 
 
+def source_where(line: int | None, file: str | None, main_file: str | None) -> str:
+    """A node's source line, `NAME:LINE` when it comes from an included file."""
+    if line is None:
+        return ""
+    if file and main_file and Path(file).name != Path(main_file).name:
+        return f"{Path(file).name}:{line}"
+    return str(line)
+
+
 @dataclass
 class NodeView:
     """What the display knows about one node."""
@@ -46,11 +55,7 @@ class NodeView:
     @property
     def where(self) -> str:
         """The source line, prefixed with the file name when it is an included file."""
-        if self.line is None:
-            return ""
-        if self.file and self.main_file and Path(self.file).name != Path(self.main_file).name:
-            return f"{Path(self.file).name}:{self.line}"
-        return str(self.line)
+        return source_where(self.line, self.file, self.main_file)
 
 
 class LiveDisplay:
