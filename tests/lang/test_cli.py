@@ -140,3 +140,22 @@ def test_the_shipped_tasks_check_without_warnings(tasks_dir):
     files = sorted(tasks_dir.glob("*.vtl")) + sorted(tasks_dir.glob("*.yaml"))
     result = invoke("check", *files)
     assert result.exit_code == 0 and "warning" not in result.stderr, result.stderr
+
+
+def test_example_tasks_are_listed_shown_and_includable_from_anywhere(tmp_path):
+    # Before: the wheel shipped no example tasks, so `include "common/home.vtl"` from the
+    # docs did not exist after `pip install`; includes now fall back to the examples.
+    listed = CliRunner().invoke(app, ["tasks", "list"], terminal_width=200)
+    assert listed.exit_code == 0
+    assert "common/home.vtl" in listed.stdout and "plug_in_socket.vtl" in listed.stdout
+    shown = invoke("tasks", "show", "common/home.vtl")
+    assert shown.exit_code == 0 and shown.stdout.startswith("# Shared ending")
+    for name in ("nope.vtl", "../pyproject.toml", "../README.md"):
+        missing = invoke("tasks", "show", name)
+        assert missing.exit_code == 2 and f"no example task `{name}`" in missing.stderr
+    task = tmp_path / "mine.vtl"
+    task.write_text('task mine\n\ngripper close\ninclude "common/home.vtl"\n')
+    assert invoke("check", task).exit_code == 0
+    task.write_text('task mine\n\ninclude "common/nope.vtl"\n')
+    result = invoke("check", task)
+    assert result.exit_code == 1 and "or name a shipped example" in result.stderr

@@ -38,7 +38,7 @@ CASES: list[tuple[str, dict[str, str | bytes]]] = [
     ("E113 yaml unknown key", {"t.yaml": "steps:\n  - run: plug_insert\n    retires: 2\n"}),
     ("E114 yaml shape", {"t.yaml": "steps:\n  - move: [0, 0, 1]\n"}),
     ("E115 header not first", {"t.vtl": "gripper open\ntask late\n"}),
-    ("E120 missing include", {"t.vtl": 'include "common/home.vtl"\n'}),
+    ("E120 missing include", {"t.vtl": 'include "common/nope.vtl"\n'}),
     ("E121 include cycle", {"t.vtl": 'include "u.vtl"\n', "u.vtl": 'include "t.vtl"\n'}),
     ("E122 include params", {"t.vtl": 'include "u.vtl"\n', "u.vtl": "param a = 1\nwait 1 s\n"}),
     ("E150 as needs a name", {"t.vtl": 'locate "power strip" as\n'}),

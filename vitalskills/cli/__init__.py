@@ -20,6 +20,7 @@ app.add_typer(sim.sim_app, name="sim")
 app.add_typer(skills.skills_app)
 app.add_typer(learning.train_app)
 app.add_typer(goal.goal_app)
+app.add_typer(lang.tasks_app)
 
 __all__ = [
     "app",

@@ -176,3 +176,42 @@ def fmt(
         )  # fmt: skip
         if unformatted:
             raise typer.Exit(1)
+
+
+tasks_app = typer.Typer(
+    name="tasks", help="The example tasks shipped with vitalskills.", no_args_is_help=True
+)
+
+
+@tasks_app.command("list")
+def tasks_list() -> None:
+    """List the example tasks: file, task name and description (includable by path)."""
+    from rich.table import Table
+
+    from vitalskills.lang import parse_file
+    from vitalskills.lang.grammar import examples_dir
+
+    root = examples_dir()
+    table = Table("file", "task", "description", title=f"example tasks in {root}")
+    with user_errors(exit_code=1):
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".vtl", ".yaml", ".yml")):
+            task = parse_file(path, includes=False)
+            table.add_row(str(path.relative_to(root)), task.name, task.description or "")
+    console.print(table)
+
+
+@tasks_app.command("show")
+def tasks_show(
+    name: Annotated[str, typer.Argument(help="An example's file, as `tasks list` shows it.")],
+) -> None:
+    """Print an example task file (copy it to start a task of your own)."""
+    from vitalskills.lang.grammar import examples_dir
+
+    path = examples_dir() / name
+    with user_errors(exit_code=1):
+        inside = path.resolve().is_relative_to(examples_dir().resolve())
+        if not inside or not path.is_file() or path.suffix not in (".vtl", ".yaml", ".yml"):
+            raise UsageError(
+                f"no example task `{name}`", hint="see `vitalskills tasks list` for their files"
+            )
+        typer.echo(path.read_text(encoding="utf-8"), nl=False)

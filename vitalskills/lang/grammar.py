@@ -25,6 +25,15 @@ def grammar_path() -> Path:
     return _PACKAGE.parent / "grammar" / "vitalskills.lark"
 
 
+def examples_dir() -> Path:
+    """Return the example tasks: inside the wheel, or `<repo>/tasks` in a checkout.
+
+    `include` falls back to it, so `include "common/home.vtl"` works after a pip install.
+    """
+    shipped = _PACKAGE / "_tasks"
+    return shipped if shipped.is_dir() else _PACKAGE.parent / "tasks"
+
+
 @cache
 def parser() -> Lark:
     """Build the LALR parser once per process."""

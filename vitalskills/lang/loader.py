@@ -23,6 +23,7 @@ from vitalskills.lang.errors import (
     IncludeParamsError,
     TaskFileNotFoundError,
 )
+from vitalskills.lang.grammar import examples_dir
 from vitalskills.lang.text import parse_text
 from vitalskills.lang.visit import StatementWalker
 from vitalskills.lang.yaml_surface import parse_yaml
@@ -119,11 +120,15 @@ def _splice(include: ir.Include, base: Path, stack: Sequence[Path]) -> None:
     where = (include.field_spans.get("path") or include.span or _nowhere()).location()
     target = base / include.path
     shown = os.path.normpath(str(target))
+    if not target.is_file() and (examples_dir() / include.path).is_file():
+        target = examples_dir() / include.path  # a shipped example (`vitalskills tasks list`)
+        shown = os.path.normpath(str(target))
     if not target.is_file():
         raise IncludeNotFoundError(
             f"included file `{include.path}` does not exist (looked for `{shown}`)",
             location=where,
-            hint="include paths are relative to the including file",
+            hint="include paths are relative to the including file, or name a shipped "
+            "example (`vitalskills tasks list`)",
         )
     real = target.resolve()
     if real in stack:
