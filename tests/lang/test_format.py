@@ -185,3 +185,47 @@ def test_fmt_check_and_force_on_the_command_line(write):
     assert twin.read_text() == "keep me\n"
     result = runner.invoke(app, ["fmt", "--to", "yaml", "--write", "--force", str(messy)])
     assert result.exit_code == 0 and twin.read_text().startswith("task: t")
+
+
+BLOCK_COMMENTS = """\
+task t
+
+locate "a" as a
+if found a {
+  try {
+    wait 1 s
+  } else {
+    wait 2 s
+    # dangling in else
+  }
+  # end of then
+} else {
+  wait 3 s
+}
+"""
+
+
+def test_fmt_keeps_each_comment_in_its_block_on_both_surfaces(write):
+    # Before: "# end of then" moved into the else block, and "# dangling in else" out of
+    # its block.
+    from vitalskills.lang.format import format_file
+
+    assert format_file(write(BLOCK_COMMENTS, "k.vtl")) == BLOCK_COMMENTS
+    yaml_text = format_file(write(BLOCK_COMMENTS, "k2.vtl"), "yaml")
+    assert "          - wait: 2 s\n          # dangling in else\n      # end of then\n" in yaml_text
+    assert format_file(write(yaml_text, "k3.yaml")) == yaml_text
+    assert format_file(write(yaml_text, "k4.yaml"), "vtl") == BLOCK_COMMENTS
+
+
+def test_a_yaml_comment_between_options_stays_with_its_step(write):
+    # Before: it moved into the `else:` block below.
+    from vitalskills.lang.format import format_file
+
+    source = (
+        "task: t\nsteps:\n  - locate: a\n    as: a\n  - try:\n      - run: plug_insert\n"
+        "        at: a\n        # between options\n        retries: 2\n    else:\n"
+        "      - wait: 1 s\n"
+    )
+    text = format_file(write(source, "o.yaml"))
+    assert "  - try:\n      # between options\n      - run: plug_insert\n" in text
+    assert text.index("# between options") < text.index("else:")

@@ -4,8 +4,11 @@ Comments are not part of the IR (they mean nothing to a run), so they travel bes
 `scan_comments` finds them by line, `attach_comments` hangs each on the param or
 statement it belongs to (a comment on its own line leads the next node; one after code
 trails the node that starts on that line), and `format_task` prints them back in place,
-on either surface. Blank lines travel the same way: a node (with its leading comments)
-that had a blank line above it gets one above it again, one at most.
+on either surface. A comment inside a block stays in that block: after the block's last
+statement (before its `}` or `} else {`) it is the block's tail and prints there; inside
+a statement that spans lines (YAML options) it leads that statement. Blank lines travel
+the same way: a node (with its leading comments) that had a blank line above it gets one
+above it again, one at most.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vitalskills.lang import ir
-from vitalskills.lang.visit import StatementWalker
+from vitalskills.lang.visit import StatementWalker, child_blocks
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,18 @@ class CommentMap:
     """Comments by node (keyed by `id(node)`), plus those above and below everything."""
 
     nodes: dict[int, Notes] = field(default_factory=dict)
+    #: Comments after a block's last statement, by `id()` of the block's statement list.
+    tails: dict[int, list[str]] = field(default_factory=dict)
     top: list[str] = field(default_factory=list)
     header: str | None = None
     bottom: list[str] = field(default_factory=list)
 
     def of(self, node: object) -> Notes | None:
         return self.nodes.get(id(node))
+
+    def tail(self, block: list[ir.Statement]) -> list[str]:
+        """The comments that end `block` (after its last statement)."""
+        return self.tails.get(id(block), [])
 
 
 def _comment_start(line: str, surface: Literal["vtl", "yaml"]) -> int | None:
@@ -105,14 +114,104 @@ def blank_lines(source: str) -> set[int]:
     return {number for number, line in enumerate(source.splitlines(), start=1) if not line.strip()}
 
 
+class _Blocks(StatementWalker):
+    """Every block as (first line, last line, statements), innermost last; and every
+    statement that spans several lines."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.blocks: list[tuple[int, int, list[ir.Statement]]] = []
+        self.spanning: list[ir.IRNode] = []
+
+    def visit(self, statement: ir.IRNode) -> None:
+        span = statement.span
+        blocks = [b for b in child_blocks(statement)] if span is not None else []
+        if span is not None and span.end_line > span.line:
+            if any(blocks):
+                self._split(span.line, span.end_line, blocks)
+            else:
+                self.spanning.append(statement)
+        super().visit(statement)
+
+    def _split(self, first: int, last: int, blocks: list[list[ir.Statement]]) -> None:
+        """Give each of a statement's blocks its lines: a second block (`else`) starts at
+        the last `else` line between the first block's last statement and the second
+        block's first (an `else` nested in that last statement comes before it)."""
+        start = first
+        for index, block in enumerate(blocks):
+            end = last
+            if index + 1 < len(blocks):
+                after = block[-1].span.line if block and block[-1].span else start
+                following = blocks[index + 1]
+                before = following[0].span.line if following and following[0].span else last
+                found = [
+                    n for n in range(after + 1, min(before, len(self.lines)) + 1)
+                    if _is_else(self.lines[n - 1])
+                ]  # fmt: skip
+                end = found[-1] if found else last
+            self.blocks.append((start, end, block))
+            start = end
+
+
+def _is_else(line: str) -> bool:
+    text = line.strip()
+    return text.startswith("} else") or text.startswith("else:")
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _home(
+    line: int, blocks: list[tuple[int, int, list[ir.Statement]]], lines: list[str],
+    by_indent: bool,
+) -> list[ir.Statement] | None:  # fmt: skip
+    """The innermost block whose lines hold comment line `line` (None: the top level).
+
+    In YAML (`by_indent`) a block's span runs on to the next item, so a comment after
+    its last statement belongs to it only when indented as deep as its statements.
+    """
+    inside = [(first, last, b) for first, last, b in blocks if first < line < last]
+    if by_indent:
+        depth = _indent(lines[line - 1])
+        inside = [
+            (first, last, b) for first, last, b in inside
+            if not b or b[0].span is None or depth >= _indent(lines[b[0].span.line - 1])
+        ]  # fmt: skip
+    return min(inside, key=lambda item: item[1] - item[0])[2] if inside else None
+
+
+def _content_end(statement: ir.IRNode, lines: list[str]) -> int:
+    """A statement's last line of its own: indented deeper than its first line (YAML
+    spans run on to the next item's line)."""
+    assert statement.span is not None
+    first = statement.span.line
+    depth = _indent(lines[first - 1])
+    last = first
+    for number in range(first + 1, min(statement.span.end_line, len(lines)) + 1):
+        text = lines[number - 1]
+        if text.strip() and not text.strip().startswith("#"):
+            if _indent(text) <= depth:
+                break
+            last = number
+    return last
+
+
 def attach_comments(
-    task: ir.Task, comments: list[Comment], blank: set[int] | None = None
-) -> CommentMap:
+    task: ir.Task, comments: list[Comment], source: str | None = None,
+    surface: Literal["vtl", "yaml"] = "vtl",
+) -> CommentMap:  # fmt: skip
     """Attach each comment to the node it belongs to; see the module docstring.
 
-    `blank` holds the source's blank line numbers (`blank_lines`): a node whose first
-    line, or first leading comment, follows one is marked `blank_before`.
+    With `source` (the file's text), comments stay in the block they were written in and
+    a node whose first line, or first leading comment, follows a blank line is marked
+    `blank_before`.
     """
+    lines = source.splitlines() if source is not None else []
+    blank = blank_lines(source) if source is not None else set()
+    walker = _Blocks(lines)
+    if source is not None:
+        walker.walk(task.body)
     mapping = CommentMap()
     starts_at: dict[int, int] = {}  # id(node) -> its first line, leading comments included
     nodes = _nodes(task)
@@ -134,7 +233,24 @@ def attach_comments(
                 if notes.trailing is None:
                     notes.trailing = comment.text
                     continue
-        following = next((node for line, _, node in nodes if line > comment.line), None)
+        within = next(
+            (s for s in walker.spanning
+             if s.span and s.span.line < comment.line < _content_end(s, lines)),
+            None,
+        )  # fmt: skip
+        if within is not None:  # between a statement's options: it leads the statement
+            mapping.nodes.setdefault(id(within), Notes()).leading.append(comment.text)
+            continue
+        block = _home(comment.line, walker.blocks, lines, by_indent=surface == "yaml")
+        if block is not None:
+            following = next(
+                (s for s in block if s.span is not None and s.span.line > comment.line), None
+            )
+            if following is None:
+                mapping.tails.setdefault(id(block), []).append(comment.text)
+                continue
+        else:
+            following = next((node for line, _, node in nodes if line > comment.line), None)
         if following is None:
             mapping.bottom.append(comment.text)
         else:

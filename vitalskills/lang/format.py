@@ -17,13 +17,7 @@ from typing import Literal
 import yaml
 
 from vitalskills.lang import ir
-from vitalskills.lang.comments import (
-    CommentMap,
-    Notes,
-    attach_comments,
-    blank_lines,
-    scan_comments,
-)
+from vitalskills.lang.comments import CommentMap, Notes, attach_comments, scan_comments
 from vitalskills.lang.loader import decode, parse_file, surface_of
 from vitalskills.lang.visit import StatementVisitor
 from vitalskills.lang.yaml_surface import NAME, QUANTITY, REF
@@ -181,6 +175,7 @@ class _VtlPrinter(StatementVisitor[list[str]]):
             lines = self.visit(statement)
             notes = self.cm.of(statement)
             out.extend(_annotated(lines, notes, _INDENT * self.depth, first=index == 0))
+        out += [f"{_INDENT * self.depth}#{text}" for text in self.cm.tail(body)]
         return out
 
     def line(self, s: ir.IRNode) -> list[str]:
@@ -291,9 +286,10 @@ class _YamlStep(StatementVisitor[list[str]]):
         return out
 
     def block(self, key: str, body: list[ir.Statement]) -> list[str]:
+        tail = [f"{_INDENT}#{text}" for text in self.cm.tail(body)]
         if not body:
-            return [f"{key}: []"]
-        return [f"{key}:", *self.steps(body, 1)]
+            return [f"{key}: []", *tail]
+        return [f"{key}:", *self.steps(body, 1), *tail]
 
     def visit_locate(self, s: ir.Locate) -> list[str]:
         lines = [f"locate: {_yaml_value(s.query)}"]
@@ -392,5 +388,5 @@ def format_file(path: Path, to: Literal["vtl", "yaml"] | None = None) -> str:
     surface = surface_of(path)
     task = parse_file(path, includes=False)
     source = decode(path.read_bytes(), str(path))
-    comments = attach_comments(task, scan_comments(source, surface), blank_lines(source))
+    comments = attach_comments(task, scan_comments(source, surface), source, surface)
     return format_task(task, to or surface, comments)
