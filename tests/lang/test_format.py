@@ -229,3 +229,15 @@ def test_a_yaml_comment_between_options_stays_with_its_step(write):
     text = format_file(write(source, "o.yaml"))
     assert "  - try:\n      # between options\n      - run: plug_insert\n" in text
     assert text.index("# between options") < text.index("else:")
+
+
+@pytest.mark.parametrize("vtl", sorted((REPO / "tasks").glob("*.vtl")), ids=lambda p: p.name)
+def test_shipped_tasks_are_canonical_and_their_twins_are_their_conversion(vtl):
+    from vitalskills.lang.format import format_file
+
+    assert format_file(vtl) == vtl.read_text(encoding="utf-8"), (
+        f"run `vitalskills fmt --write {vtl.name}`"
+    )
+    twin = vtl.with_suffix(".yaml")
+    if twin.exists():  # the YAML twin carries the same statements and comments
+        assert format_file(vtl, "yaml") == twin.read_text(encoding="utf-8")
