@@ -62,10 +62,28 @@ def test_shipped_skills_are_valid_and_trained():
         paths = m.weight_paths()  # checks every sha256
         assert sum(path.stat().st_size for path in paths) < 5 * 2**20
         assert m.provenance["command"].startswith("vitalskills train bc ")
-        assert 32 <= m.provenance["dataset"]["episodes"] <= 64
-        assert m.provenance["training"]["seconds"] < 15 * 60
-        if "residual" in m.provenance:  # ViTaL: residual RL within its budget
-            assert m.provenance["residual"]["seconds"] < 45 * 60
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_skills_were_made_as_on_a_real_robot(name):
+    """Each shipped skill says it was made through the bridge from what a robot reports:
+    teleoperated demonstrations, chroma masks, BC without privileged input, a residual
+    trained on the robot's bench toward a recorded goal; with its evaluation in `scene`.
+    (Wall times are recorded in the provenance and docs/results.md, not asserted.)"""
+    provenance = SkillLibrary([project_skills_dir()]).get(name).provenance
+    assert provenance["dataset"]["source"].startswith("teleop:")
+    assert provenance["dataset"]["episodes"] == 32
+    training = provenance["training"]
+    assert training["privileged"] is False and training["signals"]["privileged_keys"] == []
+    assert training["signals"]["aux_target_pose"]["source"] == "hindsight"
+    assert training["signals"]["masks"]["method"]["method"] == "chroma"
+    residual = provenance["residual"]
+    assert residual["where"] == "robot" and residual["robot"].startswith("sim:")
+    assert residual["goal"]["made"]["source"].startswith("data:")
+    assert residual["critic"] and residual["interventions"] is not None
+    for part in ("bc", "vital"):
+        scene = provenance["evaluation"][part]["scene"]
+        assert scene["episodes"] == 30 and scene["seeds"] == "10000..10029"
 
 
 def test_untrained_manifest_has_no_weights(tmp_path):

@@ -78,7 +78,7 @@ def locate(
     sim_old: Annotated[str | None, typer.Option("--sim", hidden=True)] = None,
     condition: Annotated[
         ConditionName, typer.Option(help="Simulator condition (with --task).")
-    ] = ConditionName.scene,
+    ] = ConditionName.canonical,
     seed: Annotated[int, typer.Option(help="Simulator scene seed (with --task).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     out: Annotated[
