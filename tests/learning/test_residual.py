@@ -251,6 +251,12 @@ def test_eval_no_residual_evaluates_the_bc_part_alone(trained) -> None:
     assert alone.exit_code == 0, alone.output
     result = json.loads(alone.stdout)
     assert result["policy"] == "skill:plug_insert@0.1.0" and result["seeds"] == [7]
+    # Without --task, a skill is evaluated on the task its training data was collected on.
+    inferred = runner.invoke(
+        app, [*(a for a in base if a not in ("--task", TASK)), "--no-residual"]
+    )
+    assert inferred.exit_code == 0, inferred.output
+    assert json.loads(inferred.stdout) == result
     refused = runner.invoke(app, ["eval", "--task", TASK, "--no-residual"])
     assert refused.exit_code == 2
     assert "`--no-residual` needs `--skill`" in refused.output

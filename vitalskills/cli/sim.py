@@ -103,7 +103,11 @@ def eval_command(
     ctx: typer.Context,
     task: Annotated[
         TaskName | None,
-        typer.Option("--task", help="Simulator task (with --robot: the goal file's task)."),
+        typer.Option(
+            "--task",
+            help="Simulator task (default with --skill: the task of its training data; with "
+            "--robot: the goal file's task).",
+        ),
     ] = None,
     policy: Annotated[
         PolicyName | None,
@@ -229,12 +233,17 @@ def eval_command(
             robot_options, ("needs", "need"), "--robot",
             hint="evaluate on a robot's bench with --robot ADDR --skill NAME --goal goal.yaml",
         )  # fmt: skip
-        if task is None:
+        manifest = None
+        if skill:
+            name, _, constraint = skill.partition("@")
+            manifest = default_library(skills or []).get(name, constraint or None)
+        trained_on = (manifest.provenance.get("dataset") or {}).get("task") if manifest else None
+        if task is None and trained_on not in TaskName.__members__:
             raise UsageError(
                 "`--task` is needed to evaluate in the simulator",
                 hint="e.g. --task plug_in_socket (on a robot: --robot ADDR --goal goal.yaml)",
             )
-        task_name = task.value
+        task_name = task.value if task is not None else str(trained_on)
         for flag, given_flag in (("--no-residual", no_residual), ("--save", save)):
             if given_flag and not skill:
                 raise UsageError(f"`{flag}` needs `--skill`", hint="name the skill to evaluate")
@@ -257,9 +266,7 @@ def eval_command(
             on_episode=advance,
             wrist_jitter=None if wrist_jitter_mm is None else wrist_jitter_mm / 1000,
         )
-        if skill:
-            name, _, constraint = skill.partition("@")
-            manifest = default_library(skills or []).get(name, constraint or None)
+        if manifest is not None:
             result = evaluate_skill(
                 manifest, task_name, condition_name, residual=not no_residual, **options
             )
