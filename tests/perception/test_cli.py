@@ -108,5 +108,5 @@ def test_integer_depth_needs_a_scale(files: dict[str, str]) -> None:
 
 def test_missing_inputs_explain_both_modes() -> None:
     result = runner.invoke(app, ["locate", "--query", "box"])
-    assert result.exit_code == 2 and "or --sim TASK" in result.output
+    assert result.exit_code == 2 and "or --task TASK" in result.output
     assert runner.invoke(app, ["locate", "--help"]).exit_code == 0
