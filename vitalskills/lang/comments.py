@@ -125,7 +125,7 @@ class _Blocks(StatementWalker):
 
     def visit(self, statement: ir.IRNode) -> None:
         span = statement.span
-        blocks = [b for b in child_blocks(statement)] if span is not None else []
+        blocks = child_blocks(statement) if span is not None else []
         if span is not None and span.end_line > span.line:
             if any(blocks):
                 self._split(span.line, span.end_line, blocks)
