@@ -135,13 +135,14 @@ def verify_command(
             failed += 1
             name, version = _declared(folder)
             hint = f" ({error.hint})" if error.hint else ""
-            table.add_row(name, version, f"[red]failed[/]: {error.message}{hint}", str(folder))
+            reason = escape(f"{error.message}{hint}")
+            table.add_row(name, version, f"[red]failed[/]: {reason}", escape(str(folder)))
             continue
         if not manifest.trained:
-            table.add_row(manifest.name, manifest.version, "untrained: no weights", str(folder))
+            table.add_row(manifest.name, manifest.version, "untrained: no weights", escape(str(folder)))
             continue
         result = f"[green]ok[/] ({len(manifest.weights)} files verified)"
-        table.add_row(manifest.name, manifest.version, result, str(folder))
+        table.add_row(manifest.name, manifest.version, result, escape(str(folder)))
     console.print(table)
     console.print(f"{len(folders) - failed} of {len(folders)} verified")
     if failed:
