@@ -115,6 +115,8 @@ def verify_command(
     Prints one row per skill; exits 1 when any failed. Untrained skills are listed, not
     failed.
     """
+    from rich.markup import escape
+
     from vitalskills.errors import VitalskillsError
     from vitalskills.learning.skill_folder import verify_skill
     from vitalskills.skills import default_library, load_manifest
@@ -139,7 +141,8 @@ def verify_command(
             table.add_row(name, version, f"[red]failed[/]: {reason}", escape(str(folder)))
             continue
         if not manifest.trained:
-            table.add_row(manifest.name, manifest.version, "untrained: no weights", escape(str(folder)))
+            untrained = "untrained: no weights"
+            table.add_row(manifest.name, manifest.version, untrained, escape(str(folder)))
             continue
         result = f"[green]ok[/] ({len(manifest.weights)} files verified)"
         table.add_row(manifest.name, manifest.version, result, escape(str(folder)))
