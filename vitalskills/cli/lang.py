@@ -190,11 +190,12 @@ def tasks_list() -> None:
 
     from vitalskills.lang import parse_file
     from vitalskills.lang.grammar import examples_dir
+    from vitalskills.lang.loader import TASK_SUFFIXES
 
     root = examples_dir()
     table = Table("file", "task", "description", title=f"example tasks in {root}")
     with user_errors(exit_code=1):
-        for path in sorted(p for p in root.rglob("*") if p.suffix in (".vtl", ".yaml", ".yml")):
+        for path in sorted(p for p in root.rglob("*") if p.suffix in TASK_SUFFIXES):
             task = parse_file(path, includes=False)
             table.add_row(str(path.relative_to(root)), task.name, task.description or "")
     console.print(table)
@@ -206,11 +207,12 @@ def tasks_show(
 ) -> None:
     """Print an example task file (copy it to start a task of your own)."""
     from vitalskills.lang.grammar import examples_dir
+    from vitalskills.lang.loader import TASK_SUFFIXES
 
     path = examples_dir() / name
     with user_errors(exit_code=1):
         inside = path.resolve().is_relative_to(examples_dir().resolve())
-        if not inside or not path.is_file() or path.suffix not in (".vtl", ".yaml", ".yml"):
+        if not inside or not path.is_file() or path.suffix not in TASK_SUFFIXES:
             raise UsageError(
                 f"no example task `{name}`", hint="see `vitalskills tasks list` for their files"
             )

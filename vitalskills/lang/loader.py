@@ -30,6 +30,7 @@ from vitalskills.lang.yaml_surface import parse_yaml
 
 TEXT_SUFFIXES = (".vtl",)
 YAML_SUFFIXES = (".yaml", ".yml")
+TASK_SUFFIXES = TEXT_SUFFIXES + YAML_SUFFIXES
 
 
 def surface_of(path: Path) -> str:

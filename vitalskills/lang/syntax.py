@@ -219,7 +219,8 @@ def _token_rules(error: UnexpectedToken, source: str, file: str) -> TaskSyntaxEr
         )
     word = str(token)
     before = source[: token.start_pos] if not at_end else source
-    line_text = source.splitlines()[line - 1] if line <= len(source.splitlines()) else ""
+    lines = source.splitlines()
+    line_text = lines[line - 1] if line <= len(lines) else ""
     unquoted = re.match(r"\s*locate\s+([A-Za-z_]\w*(?:\s+[A-Za-z_]\w*)+)", line_text)
     if unquoted and '"' not in line_text and kind == "NAME":
         query = re.split(r"\s+(?:as|min_score|using)\b", unquoted.group(1))[0]
