@@ -277,12 +277,8 @@ class GoalFile(_Strict):
         goal passed through (`through`, a swipe), does being further along the travel.
         """
         position, rotation = ee_pose(observation)
-        return self.error_of(position, rotation)
-
-    def error_of(self, position: np.ndarray, rotation: np.ndarray) -> GoalError:
-        """`error` of a base-frame position (m) and rotation matrix."""
         goal_position, goal_rotation = self.pose()
-        offset = np.asarray(position, dtype=np.float64) - goal_position
+        offset = position - goal_position
         axis = self.backout_axis()
         along = float(offset @ axis)  # > 0: short of the goal (out of the opening)
         sideways = offset - along * axis
