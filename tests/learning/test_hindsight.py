@@ -96,10 +96,11 @@ def angle_deg(rotation: np.ndarray) -> float:
     return float(np.degrees(np.linalg.norm(matrix_to_axis_angle(rotation))))
 
 
-def hindsight_errors(task: str) -> tuple[float, float, float]:
-    """Per task: the largest error of the hindsight target against the simulator's truth
-    on any frame, after removing the task's nominal success offset (mm, degrees), and the
-    largest error of the heading the pose head learns (degrees)."""
+def hindsight_errors(task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per demonstration of `task`: the largest error of the hindsight target against the
+    simulator's truth on any of its frames, after removing the task's nominal success
+    offset (mm, degrees), and the largest error of the heading the pose head learns
+    (degrees)."""
     episodes = rollouts(task)
     truths, hindsights, offsets = [], [], []
     for demo, targets in episodes:
@@ -120,20 +121,21 @@ def hindsight_errors(task: str) -> tuple[float, float, float]:
     nominal[:3, 3] = np.mean([c[:3, 3] for c in offsets], axis=0)
     u, _, vt = np.linalg.svd(np.sum([c[:3, :3] for c in offsets], axis=0))
     nominal[:3, :3] = u @ vt
-    worst_mm = worst_deg = worst_heading = 0.0
+    mm, deg, headings = [], [], []
     for truth, hindsight in zip(truths, hindsights, strict=True):
         corrected = hindsight @ np.linalg.inv(nominal)
         gaps = np.linalg.norm(corrected[:, :3, 3] - truth[:, :3, 3], axis=1)
-        worst_mm = max(worst_mm, 1000 * float(gaps.max()))
-        for c, t in zip(corrected, truth, strict=True):
-            worst_deg = max(worst_deg, angle_deg(t[:3, :3].T @ c[:3, :3]))
+        mm.append(1000 * float(gaps.max()))
+        pairs = zip(corrected, truth, strict=True)
+        deg.append(max(angle_deg(t[:3, :3].T @ c[:3, :3]) for c, t in pairs))
         heading = pose_features(corrected)[:, 3] - pose_features(truth)[:, 3]
         wrapped = (heading + np.pi) % (2 * np.pi) - np.pi
-        worst_heading = max(worst_heading, float(np.degrees(np.abs(wrapped).max())))
-    return worst_mm, worst_deg, worst_heading
+        headings.append(float(np.degrees(np.abs(wrapped).max())))
+    return np.array(mm), np.array(deg), np.array(headings)
 
 
-#: The largest error allowed per task (mm, degrees) and why it is not 1 mm and 1 degree.
+#: The largest error allowed on any one demonstration per task (mm, degrees), and why it
+#: is not 1 mm and 1 degree.
 BOUNDS = {
     # The USB plug sits in its port with 0.25 mm of play.
     "usb_insert": (1.0, 1.0),
@@ -150,9 +152,16 @@ BOUNDS = {
 
 @pytest.mark.parametrize("task", list(BOUNDS))
 def test_hindsight_targets_agree_with_the_simulators(task: str) -> None:
-    worst_mm, worst_deg, worst_heading = hindsight_errors(task)
-    print(f"{task}: {worst_mm:.2f} mm, {worst_deg:.2f} deg, heading {worst_heading:.2f} deg")
+    """The typical demonstration's hindsight target is within 1 mm and 1 degree of the
+    truth on every task; single demonstrations stray by the play the task allows."""
+    mm, deg, heading = hindsight_errors(task)
+    print(
+        f"{task}: median {np.median(mm):.2f} mm {np.median(deg):.2f} deg, "
+        f"worst {mm.max():.2f} mm {deg.max():.2f} deg, heading {heading.max():.2f} deg, "
+        f"{int(np.sum((mm <= 1.0) & (deg <= 1.0)))}/{len(mm)} within 1 mm and 1 deg"
+    )
+    assert np.median(mm) <= 1.0 and np.median(deg) <= 1.0 and np.median(heading) <= 1.0
     limit_mm, limit_deg = BOUNDS[task]
-    assert worst_mm <= limit_mm and worst_deg <= limit_deg, (worst_mm, worst_deg)
+    assert mm.max() <= limit_mm and deg.max() <= limit_deg, (mm.max(), deg.max())
     if task != "card_swipe":
-        assert worst_deg <= 1.0 and worst_heading <= 1.0
+        assert deg.max() <= 1.0 and heading.max() <= 1.0
