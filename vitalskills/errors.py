@@ -44,6 +44,8 @@ class VitalskillsError(Exception):
         location: where in a source file, when the error has one.
         hint: a concrete fix, shown as `help: ...`.
         code: a stable diagnostic code (e.g. `E101`), for docs and tests.
+        notes: context lines shown as `note: ...`, such as the includes that led to a
+            statement in an included file.
     """
 
     code: str = "E000"
@@ -57,11 +59,13 @@ class VitalskillsError(Exception):
         location: Location | None = None,
         hint: str | None = None,
         code: str | None = None,
+        notes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
         self.hint = hint
+        self.notes = notes
         if code is not None:
             self.code = code
 
@@ -118,6 +122,7 @@ def render_error(error: VitalskillsError, source: str | None = None) -> str:
             out.append(f"{' ' * len(gutter)} |")
             out.append(f"{gutter} | {text}".rstrip())
             out.append(f"{' ' * len(gutter)} | {_caret(text, loc.column, width)}")
+    out.extend(f"note: {note}" for note in error.notes)
     if error.hint:
         out.append(f"help: {error.hint}")
     return "\n".join(out)

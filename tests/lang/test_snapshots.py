@@ -40,7 +40,10 @@ CASES: list[tuple[str, dict[str, str | bytes]]] = [
     ("E115 header not first", {"t.vtl": "gripper open\ntask late\n"}),
     ("E120 missing include", {"t.vtl": 'include "common/nope.vtl"\n'}),
     ("E121 include cycle", {"t.vtl": 'include "u.vtl"\n', "u.vtl": 'include "t.vtl"\n'}),
-    ("E122 include params", {"t.vtl": 'include "u.vtl"\n', "u.vtl": "param a = 1\nwait 1 s\n"}),
+    (
+        "E122 include argument, and an error inside the included file",
+        {"t.vtl": 'include "u.vtl" with b = 2\n', "u.vtl": "param a = 1\nwait a\n"},
+    ),
     ("E150 as needs a name", {"t.vtl": 'locate "power strip" as\n'}),
     ("E154 missing unit", {"t.vtl": "wait 500\n"}),
     ("E157 else on its own line", {"t.vtl": "try {\n  gripper open\n}\nelse {\n}\n"}),

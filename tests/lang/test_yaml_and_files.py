@@ -154,12 +154,6 @@ def test_self_include_is_a_cycle(write):
     assert error_for(write('include "t.vtl"\n', "t.vtl")).code == "E121"
 
 
-def test_params_in_included_files_are_rejected(write):
-    write("param x = 1\ngripper open\n", "inc.vtl")
-    error = error_for(write('include "inc.vtl"\n', "main.vtl"))
-    assert error.code == "E122" and error.location.file.endswith("inc.vtl")
-
-
 def test_errors_inside_an_included_file_point_into_it(write):
     write("gripper open\nwait 3\n", "inc.vtl")
     error = error_for(write('include "inc.vtl"\n', "main.vtl"))

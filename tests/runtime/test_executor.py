@@ -143,7 +143,7 @@ def test_a_text_param_query_shows_its_value_in_the_label(rt):
     plan = rt.plan_of(t)
     assert plan.nodes[1].label == 'locate "power strip" as strip'
     number = rt.ir.Param(name="target", default=rt.ir.Number(value=3))
-    with pytest.raises(PlanError, match=r"`target` is not a text param"):
+    with pytest.raises(PlanError, match=r"param `target` is not a text"):
         rt.plan_of(rt.task(rt.ir.Locate(query=rt.ref("target")), params=[number]))
 
 
@@ -301,6 +301,7 @@ def test_real_clock_run_sleeps_between_ticks(rt):
         robot, {"dry-run": DryRunGrounder()}, DryRunPolicyProvider(), clock=MonotonicClock()
     ).run(plan)
     assert result.ok
-    # At 50 Hz a 200 ms wait needs at least 10 sleeps between ticks; virtual time is not used.
-    assert result.ticks >= 11
+    # The wait ran on real time, and ticks were paced at 50 Hz, not spun: a loaded machine
+    # may tick less often, never more.
     assert result.elapsed >= 0.2
+    assert 2 <= result.ticks <= result.elapsed * 50 + 2

@@ -14,6 +14,7 @@ from vitalskills.errors import Location, VitalskillsError
 from vitalskills.lang import ir
 from vitalskills.lang.errors import (
     HeaderError,
+    IncludeArgumentError,
     MissingSensorError,
     NoTargetError,
     ReferenceKindError,
@@ -26,6 +27,7 @@ from vitalskills.lang.errors import (
     ValueRangeError,
     VersionSyntaxError,
 )
+from vitalskills.lang.scope import Bound, Scope, kind_of, same_kind
 from vitalskills.lang.skill_lookup import SkillLookup, SkillNeeds
 from vitalskills.lang.visit import StatementWalker
 from vitalskills.robot import RobotCapabilities
@@ -63,13 +65,82 @@ class _Checker(StatementWalker):
         self.library = library
         self.robot = robot
         self.errors: list[VitalskillsError] = []
-        self.params = {param.name: param for param in task.params}
+        self.scope = Scope.of_task(task)
         self.all_located = located_names(task.body)
         self.defined: set[str] = set()
         self.any_locate = False
+        #: The includes being checked, outermost first: each error inside one names them.
+        self.chain: list[ir.Include] = []
 
     def error(self, error: VitalskillsError) -> None:
+        if self.chain and not error.notes:
+            error.notes = tuple(
+                f"in `{include.path}`, included at {where}"
+                for include in reversed(self.chain)
+                if (where := _where(include)) is not None
+            )
         self.errors.append(error)
+
+    # ------------------------------------------------------------ params in values
+
+    def value(
+        self, value: object, want: type[ir.ParamValue], what: str, dimension: str | None = None
+    ) -> object:
+        """`value` as written, or the value of the param it names, located at the use.
+
+        A name that is no param, or a param of another kind, is an error at the use (its
+        hint shows the declaration); then None is returned and checks of the value skip.
+        """
+        if not isinstance(value, ir.Ref):
+            return value
+        bound = self.scope.get(value.name)
+        need = f"a {dimension} {want.__name__.lower()}" if dimension else _a(want)
+        if bound is None:
+            if value.name in self.all_located:
+                self.error(
+                    ReferenceKindError(
+                        f"{what} needs {need}, but `{value.name}` is a located name",
+                        location=_where(value),
+                        hint=f"declare a param: `param NAME = ...`, then use it in {what}",
+                    )
+                )
+            else:
+                self.undefined(value.name, _where(value), _meant(value.name, want))
+            return None
+        found = bound.value
+        wrong_dimension = dimension and getattr(found, "dimension", dimension) != dimension
+        if not isinstance(found, want) or wrong_dimension:
+            self.error(
+                ReferenceKindError(
+                    f"{what} needs {need}, but param `{value.name}` is a {kind_of(found)}",
+                    location=_where(value),
+                    hint=self.declared(value.name, bound),
+                )
+            )
+            return None
+        return found.model_copy(update={"span": value.span})
+
+    def declared(self, name: str, bound: Bound) -> str:
+        return _declared(name, bound, top_level=any(bound.param is p for p in self.task.params))
+
+    def whole(self, value: object, what: str) -> int | None:
+        """A count: an int as written, or a param's number that must be whole."""
+        if isinstance(value, int):
+            return value
+        resolved = self.value(value, ir.Number, what)
+        if not isinstance(resolved, ir.Number):
+            return None
+        if resolved.value != int(resolved.value):
+            assert isinstance(value, ir.Ref)
+            self.error(
+                ValueRangeError(
+                    f"{what} needs a whole number, but param `{value.name}` is {resolved.value:g}",
+                    location=_where(value),
+                    hint=self.declared(value.name, self.scope[value.name]),
+                )
+            )
+            return None
+        return int(resolved.value)
 
     # ------------------------------------------------------------ values
 
@@ -99,29 +170,28 @@ class _Checker(StatementWalker):
                 )
             )
 
-    def count(self, node: ir.IRNode, value: int, what: str, minimum: int) -> None:
-        if value < minimum:
-            self.error(
-                ValueRangeError(
-                    f"{what} must be at least {minimum}, got {value}",
-                    location=_where(node, "times"),
-                )
-            )
+    def count(self, node: ir.IRNode, field: str, what: str, minimum: int) -> None:
+        written = getattr(node, field)
+        value = self.whole(written, what)
+        if value is not None and value < minimum:
+            where = _where(written) if isinstance(written, ir.Ref) else _where(node, field)
+            message = f"{what} must be at least {minimum}, got {value}"
+            self.error(ValueRangeError(message, location=where))
 
     # ------------------------------------------------------------ names
 
     def target(self, ref: ir.Ref, what: str) -> None:
         """A motion target: a located name, or a param holding a fixed base-frame point."""
-        param = self.params.get(ref.name)
-        if param is None or ref.name in self.all_located:
+        bound = self.scope.get(ref.name)
+        if bound is None or ref.name in self.all_located:
             self.located(ref, what)
             return
-        default = param.default
+        default = bound.value
         if not (isinstance(default, ir.Vector) and default.dimension == "length"):
             self.error(
                 ReferenceKindError(
                     f"{what} needs a located name or a point param, "
-                    f"but param `{ref.name}` is a {_kind_of(default)}",
+                    f"but param `{ref.name}` is a {kind_of(default)}",
                     location=_where(ref),
                     hint=f"locate it first: `locate {ref.name} as NAME`, then use NAME",
                 )
@@ -129,7 +199,7 @@ class _Checker(StatementWalker):
 
     def located(self, ref: ir.Ref, what: str) -> None:
         name = ref.name
-        if name in self.params and name not in self.all_located:
+        if name in self.scope and name not in self.all_located:
             self.error(
                 ReferenceKindError(
                     f"{what} needs a located name, but `{name}` is a param",
@@ -150,24 +220,25 @@ class _Checker(StatementWalker):
         else:
             self.undefined(name, _where(ref))
 
-    def undefined(self, name: str, where: Location | None) -> None:
-        choices = sorted(self.all_located | set(self.params))
+    def undefined(self, name: str, where: Location | None, meant: str | None = None) -> None:
+        """A name nothing defines; `meant` is a hint for what was probably written instead."""
+        choices = sorted(self.all_located | set(self.scope))
         close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-        self.error(
-            UndefinedReferenceError(
-                f"undefined name `{name}`",
-                location=where,
-                hint=f"did you mean `{close[0]}`?"
-                if close
-                else f'define it with `locate "..." as {name}`',
-            )
-        )
+        if name in ir.UNITS or not close:
+            hint = meant or f'define it with `locate "..." as {name}`'
+        else:
+            hint = f"did you mean `{close[0]}`?"
+        self.error(UndefinedReferenceError(f"undefined name `{name}`", location=where, hint=hint))
 
     # ------------------------------------------------------------ statements
 
     def task_level(self) -> None:
+        self.declarations(self.task.params)
+
+    def declarations(self, params: list[ir.Param]) -> None:
+        """Each param declared once, and not also a located name."""
         seen: dict[str, ir.Param] = {}
-        for param in self.task.params:
+        for param in params:
             if param.name in seen:
                 self.error(
                     HeaderError(
@@ -189,8 +260,8 @@ class _Checker(StatementWalker):
     def visit_locate(self, node: ir.Locate) -> None:
         if isinstance(node.query, ir.Ref):
             name = node.query.name
-            param = self.params.get(name)
-            if param is None:
+            bound = self.scope.get(name)
+            if bound is None:
                 if name in self.all_located:
                     self.error(
                         ReferenceKindError(
@@ -201,18 +272,22 @@ class _Checker(StatementWalker):
                     )
                 else:
                     self.undefined(name, _where(node.query))
-            elif not isinstance(param.default, ir.Text):
+            elif not isinstance(bound.value, ir.Text):
                 self.error(
                     ReferenceKindError(
-                        f"`locate` needs text, but param `{name}` is a {_kind_of(param.default)}",
+                        f"`locate` needs text, but param `{name}` is a {kind_of(bound.value)}",
                         location=_where(node.query),
                         hint=f'declare it as text: `param {name} = "..."`',
                     )
                 )
-        if node.min_score is not None and not 0.0 <= node.min_score <= 1.0:
+        score = node.min_score
+        if isinstance(score, ir.Ref):
+            resolved = self.value(score, ir.Number, "`min_score`")
+            score = resolved.value if isinstance(resolved, ir.Number) else None
+        if score is not None and not 0.0 <= score <= 1.0:
             self.error(
                 ValueRangeError(
-                    f"`min_score` must be between 0 and 1, got {node.min_score:g}",
+                    f"`min_score` must be between 0 and 1, got {score:g}",
                     location=_where(node, "min_score"),
                 )
             )
@@ -222,11 +297,14 @@ class _Checker(StatementWalker):
 
     def visit_reach(self, node: ir.Reach) -> None:
         self.target(node.target, "`reach`")
-        if node.offset is not None:
-            self.unit(node.offset, "length", "`offset`")
+        offset = self.value(node.offset, ir.Vector, "`offset`", "length")
+        if isinstance(offset, ir.Vector):
+            self.unit(offset, "length", "`offset`")
 
     def visit_move(self, node: ir.Move) -> None:
-        self.unit(node.delta, "length", "`move`")
+        delta = self.value(node.delta, ir.Vector, "`move`", "length")
+        if isinstance(delta, ir.Vector):
+            self.unit(delta, "length", "`move`")
 
     def visit_run_skill(self, node: ir.RunSkill) -> None:
         if node.at is not None:
@@ -239,15 +317,10 @@ class _Checker(StatementWalker):
                     hint="add a `locate` step above it, or `at NAME`",
                 )
             )
-        if node.retries < 0:
-            self.error(
-                ValueRangeError(
-                    f"`retries` must be 0 or more, got {node.retries}",
-                    location=_where(node, "retries"),
-                )
-            )
-        if node.timeout is not None:
-            self.positive_time(node.timeout, "`timeout`")
+        self.count(node, "retries", "`retries`", 0)
+        timeout = self.value(node.timeout, ir.Quantity, "`timeout`", "time")
+        if isinstance(timeout, ir.Quantity):
+            self.positive_time(timeout, "`timeout`")
         manifest = self.skill(node)
         if manifest is not None and self.robot is not None:
             self.sensors(node, manifest)
@@ -302,11 +375,15 @@ class _Checker(StatementWalker):
             )
 
     def visit_wait(self, node: ir.Wait) -> None:
-        self.unit(node.duration, "time", "`wait`")
-        if node.duration.dimension == "time" and node.duration.value < 0:
-            self.error(
-                ValueRangeError("`wait` must not be negative", location=_where(node.duration))
-            )
+        duration = self.value(node.duration, ir.Quantity, "`wait`", "time")
+        if not isinstance(duration, ir.Quantity):
+            return
+        self.unit(duration, "time", "`wait`")
+        if duration.dimension == "time" and duration.value < 0:
+            self.error(ValueRangeError("`wait` must not be negative", location=_where(duration)))
+
+    def visit_fail(self, node: ir.Fail) -> None:
+        self.value(node.message, ir.Text, "`fail`")
 
     def visit_if_found(self, node: ir.IfFound) -> None:
         self.located(
@@ -315,23 +392,79 @@ class _Checker(StatementWalker):
         super().visit_if_found(node)
 
     def visit_retry(self, node: ir.Retry) -> None:
-        self.count(node, node.times, "`retry`", 1)
+        self.count(node, "times", "`retry`", 1)
         super().visit_retry(node)
 
     def visit_repeat(self, node: ir.Repeat) -> None:
-        self.count(node, node.times, "`repeat`", 1)
+        self.count(node, "times", "`repeat`", 1)
         super().visit_repeat(node)
 
     def visit_timeout(self, node: ir.Timeout) -> None:
-        self.positive_time(node.duration, "`timeout`")
+        duration = self.value(node.duration, ir.Quantity, "`timeout`", "time")
+        if isinstance(duration, ir.Quantity):
+            self.positive_time(duration, "`timeout`")
         super().visit_timeout(node)
 
+    def visit_include(self, node: ir.Include) -> None:
+        self.arguments(node)
+        outer = self.scope
+        self.chain.append(node)
+        self.declarations(node.params)
+        self.scope = outer.enter(node)
+        super().visit_include(node)
+        self.scope = outer
+        self.chain.pop()
 
-def _kind_of(value: ir.IRNode) -> str:
-    """Describe a param's value kind: `text`, `number`, `time quantity`, `angle vector`."""
-    if isinstance(value, ir.Quantity | ir.Vector):
-        return f"{value.dimension} {value.kind}"
-    return str(getattr(value, "kind", "value"))
+    def arguments(self, node: ir.Include) -> None:
+        """Each argument names a param of the included file and has its kind."""
+        declared = {param.name: param for param in node.params}
+        for arg in node.args:
+            param = declared.get(arg.name)
+            if param is None:
+                close = difflib.get_close_matches(arg.name, list(declared), n=1, cutoff=0.6)
+                known = ", ".join(f"`{name}`" for name in declared)
+                self.error(
+                    IncludeArgumentError(
+                        f"`{node.path}` has no param `{arg.name}`",
+                        location=_where(arg, "name"),
+                        hint=f"did you mean `{close[0]}`?"
+                        if close
+                        else (f"its params: {known}" if known else "it declares no params"),
+                    )
+                )
+                continue
+            value = self.value(arg.value, type(param.default), f"argument `{arg.name}`")
+            if isinstance(value, ir.IRNode) and not same_kind(value, param.default):
+                self.error(
+                    IncludeArgumentError(
+                        f"argument `{arg.name}` needs a {kind_of(param.default)}, "
+                        f"like its default in `{node.path}`, but got a {kind_of(value)}",
+                        location=_where(arg.value),
+                        hint=_declared(arg.name, Bound(param.default, param), top_level=False),
+                    )
+                )
+
+
+def _meant(name: str, want: type[ir.ParamValue]) -> str | None:
+    """What an undefined name in a value's place probably meant."""
+    if name in ir.UNITS:
+        return f"a number goes before the unit, e.g. `500 {name}`"
+    if want is ir.Text:
+        return f'write text in double quotes: `"{name}"`, or declare `param {name} = "..."`'
+    return f"declare it: `param {name} = ...`, or write the value in its place"
+
+
+def _a(want: type[ir.ParamValue]) -> str:
+    """`a number`, `a text`, ... for a value class."""
+    return {ir.Text: "text", ir.Number: "a number"}.get(want, f"a {want.__name__.lower()}")
+
+
+def _declared(name: str, bound: Bound, top_level: bool) -> str:
+    """Where a param is declared and how to change it, for a hint."""
+    where = _where(bound.param)
+    at = f" at {where.file}:{where.line}" if where else ""
+    how = "there or with `--set`" if top_level else f"there or with `include ... with {name} = ...`"
+    return f"param `{name}` is declared{at} as a {kind_of(bound.value)}: change it {how}"
 
 
 def check_task(
@@ -374,15 +507,31 @@ def _refs(node: object) -> Iterator[str]:
             yield from _refs(item)
 
 
+class _Includes(StatementWalker):
+    def __init__(self) -> None:
+        self.includes: list[ir.Include] = []
+
+    def visit_include(self, statement: ir.Include) -> None:
+        self.includes.append(statement)
+        super().visit_include(statement)
+
+
 def unused_params(task: ir.Task) -> list[VitalskillsError]:
-    """A warning for each param the task never uses (`W100`), at its declaration."""
-    used = set(_refs(task.body))
-    return [
-        UnusedParamWarning(
-            f"param `{param.name}` is declared but never used",
-            location=param.span.location() if param.span else None,
-            hint="use it, or remove the declaration: a `--set` on it changes nothing",
-        )
-        for param in task.params
-        if param.name not in used
-    ]
+    """A warning for each param never used (`W100`), at its declaration: the task's
+    anywhere in it, an included file's inside that file."""
+    walker = _Includes()
+    walker.walk(task.body)
+    declared = [(param, set(_refs(task.body))) for param in task.params]
+    for include in walker.includes:
+        used = set(_refs(include.body))
+        declared.extend((param, used) for param in include.params)
+    warnings: dict[Location | None, VitalskillsError] = {}
+    for param, used in declared:
+        where = param.span.location() if param.span else None
+        if param.name not in used and where not in warnings:
+            warnings[where] = UnusedParamWarning(
+                f"param `{param.name}` is declared but never used",
+                location=where,
+                hint="use it, or remove the declaration: a `--set` on it changes nothing",
+            )
+    return list(warnings.values())

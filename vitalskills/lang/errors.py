@@ -20,7 +20,9 @@ class LangError(VitalskillsError):
 
     def at(self, location: Location | None) -> Self:
         """Return a copy of this error placed at `location`."""
-        return type(self)(self.message, location=location, hint=self.hint, code=self.code)
+        return type(self)(
+            self.message, location=location, hint=self.hint, code=self.code, notes=self.notes
+        )
 
 
 class TaskSyntaxError(LangError):
@@ -77,8 +79,8 @@ class IncludeCycleError(LangError):
     code = "E121"
 
 
-class IncludeParamsError(LangError):
-    """An included file declares params; params belong to the top-level task."""
+class IncludeArgumentError(LangError):
+    """An include's argument names no param of the included file, or has the wrong kind."""
 
     code = "E122"
 

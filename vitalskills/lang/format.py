@@ -80,6 +80,15 @@ def _vtl_value(value: ir.IRNode) -> str:
     raise TypeError(f"not a value: {value!r}")
 
 
+def _vtl_field(value: float | str | ir.IRNode) -> str:
+    """A statement field as `.vtl`: a plain number, text, or a value node (a param's name)."""
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, int | float):
+        return number(value)
+    return _vtl_value(value)
+
+
 def _annotated(lines: list[str], notes: Notes | None, pad: str, first: bool = False) -> list[str]:
     """Put a node's comments back: leading ones above it, a trailing one after line one,
     and the blank line that was above it (not above the `first` node of a block)."""
@@ -99,7 +108,7 @@ class _VtlLine(StatementVisitor[str]):
         if s.name:
             line += f" as {s.name}"
         if s.min_score is not None:
-            line += f" min_score {number(s.min_score)}"
+            line += f" min_score {_vtl_field(s.min_score)}"
         if s.grounder:
             grounder = s.grounder if NAME.fullmatch(s.grounder) else string(s.grounder)
             line += f" using {grounder}"
@@ -117,19 +126,19 @@ class _VtlLine(StatementVisitor[str]):
         if s.at:
             line += f" at {s.at.name}"
         if s.retries:
-            line += f" retries {s.retries}"
+            line += f" retries {_vtl_field(s.retries)}"
         if s.timeout:
-            line += f" timeout {quantity(s.timeout)}"
+            line += f" timeout {_vtl_value(s.timeout)}"
         return line
 
     def visit_gripper(self, s: ir.Gripper) -> str:
         return f"gripper {s.action}"
 
     def visit_wait(self, s: ir.Wait) -> str:
-        return f"wait {quantity(s.duration)}"
+        return f"wait {_vtl_value(s.duration)}"
 
     def visit_fail(self, s: ir.Fail) -> str:
-        return f"fail {string(s.message)}"
+        return f"fail {_vtl_field(s.message)}"
 
     def visit_if_found(self, s: ir.IfFound) -> str:
         return f"if found {s.name}"
@@ -138,16 +147,17 @@ class _VtlLine(StatementVisitor[str]):
         return "try"
 
     def visit_retry(self, s: ir.Retry) -> str:
-        return f"retry {s.times}"
+        return f"retry {_vtl_field(s.times)}"
 
     def visit_timeout(self, s: ir.Timeout) -> str:
-        return f"timeout {quantity(s.duration)}"
+        return f"timeout {_vtl_value(s.duration)}"
 
     def visit_repeat(self, s: ir.Repeat) -> str:
-        return f"repeat {s.times}"
+        return f"repeat {_vtl_field(s.times)}"
 
     def visit_include(self, s: ir.Include) -> str:
-        return f"include {string(s.path)}"
+        args = ", ".join(f"{arg.name} = {_vtl_value(arg.value)}" for arg in s.args)
+        return f"include {string(s.path)}" + (f" with {args}" if args else "")
 
 
 _VTL_LINE = _VtlLine()
@@ -270,6 +280,15 @@ def _yaml_value(value: ir.IRNode) -> str:
     raise TypeError(f"not a value: {value!r}")
 
 
+def _yaml_field(value: float | str | ir.IRNode) -> str:
+    """A step field as YAML: a plain number, text, or a value node (`$name` for a param)."""
+    if isinstance(value, str):
+        return yaml_text(value)
+    if isinstance(value, int | float):
+        return yaml_number(number(value))
+    return _yaml_value(value)
+
+
 class _YamlStep(StatementVisitor[list[str]]):
     """A step's lines relative to its `- ` (nested steps already indented)."""
 
@@ -296,7 +315,7 @@ class _YamlStep(StatementVisitor[list[str]]):
         if s.name:
             lines.append(f"as: {s.name}")
         if s.min_score is not None:
-            lines.append(f"min_score: {yaml_number(number(s.min_score))}")
+            lines.append(f"min_score: {_yaml_field(s.min_score)}")
         if s.grounder:
             lines.append(f"using: {yaml_text(s.grounder)}")
         return lines
@@ -315,22 +334,26 @@ class _YamlStep(StatementVisitor[list[str]]):
         if s.at:
             lines.append(f"at: {s.at.name}")
         if s.retries:
-            lines.append(f"retries: {s.retries}")
+            lines.append(f"retries: {_yaml_field(s.retries)}")
         if s.timeout:
-            lines.append(f"timeout: {quantity(s.timeout)}")
+            lines.append(f"timeout: {_yaml_value(s.timeout)}")
         return lines
 
     def visit_gripper(self, s: ir.Gripper) -> list[str]:
         return [f"gripper: {s.action}"]
 
     def visit_wait(self, s: ir.Wait) -> list[str]:
-        return [f"wait: {quantity(s.duration)}"]
+        return [f"wait: {_yaml_value(s.duration)}"]
 
     def visit_fail(self, s: ir.Fail) -> list[str]:
-        return [f"fail: {yaml_text(s.message)}"]
+        return [f"fail: {_yaml_field(s.message)}"]
 
     def visit_include(self, s: ir.Include) -> list[str]:
-        return [f"include: {yaml_text(s.path)}"]
+        lines = [f"include: {yaml_text(s.path)}"]
+        if s.args:
+            lines.append("with:")
+            lines.extend(f"{_INDENT}{arg.name}: {_yaml_value(arg.value)}" for arg in s.args)
+        return lines
 
     def visit_if_found(self, s: ir.IfFound) -> list[str]:
         lines = [f"if_found: {s.name}", *self.block("steps", s.then)]
@@ -341,13 +364,13 @@ class _YamlStep(StatementVisitor[list[str]]):
         return lines + (self.block("else", s.orelse) if s.orelse else [])
 
     def visit_retry(self, s: ir.Retry) -> list[str]:
-        return [f"retry: {s.times}", *self.block("steps", s.body)]
+        return [f"retry: {_yaml_field(s.times)}", *self.block("steps", s.body)]
 
     def visit_repeat(self, s: ir.Repeat) -> list[str]:
-        return [f"repeat: {s.times}", *self.block("steps", s.body)]
+        return [f"repeat: {_yaml_field(s.times)}", *self.block("steps", s.body)]
 
     def visit_timeout(self, s: ir.Timeout) -> list[str]:
-        return [f"timeout: {quantity(s.duration)}", *self.block("steps", s.body)]
+        return [f"timeout: {_yaml_value(s.duration)}", *self.block("steps", s.body)]
 
 
 def format_yaml(task: ir.Task, cm: CommentMap) -> str:

@@ -99,6 +99,9 @@ class Number(IRNode):
 
 Value = Annotated[Text | Number | Quantity | Vector | Ref, Field(discriminator="kind")]
 
+#: What a param holds: any value but a reference.
+ParamValue = Text | Number | Quantity | Vector
+
 
 # ---------------------------------------------------------------- statements
 
@@ -109,7 +112,7 @@ class Locate(IRNode):
     kind: Literal["locate"] = "locate"
     query: Text | Ref
     name: str | None = None
-    min_score: float | None = None
+    min_score: float | Ref | None = None
     grounder: str | None = None
 
 
@@ -118,14 +121,14 @@ class Reach(IRNode):
 
     kind: Literal["reach"] = "reach"
     target: Ref
-    offset: Vector | None = None
+    offset: Vector | Ref | None = None
 
 
 class Move(IRNode):
     """Move the end effector by a relative displacement in the named frame."""
 
     kind: Literal["move"] = "move"
-    delta: Vector
+    delta: Vector | Ref
     frame: Literal["base", "ee"] = "base"
 
 
@@ -136,8 +139,8 @@ class RunSkill(IRNode):
     skill: str
     version: str | None = None
     at: Ref | None = None
-    retries: int = 0
-    timeout: Quantity | None = None
+    retries: int | Ref = 0
+    timeout: Quantity | Ref | None = None
 
 
 class Gripper(IRNode):
@@ -151,14 +154,14 @@ class Wait(IRNode):
     """Do nothing for a duration."""
 
     kind: Literal["wait"] = "wait"
-    duration: Quantity
+    duration: Quantity | Ref
 
 
 class Fail(IRNode):
     """Fail the enclosing block with a message."""
 
     kind: Literal["fail"] = "fail"
-    message: str
+    message: str | Ref
 
 
 class IfFound(IRNode):
@@ -182,7 +185,7 @@ class Retry(IRNode):
     """Run `body` until it succeeds, at most `times` attempts."""
 
     kind: Literal["retry"] = "retry"
-    times: int
+    times: int | Ref
     body: list[Statement]
 
 
@@ -190,7 +193,7 @@ class Timeout(IRNode):
     """Run `body`; halt it and fail if it takes longer than `duration`."""
 
     kind: Literal["timeout"] = "timeout"
-    duration: Quantity
+    duration: Quantity | Ref
     body: list[Statement]
 
 
@@ -198,15 +201,35 @@ class Repeat(IRNode):
     """Run `body` `times` times in a row; fail at the first failure."""
 
     kind: Literal["repeat"] = "repeat"
-    times: int
+    times: int | Ref
     body: list[Statement]
 
 
+class Param(IRNode):
+    """A task parameter with a default; `--set name=value` overrides it."""
+
+    name: str
+    default: ParamValue
+
+
+class Argument(IRNode):
+    """`name = value` in `include "file" with ...`: sets the included file's param."""
+
+    name: str
+    value: ParamValue | Ref
+
+
 class Include(IRNode):
-    """Splice another task file's statements in place; `body` is filled by the loader."""
+    """Run another task file's statements in place, its params set by `args`.
+
+    `params` and `body` are filled by the loader from the included file. Its params are
+    visible only inside it; located names stay visible after it, as if written in place.
+    """
 
     kind: Literal["include"] = "include"
     path: str
+    args: list[Argument] = Field(default_factory=list)
+    params: list[Param] = Field(default_factory=list)
     body: list[Statement] = Field(default_factory=list)
 
 
@@ -226,13 +249,6 @@ Statement = Annotated[
     | Include,
     Field(discriminator="kind"),
 ]
-
-
-class Param(IRNode):
-    """A task parameter with a default; `--set name=value` overrides it."""
-
-    name: str
-    default: Text | Number | Quantity | Vector
 
 
 class Task(IRNode):

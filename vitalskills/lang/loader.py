@@ -2,7 +2,8 @@
 
 This is the only place that touches the disk for task files: it decodes bytes (binary
 and non-UTF-8 input are located errors), picks the surface by suffix, and resolves
-`include` relative to the including file, reporting missing files and cycles.
+`include` relative to the including file, reporting missing files and cycles. An included
+file's params come with its statements; the checker matches them with the arguments.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from vitalskills.lang.errors import (
     EncodingError,
     IncludeCycleError,
     IncludeNotFoundError,
-    IncludeParamsError,
     TaskFileNotFoundError,
 )
 from vitalskills.lang.grammar import examples_dir
@@ -140,14 +140,8 @@ def _splice(include: ir.Include, base: Path, stack: Sequence[Path]) -> None:
             hint="remove one of these includes",
         )
     included = _read(target, shown)
-    if included.params:
-        first = included.params[0]
-        raise IncludeParamsError(
-            f"included file declares param `{first.name}`",
-            location=(first.span or _nowhere()).location(),
-            hint="declare params in the top-level task; included files may use them",
-        )
     _resolve(included, target.parent, [*stack, real])
+    include.params = included.params
     include.body = included.body
 
 

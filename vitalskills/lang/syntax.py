@@ -67,7 +67,7 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
     ),
     _label(
         "E155", "missing duration", "write a number and a unit, e.g. `500 ms`",
-        "wait\n", "wait ms\n", "timeout {\n}\n", "run skill a timeout\n", 'wait "1 s"\n',
+        "wait\n", "timeout {\n}\n", "run skill a timeout\n", 'wait "1 s"\n',
     ),
     _label(
         "E156", "missing `{` to open the block", "write the block as `{ ... }`",
@@ -89,7 +89,7 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
     ),
     _label(
         "E160", "`move` needs a vector", "write e.g. `move [0, 0, 100] mm in base`",
-        "move\n", "move 3 mm\n", "move x\n",
+        "move\n", "move 3 mm\n",
     ),
     _label(
         "E161", "missing located name", "write the name bound by `locate ... as NAME`",
@@ -101,7 +101,7 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
     ),
     _label(
         "E163", "`fail` needs a message in double quotes", 'write e.g. `fail "no plug"`',
-        "fail\n", "fail oops\n", "fail 3\n",
+        "fail\n", "fail 3\n",
     ),
     _label(
         "E164", "`include` needs a file path in double quotes",
@@ -110,8 +110,7 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
     ),
     _label(
         "E165", "missing count", "write a whole number, e.g. `retry 3 { ... }`",
-        "retry {\n}\n", "repeat {\n}\n", "retry x {\n}\n", "repeat x {\n}\n",
-        "run skill a retries\n", "run skill a retries x\n",
+        "retry {\n}\n", "repeat {\n}\n", "retry \"2\" {\n}\n", "run skill a retries\n",
     ),
     _label(
         "E166", "`if` must be followed by `found NAME`", "write `if found NAME { ... }`",
@@ -128,7 +127,7 @@ SYNTAX_EXAMPLES: list[tuple[SyntaxLabel, list[str]]] = [
     ),
     _label(
         "E172", "`min_score` needs a number from 0 to 1", 'write e.g. `min_score 0.3`',
-        'locate "x" min_score\n', 'locate "x" min_score x\n',
+        'locate "x" min_score\n', 'locate "x" min_score "high"\n',
     ),
     _label(
         "E173", "`in` needs a frame", "write `in base` or `in ee`",

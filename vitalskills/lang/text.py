@@ -225,8 +225,12 @@ class ToIR:
     def locate_as(self, children: list[Token]) -> tuple[str, str, ir.Span]:
         return ("name", str(children[0]), self._token(children[0]))
 
-    def locate_min_score(self, children: list[ir.Number]) -> tuple[str, float, ir.Span]:
-        return ("min_score", children[0].value, children[0].span)
+    def locate_min_score(
+        self, children: list[ir.Number | ir.Ref]
+    ) -> tuple[str, float | ir.Ref, ir.Span]:
+        (score,) = children
+        assert score.span is not None
+        return ("min_score", score.value if isinstance(score, ir.Number) else score, score.span)
 
     def locate_using(self, children: list[Token | ir.Text]) -> tuple[str, str, ir.Span]:
         # Grounder names like `owlv2-sam` are not identifiers, so they may be quoted.
@@ -261,7 +265,7 @@ class ToIR:
         if version is not None:
             fields["version"] = str(version)[1:]
             spans["version"] = self._token(version)
-        if "retries" in fields:
+        if isinstance(fields.get("retries"), float):
             fields["retries"] = whole(fields["retries"], "`retries`", spans["retries"])
         span = self._span(keyword, children)
         return ir.RunSkill(skill=str(name), span=span, field_spans=spans, **fields)
@@ -269,11 +273,17 @@ class ToIR:
     def run_at(self, children: list[ir.Ref]) -> tuple[str, ir.Ref, ir.Span]:
         return ("at", children[0], children[0].span)
 
-    def run_retries(self, children: list[ir.Number]) -> tuple[str, float, ir.Span]:
-        return ("retries", children[0].value, children[0].span)
+    def run_retries(self, children: list[ir.Number | ir.Ref]) -> tuple[str, Any, ir.Span]:
+        (count,) = children
+        assert count.span is not None
+        return ("retries", count.value if isinstance(count, ir.Number) else count, count.span)
 
-    def run_timeout(self, children: list[ir.Quantity]) -> tuple[str, ir.Quantity, ir.Span]:
-        return ("timeout", children[0], children[0].span)
+    def run_timeout(
+        self, children: list[ir.Quantity | ir.Ref]
+    ) -> tuple[str, ir.Quantity | ir.Ref, ir.Span]:
+        (duration,) = children
+        assert duration.span is not None
+        return ("timeout", duration, duration.span)
 
     def gripper(self, children: list[Token]) -> ir.Gripper:
         keyword, action = children
@@ -290,9 +300,9 @@ class ToIR:
         keyword, duration = children
         return ir.Wait(duration=duration, span=self._span(keyword, children))
 
-    def fail(self, children: list[Token]) -> ir.Fail:
+    def fail(self, children: list[Any]) -> ir.Fail:
         keyword, message = children
-        text = self.string([message]).value
+        text = message.value if isinstance(message, ir.Text) else message
         return ir.Fail(message=text, span=self._span(keyword, children))
 
     def block(self, children: list[Any]) -> _Block:
@@ -316,9 +326,11 @@ class ToIR:
             body=list(body), orelse=list(orelse or []), span=self._span(keyword, children)
         )
 
-    def _counted(self, children: list[Any]) -> tuple[int, list[Any], dict[str, ir.Span]]:
+    def _counted(self, children: list[Any]) -> tuple[int | ir.Ref, list[Any], dict[str, ir.Span]]:
         _, count, body = children
         spans = {"times": count.span}
+        if isinstance(count, ir.Ref):
+            return count, list(body), spans
         return whole(count.value, "the count", count.span), list(body), spans
 
     def retry(self, children: list[Any]) -> ir.Retry:
@@ -336,11 +348,29 @@ class ToIR:
         span = self._span(keyword, children)
         return ir.Timeout(duration=duration, body=list(body), span=span)
 
-    def include(self, children: list[Token]) -> ir.Include:
-        keyword, path = children
+    def include(self, children: list[Any]) -> ir.Include:
+        keyword, path, *args = children
+        args = [arg for arg in args if arg is not None]
         text = self.string([path]).value
         spans = {"path": self._token(path)}
-        return ir.Include(path=text, span=self._span(keyword, children), field_spans=spans)
+        names: set[str] = set()
+        for arg in args:
+            if arg.name in names:
+                raise TaskSyntaxError(
+                    f"argument `{arg.name}` given twice",
+                    location=arg.field_spans["name"].location(),
+                    hint=f"keep one `{arg.name} = ...`",
+                    code="E107",
+                )
+            names.add(arg.name)
+        span = self._span(keyword, children)
+        return ir.Include(path=text, args=args, span=span, field_spans=spans)
+
+    def argument(self, children: list[Any]) -> ir.Argument:
+        name, value = children
+        spans = {"name": self._token(name)}
+        span = self._span(name, children)
+        return ir.Argument(name=str(name), value=value, span=span, field_spans=spans)
 
 
 def _end_of(item: Any) -> tuple[int, int] | None:

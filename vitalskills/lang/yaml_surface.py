@@ -41,7 +41,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "retry": ("steps",),
     "timeout": ("steps",),
     "repeat": ("steps",),
-    "include": (),
+    "include": ("with",),
 }
 
 
@@ -83,6 +83,12 @@ class _Reader:
         if not NAME.fullmatch(value):
             raise self.shape(node, f"{what} must be a name, got `{value}`")
         return ir.Ref(name=value, span=self.span(node))
+
+    def or_ref(self, node: Node, what: str, build: Callable[[Node, str], Any]) -> Any:
+        """A plain `$name` is a param reference; anything else is read by `build`."""
+        if isinstance(node, ScalarNode) and not node.style and REF.fullmatch(node.value):
+            return self.ref(node, what)
+        return build(node, what)
 
     def text(self, node: Node, what: str) -> ir.Text:
         return ir.Text(value=self.scalar(node, what).value, span=self.span(node))
@@ -244,7 +250,8 @@ class _Reader:
             fields["name"] = self.name(v["as"], "`as`")
             spans["name"] = self.span(v["as"])
         if "min_score" in v:
-            fields["min_score"] = self.number(v["min_score"], "`min_score`").value
+            score = self.or_ref(v["min_score"], "`min_score`", self.number)
+            fields["min_score"] = score.value if isinstance(score, ir.Number) else score
             spans["min_score"] = self.span(v["min_score"])
         if "using" in v:
             fields["grounder"] = self.text(v["using"], "`using`").value
@@ -252,11 +259,11 @@ class _Reader:
         return ir.Locate(query=query, span=span, field_spans=spans, **fields)
 
     def _reach(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Reach:
-        offset = self.vector(v["offset"], "`offset`") if "offset" in v else None
+        offset = self.or_ref(v["offset"], "`offset`", self.vector) if "offset" in v else None
         return ir.Reach(target=self.ref(v["reach"], "`reach`"), offset=offset, span=span)
 
     def _move(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Move:
-        delta = self.vector(v["move"], "`move`")
+        delta = self.or_ref(v["move"], "`move`", self.vector)
         if "in" not in v:
             return ir.Move(delta=delta, span=span)
         frame = self.name(v["in"], "`in`")
@@ -285,10 +292,10 @@ class _Reader:
         if "at" in v:
             fields["at"] = self.ref(v["at"], "`at`")
         if "retries" in v:
-            fields["retries"] = self.count(v["retries"], "`retries`")
+            fields["retries"] = self.or_ref(v["retries"], "`retries`", self.count)
             spans["retries"] = self.span(v["retries"])
         if "timeout" in v:
-            fields["timeout"] = self.quantity(v["timeout"], "`timeout`")
+            fields["timeout"] = self.or_ref(v["timeout"], "`timeout`", self.quantity)
         return ir.RunSkill(skill=skill, span=span, field_spans=spans, **fields)
 
     def _gripper(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Gripper:
@@ -300,14 +307,29 @@ class _Reader:
         return ir.Gripper(action=action, span=span)
 
     def _wait(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Wait:
-        return ir.Wait(duration=self.quantity(v["wait"], "`wait`"), span=span)
+        return ir.Wait(duration=self.or_ref(v["wait"], "`wait`", self.quantity), span=span)
 
     def _fail(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Fail:
-        return ir.Fail(message=self.text(v["fail"], "`fail`").value, span=span)
+        message = self.or_ref(v["fail"], "`fail`", self.text)
+        text = message.value if isinstance(message, ir.Text) else message
+        return ir.Fail(message=text, span=span)
 
     def _include(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Include:
         path = self.text(v["include"], "`include`")
-        return ir.Include(path=path.value, span=span, field_spans={"path": path.span})
+        args = []
+        if "with" in v:
+            for name, (key, value) in self.mapping(v["with"], "`with`").items():
+                if not NAME.fullmatch(name):
+                    raise self.shape(key, f"argument names are names, got `{name}`")
+                args.append(
+                    ir.Argument(
+                        name=name,
+                        value=self.or_ref(value, f"argument `{name}`", self.value),
+                        span=self.span(key),
+                        field_spans={"name": self.span(key)},
+                    )
+                )
+        return ir.Include(path=path.value, args=args, span=span, field_spans={"path": path.span})
 
     def _body(self, v: dict[str, Node], key: str, depth: int) -> list[Any]:
         return self.steps(v[key], depth + 1) if key in v else []
@@ -328,21 +350,21 @@ class _Reader:
         )
 
     def _retry(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Retry:
-        times = self.count(v["retry"], "`retry`")
+        times = self.or_ref(v["retry"], "`retry`", self.count)
         spans = {"times": self.span(v["retry"])}
         return ir.Retry(
             times=times, body=self._body(v, "steps", depth), span=span, field_spans=spans
         )
 
     def _repeat(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Repeat:
-        times = self.count(v["repeat"], "`repeat`")
+        times = self.or_ref(v["repeat"], "`repeat`", self.count)
         spans = {"times": self.span(v["repeat"])}
         return ir.Repeat(
             times=times, body=self._body(v, "steps", depth), span=span, field_spans=spans
         )
 
     def _timeout(self, v: dict[str, Node], span: ir.Span, depth: int) -> ir.Timeout:
-        duration = self.quantity(v["timeout"], "`timeout`")
+        duration = self.or_ref(v["timeout"], "`timeout`", self.quantity)
         return ir.Timeout(duration=duration, body=self._body(v, "steps", depth), span=span)
 
     # ------------------------------------------------------------ the file

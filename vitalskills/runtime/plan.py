@@ -1,6 +1,7 @@
 """Compile a checked IR `Task` into an executable plan: a tree of runtime nodes.
 
-Params are resolved here (`--set` overrides were applied to the task when it compiled),
+Params are resolved here, wherever a value names one (`--set` overrides were applied to
+the task when it compiled; an included file's params take its include's arguments),
 includes are inlined as sequences, skills are looked up once, and every node gets a
 pre-order id and a label: the statement's canonical `.vtl` line from the formatter, with
 a text param's value in place of its name in `locate`. Located names stay names: they are
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from vitalskills.errors import VitalskillsError
 from vitalskills.lang import ir
 from vitalskills.lang.format import statement_line
+from vitalskills.lang.scope import Scope
 from vitalskills.lang.visit import StatementVisitor
 from vitalskills.robot import SkillSpec
 from vitalskills.runtime.composites import IfFound, Sequence, TryElse
@@ -28,7 +31,7 @@ from vitalskills.runtime.skill import RunSkill
 
 #: Look a skill up by name and optional version constraint.
 SkillResolver = Callable[[str, str | None], SkillSpec]
-ParamValue = ir.Text | ir.Number | ir.Quantity | ir.Vector
+V = TypeVar("V", bound=ir.ParamValue)
 
 
 class PlanError(VitalskillsError):
@@ -67,29 +70,37 @@ class Plan:
 class _Compiler(StatementVisitor[Node]):
     """Turn each statement into its runtime node, blocks into their children."""
 
-    def __init__(self, params: dict[str, ParamValue], skills: SkillResolver) -> None:
-        self.params = params
+    def __init__(self, scope: Scope, skills: SkillResolver) -> None:
+        self.scope = scope
         self.skills = skills
 
     def error(self, message: str, node: ir.IRNode, hint: str | None = None) -> PlanError:
         location = node.span.location() if node.span else None
         return PlanError(message, location=location, hint=hint)
 
-    def text(self, value: ir.Text | ir.Ref) -> str:
-        if isinstance(value, ir.Text):
-            return value.value
-        param = self.params.get(value.name)
-        if not isinstance(param, ir.Text):
-            raise self.error(
-                f"`{value.name}` is not a text param", value, 'declare `param NAME = "text"`'
-            )
-        return param.value
+    def value(self, value: V | ir.Ref, kind: type[V]) -> V:
+        """`value` as written, or the value of the param it names."""
+        resolved = self.scope.resolve(value)
+        if not isinstance(resolved, kind):
+            assert isinstance(value, ir.Ref)
+            raise self.error(f"param `{value.name}` is not a {kind.__name__.lower()}", value)
+        return resolved
+
+    def score(self, value: float | ir.Ref) -> float:
+        return value if isinstance(value, float | int) else self.value(value, ir.Number).value
+
+    def count(self, value: int | ir.Ref) -> int:
+        return value if isinstance(value, int) else int(self.value(value, ir.Number).value)
+
+    def text(self, value: str | ir.Text | ir.Ref) -> str:
+        return value if isinstance(value, str) else self.value(value, ir.Text).value
 
     def point(self, target: ir.Ref) -> np.ndarray | None:
         """A fixed base-frame point when `target` names a point param; None for located names."""
-        param = self.params.get(target.name)
-        if param is None:
+        bound = self.scope.get(target.name)
+        if bound is None:
             return None
+        param = bound.value
         if not isinstance(param, ir.Vector) or param.dimension != "length":
             raise self.error(f"param `{target.name}` is not a point", target)
         return np.asarray(param.values)
@@ -109,19 +120,20 @@ class _Compiler(StatementVisitor[Node]):
             statement_line(shown),
             query,
             name=s.name,
-            min_score=s.min_score,
+            min_score=None if s.min_score is None else self.score(s.min_score),
             grounder=s.grounder,
             span=s.span,
         )
 
     def visit_reach(self, s: ir.Reach) -> Node:
-        offset = np.asarray(s.offset.values) if s.offset else None
+        offset = np.asarray(self.value(s.offset, ir.Vector).values) if s.offset else None
         point = self.point(s.target)
         name = None if point is not None else s.target.name
         return Reach(statement_line(s), name=name, point=point, offset=offset, span=s.span)
 
     def visit_move(self, s: ir.Move) -> Node:
-        return Move(statement_line(s), np.asarray(s.delta.values), s.frame, span=s.span)
+        delta = np.asarray(self.value(s.delta, ir.Vector).values)
+        return Move(statement_line(s), delta, s.frame, span=s.span)
 
     def visit_run_skill(self, s: ir.RunSkill) -> Node:
         skill = self.skills(s.skill, s.version)
@@ -131,8 +143,8 @@ class _Compiler(StatementVisitor[Node]):
             skill,
             at=s.at.name if s.at and point is None else None,
             point=point,
-            retries=s.retries,
-            timeout=s.timeout.value if s.timeout else None,
+            retries=self.count(s.retries),
+            timeout=self.value(s.timeout, ir.Quantity).value if s.timeout else None,
             span=s.span,
         )
 
@@ -140,10 +152,10 @@ class _Compiler(StatementVisitor[Node]):
         return Gripper(statement_line(s), s.action, span=s.span)
 
     def visit_wait(self, s: ir.Wait) -> Node:
-        return Wait(statement_line(s), s.duration.value, span=s.span)
+        return Wait(statement_line(s), self.value(s.duration, ir.Quantity).value, span=s.span)
 
     def visit_fail(self, s: ir.Fail) -> Node:
-        return Fail(statement_line(s), s.message, span=s.span)
+        return Fail(statement_line(s), self.text(s.message), span=s.span)
 
     def visit_if_found(self, s: ir.IfFound) -> Node:
         then = self.block("then", s.then, s.span)
@@ -157,18 +169,23 @@ class _Compiler(StatementVisitor[Node]):
 
     def visit_retry(self, s: ir.Retry) -> Node:
         body = self.block("body", s.body, s.span)
-        return Retry(statement_line(s), s.times, body, span=s.span)
+        return Retry(statement_line(s), self.count(s.times), body, span=s.span)
 
     def visit_timeout(self, s: ir.Timeout) -> Node:
         body = self.block("body", s.body, s.span)
-        return Timeout(statement_line(s), s.duration.value, body, span=s.span)
+        duration = self.value(s.duration, ir.Quantity).value
+        return Timeout(statement_line(s), duration, body, span=s.span)
 
     def visit_repeat(self, s: ir.Repeat) -> Node:
         body = self.block("body", s.body, s.span)
-        return Repeat(statement_line(s), s.times, body, span=s.span)
+        return Repeat(statement_line(s), self.count(s.times), body, span=s.span)
 
     def visit_include(self, s: ir.Include) -> Node:
-        return Sequence(statement_line(s), [self.visit(x) for x in s.body], span=s.span)
+        outer = self.scope
+        self.scope = outer.enter(s)
+        body = [self.visit(x) for x in s.body]
+        self.scope = outer
+        return Sequence(statement_line(s), body, span=s.span)
 
 
 def build_plan(task: ir.Task, skills: SkillResolver) -> Plan:
@@ -182,8 +199,7 @@ def build_plan(task: ir.Task, skills: SkillResolver) -> Plan:
     Raises:
         PlanError: a param reference that does not resolve to the right kind.
     """
-    params: dict[str, ParamValue] = {p.name: p.default for p in task.params}
-    compiler = _Compiler(params, skills)
+    compiler = _Compiler(Scope.of_task(task), skills)
     root = Sequence(f"task {task.name}", [compiler.visit(s) for s in task.body])
     for index, node in enumerate(root.walk()):
         node.id = index
