@@ -7,7 +7,7 @@
 #
 # Steps, each skipped when already done: system libraries for headless MuJoCo
 # rendering (EGL and OSMesa, via apt when running as root), uv, and the locked
-# Python environment in .venv (uv sync --frozen).
+# Python environment in .venv (uv sync --frozen, with the optional Ray extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +41,7 @@ else
   uv=(python3 -m uv)
 fi
 
-"${uv[@]}" sync --frozen --quiet
+"${uv[@]}" sync --frozen --all-extras --quiet
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 if [ $# -gt 0 ]; then
   exec "${uv[@]}" run --frozen "$@"
