@@ -101,7 +101,9 @@ def _versions(library: SkillLibrary | None, skill: str) -> list[Item]:
     return items + [Item(f">={v}", "version", "this version or newer") for v in versions]
 
 
-def _vtl(before: str, line: int, index: Index | None, library: SkillLibrary | None) -> list[Item]:
+def _vtl(
+    before: str, after: str, line: int, index: Index | None, library: SkillLibrary | None
+) -> list[Item]:
     if before.count('"') % 2 or "#" in before:
         return []  # inside a string or a comment
     if match := _VERSION.search(before):
@@ -126,7 +128,7 @@ def _vtl(before: str, line: int, index: Index | None, library: SkillLibrary | No
     if last in _PARAM_KINDS:
         return _params(index, last)
     head = "run" if words[:2] == ["run", "skill"] else words[0]
-    used = set(words)
+    used = {*words, *re.split(r"[;{]", after)[0].split()}  # options given on either side
     options = [o for o in _VTL_OPTIONS.get(head, ()) if o not in used]
     return [Item(option, "option", f"option of `{_PAIRS.get(head, head)}`") for option in options]
 
@@ -190,7 +192,8 @@ def complete(
         library: the skill library (None: offer no skills).
     """
     lines = source.splitlines()
-    before = lines[line][:column] if line < len(lines) else ""
+    text = lines[line] if line < len(lines) else ""
+    before = text[:column]
     if surface == "vtl":
-        return _vtl(before, line + 1, index, library)
+        return _vtl(before, text[column:], line + 1, index, library)
     return _yaml(lines, line, before, index, library)
