@@ -31,6 +31,7 @@ def check_output(path: Path) -> list[tuple[int, int, str, str]]:
     """(line, column, severity, message with its `help:` line) for each diagnostic that
     `vitalskills check --skills LIBRARY` prints for `path`."""
     result = CliRunner().invoke(app, ["check", "--skills", str(LIBRARY), str(path)])
+    assert result.exit_code in (0, 1), result.output  # checked, not a usage error
     found: list[tuple[int, int, str, str]] = []
     for line in result.stderr.splitlines():
         if headline := _HEADLINE.match(line):
@@ -102,6 +103,22 @@ async def test_diagnostics_after_open_and_change_are_those_of_check(
     await change_file(client, path, SYNTAX, version=3)
     assert codes(client, uri) == ["E165"]
     assert shown(client, uri) == check_output(path)
+
+
+@pytest.mark.asyncio
+async def test_every_shipped_task_gets_the_diagnostics_of_check(client: LanguageClient) -> None:
+    tasks = Path(__file__).resolve().parents[2] / "tasks"
+    files = sorted(p for p in tasks.rglob("*") if p.suffix in LANGUAGE)
+    assert len(files) > 10
+    for path in files:
+        uri = path.as_uri()
+        text = path.read_text(encoding="utf-8")
+        item = types.TextDocumentItem(
+            uri=uri, language_id=LANGUAGE[path.suffix], version=1, text=text
+        )
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
+        await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        assert shown(client, uri) == check_output(path), path
 
 
 @pytest.mark.asyncio
