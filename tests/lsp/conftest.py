@@ -20,13 +20,15 @@ HOME = Path(__file__).resolve().parent / "no-user-home"
 
 
 @pytest_lsp.fixture(
+    scope="module",
     config=ClientServerConfig(
         server_command=[sys.executable, "-m", "vitalskills", "lsp", "--skills", str(LIBRARY)],
         server_env={**os.environ, "VITALSKILLS_HOME": str(HOME)},
     ),
 )
 async def client(lsp_client: LanguageClient):
-    """A client with an initialized session; the server is shut down after the test."""
+    """A client with an initialized session, one server per test module (each test opens
+    files of its own); the server is shut down after the module."""
     await lsp_client.initialize_session(
         types.InitializeParams(capabilities=pytest_lsp.client_capabilities("visual-studio-code"))
     )

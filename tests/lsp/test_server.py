@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from tests.lsp.conftest import HOME, LIBRARY
 from vitalskills.cli import app
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
 LANGUAGE = {".vtl": "vtl", ".yaml": "yaml"}
 #: `FILE:LINE:COL: SEVERITY: MESSAGE`, the first line of each diagnostic `check` prints.
 _HEADLINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<severity>\w+): (.*)$")
@@ -86,7 +88,6 @@ UNUSED = 'param lift = [0, 0, 5] cm\nlocate "peg hole" as hole\nrun skill tiny_i
 SYNTAX = 'locate "peg hole" as hole\nrun skill tiny_insert at hole retries\n'
 
 
-@pytest.mark.asyncio
 async def test_diagnostics_after_open_and_change_are_those_of_check(
     client: LanguageClient, tmp_path: Path
 ) -> None:
@@ -105,7 +106,6 @@ async def test_diagnostics_after_open_and_change_are_those_of_check(
     assert shown(client, uri) == check_output(path)
 
 
-@pytest.mark.asyncio
 async def test_every_shipped_task_gets_the_diagnostics_of_check(client: LanguageClient) -> None:
     tasks = Path(__file__).resolve().parents[2] / "tasks"
     files = sorted(p for p in tasks.rglob("*") if p.suffix in LANGUAGE)
@@ -121,7 +121,6 @@ async def test_every_shipped_task_gets_the_diagnostics_of_check(client: Language
         assert shown(client, uri) == check_output(path), path
 
 
-@pytest.mark.asyncio
 async def test_yaml_diagnostics_are_those_of_check(client: LanguageClient, tmp_path: Path) -> None:
     path = tmp_path / "task.yaml"
     text = (
@@ -132,7 +131,6 @@ async def test_yaml_diagnostics_are_those_of_check(client: LanguageClient, tmp_p
     assert shown(client, uri) == check_output(path)
 
 
-@pytest.mark.asyncio
 async def test_an_error_inside_an_included_file_is_shown_at_the_include(
     client: LanguageClient, tmp_path: Path
 ) -> None:
@@ -161,7 +159,6 @@ async def complete_at(client: LanguageClient, uri: str, line: int, character: in
     return labels(result)
 
 
-@pytest.mark.asyncio
 async def test_completion_offers_keywords_options_skills_and_names_in_scope(
     client: LanguageClient, tmp_path: Path
 ) -> None:
@@ -191,7 +188,6 @@ async def test_completion_offers_keywords_options_skills_and_names_in_scope(
     assert await complete_at(client, uri, 5, len("run skill tiny_insert@")) == ["0.2.0", ">=0.2.0"]
 
 
-@pytest.mark.asyncio
 async def test_completion_in_yaml(client: LanguageClient, tmp_path: Path) -> None:
     text = "task: t\nsteps:\n  - locate: peg hole\n    as: hole\n  - run: \n    \n"
     uri = await open_file(client, tmp_path / "task.yaml", text)
@@ -200,7 +196,6 @@ async def test_completion_in_yaml(client: LanguageClient, tmp_path: Path) -> Non
     assert "if_found" in await complete_at(client, uri, 2, len("  - "))
 
 
-@pytest.mark.asyncio
 async def test_hover_on_a_skill_shows_its_manifest_summary(
     client: LanguageClient, tmp_path: Path
 ) -> None:
@@ -235,7 +230,6 @@ async def definition_at(
     return result
 
 
-@pytest.mark.asyncio
 async def test_definition_of_located_names_params_and_includes(
     client: LanguageClient, tmp_path: Path
 ) -> None:
@@ -265,7 +259,6 @@ async def test_definition_of_located_names_params_and_includes(
 
 
 @pytest.mark.parametrize("suffix", [".vtl", ".yaml"])
-@pytest.mark.asyncio
 async def test_formatting_is_the_fmt_output(
     client: LanguageClient, tmp_path: Path, suffix: str
 ) -> None:

@@ -68,46 +68,45 @@ class TaskLanguageServer(LanguageServer):
         source = document.source
         errors = diagnose(state.path, source, self.library)
         state.index = parse_index(state.path, source) or state.index
-        diagnostics = [self.diagnostic(document, state, error) for error in errors]
+        diagnostics = [_diagnostic(document, state, error) for error in errors]
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
                 uri=uri, version=document.version, diagnostics=diagnostics
             )
         )
 
-    def diagnostic(
-        self, document: TextDocument, state: _Open, error: VitalskillsError
-    ) -> types.Diagnostic:
-        """An error as `check` prints it: same code, message and `help:`; an error inside an
-        included file is shown at that `include`, and links to the place itself."""
-        message = error.message + (f"\nhelp: {error.hint}" if error.hint else "")
-        severity = (
-            types.DiagnosticSeverity.Warning
-            if error.severity == "warning"
-            else types.DiagnosticSeverity.Error
-        )
-        loc = error.location
-        span = None if loc is None else ir.Span(
-            file=loc.file, line=loc.line, column=loc.column,
-            end_line=loc.end_line or loc.line, end_column=loc.end_column or loc.column + 1,
-        )  # fmt: skip
-        related = None
-        if span is not None and span.file != str(state.path):
-            related = [
-                types.DiagnosticRelatedInformation(
-                    location=types.Location(uri=from_fs_path(span.file) or "", range=_range(span)),
-                    message=f"{span.file}:{span.line}:{span.column}: {error.message}",
-                )
-            ]
-            span = _including(state.index, span.file)
-        return types.Diagnostic(
-            range=_client_range(document, span) if span else _start(),
-            message=message,
-            severity=severity,
-            code=error.code,
-            source="vitalskills",
-            related_information=related,
-        )
+
+def _diagnostic(document: TextDocument, state: _Open, error: VitalskillsError) -> types.Diagnostic:
+    """An error as `check` prints it: same code, message and `help:`; an error inside an
+    included file is shown at that `include`, and links to the place itself."""
+    message = error.message + (f"\nhelp: {error.hint}" if error.hint else "")
+    severity = (
+        types.DiagnosticSeverity.Warning
+        if error.severity == "warning"
+        else types.DiagnosticSeverity.Error
+    )
+    loc = error.location
+    span = None if loc is None else ir.Span(
+        file=loc.file, line=loc.line, column=loc.column,
+        end_line=loc.end_line or loc.line, end_column=loc.end_column or loc.column + 1,
+    )  # fmt: skip
+    related = None
+    if span is not None and span.file != str(state.path):
+        related = [
+            types.DiagnosticRelatedInformation(
+                location=types.Location(uri=from_fs_path(span.file) or "", range=_range(span)),
+                message=f"{span.file}:{span.line}:{span.column}: {error.message}",
+            )
+        ]
+        span = _including(state.index, span.file)
+    return types.Diagnostic(
+        range=_client_range(document, span) if span else _start(),
+        message=message,
+        severity=severity,
+        code=error.code,
+        source="vitalskills",
+        related_information=related,
+    )
 
 
 def _including(index: Index | None, file: str) -> ir.Span | None:
