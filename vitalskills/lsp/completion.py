@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vitalskills.lang import ir
-from vitalskills.lang.syntax import TOP_LEVEL
+from vitalskills.lang.syntax import STATEMENTS, TOP_LEVEL
 from vitalskills.lang.yaml_surface import STEP_KEYS, TOP_KEYS
 from vitalskills.lsp.analysis import Index
 from vitalskills.skills import SkillLibrary
@@ -45,6 +45,7 @@ _PARAM_KINDS: dict[str, tuple[type[ir.IRNode], str | None]] = {
 _NEW_NAME = ("as", "using", "task", "param", "fail", "include")
 #: Where a located name (or a point param) is the target.
 _TARGETS = ("reach", "at")
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = re.compile(r"(?:run\s+skill\s+|run:\s*)([A-Za-z_][A-Za-z0-9_]*)@[^\s]*$")
 _YAML_KEY = re.compile(r"^(\s*)(-\s+)?[A-Za-z_]*$")
@@ -101,19 +102,34 @@ def _versions(library: SkillLibrary | None, skill: str) -> list[Item]:
     return items + [Item(f">={v}", "version", "this version or newer") for v in versions]
 
 
+def _depth(text: str) -> int:
+    """How many blocks are open at the end of `text` (strings and comments left out)."""
+    code = _STRING_OR_COMMENT.sub("", text)
+    return code.count("{") - code.count("}")
+
+
 def _vtl(
-    before: str, after: str, line: int, index: Index | None, library: SkillLibrary | None
+    above: str,
+    before: str,
+    after: str,
+    line: int,
+    index: Index | None,
+    library: SkillLibrary | None,
 ) -> list[Item]:
+    """Completions on a `.vtl` line: `above` is the text of the lines above, `before` and
+    `after` the line's text on either side of the cursor, `line` its 1-based number."""
     if before.count('"') % 2 or "#" in before:
         return []  # inside a string or a comment
     if match := _VERSION.search(before):
         return _versions(library, match.group(1))
     # The statement being typed starts after the last `;` or `{` (`} else {` included).
     statement = re.split(r"[;{]", before)[-1]
-    words = statement[: len(statement) - len(_WORD.search(statement) or "")].split()
+    partial = _WORD.search(statement)
+    words = statement[: partial.start() if partial else None].split()
     words = [w for w in words if w not in ("}", "else")]
     if not words:
-        return [Item(_PAIRS.get(k, k), "keyword") for k in TOP_LEVEL]
+        keywords = STATEMENTS if _depth(above + before) else TOP_LEVEL
+        return [Item(_PAIRS.get(k, k), "keyword") for k in keywords]
     last = words[-1]
     if words[-2:] == ["run", "skill"]:
         return _skills(library)
@@ -195,5 +211,6 @@ def complete(
     text = lines[line] if line < len(lines) else ""
     before = text[:column]
     if surface == "vtl":
-        return _vtl(before, text[column:], line + 1, index, library)
+        above = "".join(f"{text}\n" for text in lines[:line])
+        return _vtl(above, before, text[column:], line + 1, index, library)
     return _yaml(lines, line, before, index, library)
