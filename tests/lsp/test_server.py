@@ -188,6 +188,17 @@ async def test_completion_offers_keywords_options_skills_and_names_in_scope(
     assert await complete_at(client, uri, 5, len("run skill tiny_insert@")) == ["0.2.0", ">=0.2.0"]
 
 
+async def test_completion_inside_a_block_and_of_a_half_typed_word(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    text = 'locate "peg hole" as hole\nif found hole {\n  run skill ti\n}\n'
+    uri = await open_file(client, tmp_path / "task.vtl", text)
+    assert "tiny_insert" in await complete_at(client, uri, 2, len("  run skill ti"))
+    inside = await complete_at(client, uri, 2, 2)
+    assert "locate" in inside and "task" not in inside and "param" not in inside
+    assert "param" in await complete_at(client, uri, 4, 0)  # after the block
+
+
 async def test_completion_in_yaml(client: LanguageClient, tmp_path: Path) -> None:
     text = "task: t\nsteps:\n  - locate: peg hole\n    as: hole\n  - run: \n    \n"
     uri = await open_file(client, tmp_path / "task.yaml", text)
