@@ -269,6 +269,27 @@ async def test_definition_of_located_names_params_and_includes(
     assert hover.contents.value == '**param `target`** = `"peg hole"`'
 
 
+async def test_the_buffer_is_checked_and_formatted_as_the_editor_has_it(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "never_saved.vtl"  # nothing on disk: only the editor has the text
+    uri = path.as_uri()
+    item = types.TextDocumentItem(
+        uri=uri, language_id="vtl", version=1, text='locate "x" as x\nrun skill tiny_insrt\n'
+    )
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert codes(client, uri) == ["E200"]
+    edits = await client.text_document_formatting_async(
+        types.DocumentFormattingParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            options=types.FormattingOptions(tab_size=2, insert_spaces=True),
+        )
+    )
+    assert edits == []  # already canonical
+    assert not path.exists()
+
+
 @pytest.mark.parametrize("suffix", [".vtl", ".yaml"])
 async def test_formatting_is_the_fmt_output(
     client: LanguageClient, tmp_path: Path, suffix: str
