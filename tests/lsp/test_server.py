@@ -267,6 +267,14 @@ async def test_definition_of_located_names_params_and_includes(
     )
     assert hover is not None and isinstance(hover.contents, types.MarkupContent)
     assert hover.contents.value == '**param `target`** = `"peg hole"`'
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=3, character=len("  reach h")),
+        )
+    )
+    assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+    assert hover.contents.value == "**located `hole`**: `locate target as hole`"
 
 
 async def test_the_buffer_is_checked_and_formatted_as_the_editor_has_it(

@@ -77,6 +77,15 @@ def _skill(library: SkillLookup | None, node: ir.RunSkill) -> SkillManifest | No
     return manifest if isinstance(manifest, SkillManifest) else None
 
 
+def _locate_of(index: Index, symbol: Symbol) -> Symbol | None:
+    """The `locate ... as` a located name refers to: the last one above it, else the first."""
+    if symbol.kind not in ("ref", "located"):
+        return None
+    declared = index.declarations("located", symbol.name)
+    above = [d for d in declared if d.anchor.line <= symbol.anchor.line]
+    return above[-1] if above else declared[0] if declared else None
+
+
 def hover(index: Index, source: str, symbol: Symbol, library: SkillLookup | None) -> str | None:
     """Markdown for the symbol under the cursor, or None when there is nothing to say."""
     if symbol.kind == "skill" and isinstance(symbol.node, ir.RunSkill):
@@ -86,13 +95,13 @@ def hover(index: Index, source: str, symbol: Symbol, library: SkillLookup | None
     if param is not None and param.default.span is not None:
         written = source_text(source, param.default.span)
         return f"**param `{param.name}`** = `{written}`"
-    if symbol.kind in ("ref", "located"):
-        for declared in index.declarations("located", symbol.name):
-            if declared.node.span is not None and declared.node.span.file == index.file:
-                line = _first_line(source, declared.node.span)
-                return f"**located `{symbol.name}`**: `{line}`"
-            return f"**located `{symbol.name}`**, in `{declared.span.file}`"
-    return None
+    located = _locate_of(index, symbol)
+    if located is None:
+        return None
+    span = located.node.span
+    if span is not None and span.file == index.file:
+        return f"**located `{symbol.name}`**: `{_first_line(source, span)}`"
+    return f"**located `{symbol.name}`**, in `{located.span.file}`"
 
 
 def definition(index: Index, symbol: Symbol) -> ir.Span | None:
@@ -105,10 +114,5 @@ def definition(index: Index, symbol: Symbol) -> ir.Span | None:
         return ir.Span(file=spans[0].file, line=1, column=1, end_line=1, end_column=1)
     if symbol.kind in ("ref", "param") and symbol.name in index.params:
         return index.declarations("param", symbol.name)[0].span
-    if symbol.kind in ("ref", "located"):
-        declared = index.declarations("located", symbol.name)
-        # The `locate` in effect at the use: the last one above it, else the first.
-        above = [d for d in declared if d.anchor.line <= symbol.anchor.line]
-        chosen = above[-1] if above else declared[0] if declared else None
-        return chosen.span if chosen is not None else None
-    return None
+    located = _locate_of(index, symbol)
+    return located.span if located is not None else None
