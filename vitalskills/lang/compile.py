@@ -100,6 +100,7 @@ def compile_task(
     robot: RobotCapabilities | None = None,
     overrides: Mapping[str, str] | None = None,
     warnings: list[VitalskillsError] | None = None,
+    source: str | None = None,
 ) -> ir.Task:
     """Parse `path`, apply overrides and check it against the library and robot.
 
@@ -111,13 +112,14 @@ def compile_task(
         overrides: `--set` values by param name, as written on the command line.
         warnings: when given, diagnostics that do not stop the task (`W1xx`, such as an
             unused param) are appended to it.
+        source: the file's text, when an editor holds a newer one than the disk.
 
     Raises:
         CheckFailed: every diagnostic, parse errors included.
         UsageError: the file does not exist, or an override is wrong.
     """
     try:
-        task = parse_file(Path(path))
+        task = parse_file(Path(path), source=source)
     except LangError as error:
         raise CheckFailed([error]) from None
     if overrides:

@@ -403,13 +403,17 @@ def format_task(
     return format_vtl(task, cm) if to == "vtl" else format_yaml(task, cm)
 
 
-def format_file(path: Path, to: Literal["vtl", "yaml"] | None = None) -> str:
+def format_file(
+    path: Path, to: Literal["vtl", "yaml"] | None = None, source: str | None = None
+) -> str:
     """Return a task file in canonical form on surface `to` (default: its own), comments kept.
 
-    Includes are not read: they print as `include` statements.
+    Includes are not read: they print as `include` statements. `source` is the file's
+    text when an editor holds a newer one than the disk.
     """
     surface = surface_of(path)
-    task = parse_file(path, includes=False)
-    source = decode(path.read_bytes(), str(path))
+    task = parse_file(path, includes=False, source=source)
+    if source is None:
+        source = decode(path.read_bytes(), str(path))
     comments = attach_comments(task, scan_comments(source, surface), source, surface)
     return format_task(task, to or surface, comments)

@@ -155,19 +155,24 @@ def resolve_includes(task: ir.Task, file: Path) -> ir.Task:
     return task
 
 
-def parse_file(path: Path, *, includes: bool = True) -> ir.Task:
+def parse_file(path: Path, *, includes: bool = True, source: str | None = None) -> ir.Task:
     """Read a `.vtl` or `.yaml`/`.yml` task file, includes resolved, without checks.
 
     Args:
         path: the task file.
         includes: resolve `include` statements (False leaves their bodies empty, which
             is all `fmt` needs).
+        source: the file's text when an editor holds a newer one than the disk (the
+            language server); the file need not exist then.
 
     Raises:
         TaskFileNotFoundError: the path does not exist or is not a task file (exit 2).
         LangError: a located syntax, encoding, YAML or include error.
     """
     path = Path(path)
+    if source is not None:
+        task = parse_source(source, str(path), surface_of(path))
+        return resolve_includes(task, path) if includes else task
     if path.is_dir():
         raise TaskFileNotFoundError(
             f"`{path}` is a directory, not a task file", hint="pass .vtl or .yaml files"
