@@ -32,6 +32,7 @@ _CHOICES = {"in": ("base", "ee"), "gripper": ("open", "close"), "run": ("skill",
 #: Value positions -> the param kind that fits there (what `param` defaults can hold).
 _PARAM_KINDS: dict[str, tuple[type[ir.IRNode], str | None]] = {
     "locate": (ir.Text, None),
+    "fail": (ir.Text, None),
     "wait": (ir.Quantity, "time"),
     "timeout": (ir.Quantity, "time"),
     "retries": (ir.Number, None),
@@ -42,7 +43,7 @@ _PARAM_KINDS: dict[str, tuple[type[ir.IRNode], str | None]] = {
     "move": (ir.Vector, "length"),
 }
 #: Words after which something new is written (a name, a string): nothing to offer.
-_NEW_NAME = ("as", "using", "task", "param", "fail", "include")
+_NEW_NAME = ("as", "using", "task", "param", "include")
 #: Where a located name (or a point param) is the target.
 _TARGETS = ("reach", "at")
 _STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
