@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vitalskills.robot import SafetyStop
+from vitalskills.robot import PolicyFailure, SafetyStop
 
 GOAL = (0.5, 0.0, 0.02)
 
@@ -267,3 +267,48 @@ def test_a_retry_faces_the_target_the_same_way_however_the_gripper_turned(rt) ->
     node = out.node("run skill plug_insert at strip retries 1")
     assert node.values["attempts"] == 2
     assert node.values["heading_deg"] == pytest.approx(np.degrees(yaw), abs=0.1)
+
+
+class _FailingPolicy:
+    """A policy whose process dies after `after` actions (as `RemotePolicy` reports it)."""
+
+    def __init__(self, after: int, on_reset: bool = False) -> None:
+        self.after = after
+        self.on_reset = on_reset
+        self.acted = 0
+
+    def reset(self) -> None:
+        if self.on_reset:
+            raise PolicyFailure("no reply to `reset` within 2 s")
+
+    def act(self, observation) -> np.ndarray:
+        self.acted += 1
+        if self.acted > self.after:
+            raise PolicyFailure("its process exited with code 3")
+        return np.array([0.0, 0.0, -0.005, 0.0, 0.0, 0.0, 0.0], np.float32)
+
+
+class _Provider:
+    def __init__(self, policy) -> None:
+        self.policy = policy
+
+    def load(self, manifest):
+        return self.policy
+
+
+@pytest.mark.parametrize("on_reset", [False, True])
+def test_a_policy_that_dies_fails_its_skill_cleanly_and_the_fallback_runs(rt, on_reset):
+    body = locate_and_run(rt, retries=2)
+    task = rt.task(
+        body.body[0],
+        rt.ir.Try(body=[body.body[1]], orelse=[rt.ir.Gripper(action="open")]),
+    )
+    robot = rt.GoalRobot(GOAL)
+    out = rt.run(task, robot=robot, policies=_Provider(_FailingPolicy(3, on_reset)))
+    node = out.node("run skill plug_insert at strip retries 2")
+    assert node.status == "failure"
+    cause = "no reply to `reset` within 2 s" if on_reset else "its process exited with code 3"
+    assert node.reason == f"the policy of `plug_insert` failed: {cause}"
+    assert node.values["attempts"] == 1  # a dead policy is not retried
+    assert out.result.status == "success" and out.status("gripper open") == "success"
+    assert robot.stops >= 1 and not robot.moving

@@ -201,9 +201,9 @@ def run_file(
         VitalskillsError: untrained skills, a robot lost during the run, a failed server.
         KeyboardInterrupt: after the plan was halted and the robot stopped.
     """
+    from vitalskills.app.policy_sources import SkillPolicies
     from vitalskills.bridge.client import connect
     from vitalskills.bridge.launcher import ChildServer
-    from vitalskills.learning.policies import TrainedPolicyProvider
 
     say = on_status or (lambda _line: None)
     started = time.perf_counter()
@@ -216,7 +216,8 @@ def run_file(
     scene = choose_scene(plan, options.sim_task) if on_sim else None
     for node in skill_nodes(plan):
         check_weights(node.skill)
-    loader = PreloadedPolicies(policies or TrainedPolicyProvider(), timings)
+    owned = SkillPolicies() if policies is None else None  # ends the policy servers it starts
+    loader = PreloadedPolicies(policies or owned, timings)
     info: dict[str, object] = {"file": str(path)}
     server: ChildServer | None = None
     client = None
@@ -276,6 +277,8 @@ def run_file(
     finally:
         with timings.measure("shutdown"):
             try:
+                if owned is not None:
+                    owned.close()
                 if client is not None:
                     client.close()
             finally:

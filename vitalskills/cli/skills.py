@@ -11,6 +11,7 @@ import yaml
 from rich.table import Table
 
 from vitalskills.cli.app import SkillsDirs, console, renamed, user_errors
+from vitalskills.errors import UsageError
 
 if TYPE_CHECKING:
     from vitalskills.skills import SkillLibrary
@@ -78,7 +79,10 @@ def show(
 
 @skills_app.command("register")
 def register_command(
-    skill_dir: Annotated[Path, typer.Argument(help="A trained skill folder.")],
+    skill_dir: Annotated[
+        Path | None,
+        typer.Argument(help="A trained skill folder (or use --from-lerobot).", show_default=False),
+    ] = None,
     library: Annotated[
         Path | None,
         typer.Option(
@@ -88,15 +92,127 @@ def register_command(
     library_old: Annotated[Path | None, typer.Option("--library", hidden=True)] = None,
     link: Annotated[bool, typer.Option("--link", help="Symlink instead of copying.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an installed copy.")] = False,
+    from_lerobot: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-lerobot",
+            help="A LeRobot checkpoint folder (config.json, model.safetensors) to register "
+            "as a skill whose policy runs in LeRobot's own environment.",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="With --from-lerobot: the skill's name.")
+    ] = None,
+    python: Annotated[
+        str | None,
+        typer.Option(
+            "--python",
+            help="With --from-lerobot: the Python of the environment LeRobot is installed in.",
+        ),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            help="With --from-lerobot: map an input feature to observation keys, "
+            "FEATURE=KEY[,KEY] (keys: wrist_rgb, tactile, ee_pose, gripper); repeatable.",
+        ),
+    ] = None,
+    approach_offset: Annotated[
+        str,
+        typer.Option(
+            "--approach-offset",
+            help="With --from-lerobot: where the policy starts, metres above/beside the "
+            "located target, X,Y,Z in the base frame.",
+        ),
+    ] = "0,0,0.03",
+    control_hz: Annotated[
+        float, typer.Option("--control-hz", help="With --from-lerobot: actions per second.")
+    ] = 10.0,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", help="With --from-lerobot: most actions per attempt.")
+    ] = 200,
 ) -> None:
-    """Verify a skill folder and install it into a skill library."""
-    from vitalskills.learning.skill_folder import register_skill
+    """Verify a skill folder and install it into a skill library, or register a LeRobot
+    checkpoint as a skill (`--from-lerobot CKPT --name NAME --python PY`)."""
     from vitalskills.skills import user_skills_dir
 
     with user_errors():
-        library = renamed("--skills", library, "--library", library_old)
-        installed = register_skill(skill_dir, library or user_skills_dir(), link=link, force=force)
-    console.print(f"registered {skill_dir} as {installed}")
+        library = renamed("--skills", library, "--library", library_old) or user_skills_dir()
+        if from_lerobot is not None:
+            installed = _register_lerobot(
+                from_lerobot,
+                library,
+                name,
+                python,
+                inputs or [],
+                approach_offset,
+                control_hz,
+                max_steps,
+                force,
+                skill_dir,
+                link,
+            )
+        else:
+            from vitalskills.learning.skill_folder import register_skill
+
+            if skill_dir is None:
+                raise UsageError(
+                    "`skills register` needs a skill folder",
+                    hint="pass SKILL_DIR, or --from-lerobot CHECKPOINT --name NAME --python PY",
+                )
+            installed = register_skill(skill_dir, library, link=link, force=force)
+    console.print(f"registered {from_lerobot or skill_dir} as {installed}")
+
+
+def _register_lerobot(
+    checkpoint: Path,
+    library: Path,
+    name: str | None,
+    python: str | None,
+    inputs: list[str],
+    approach_offset: str,
+    control_hz: float,
+    max_steps: int,
+    force: bool,
+    skill_dir: Path | None,
+    link: bool,
+) -> Path:
+    from vitalskills.app.lerobot_skill import register_lerobot
+
+    if skill_dir is not None or link:
+        raise UsageError("`--from-lerobot` takes no SKILL_DIR and no `--link`")
+    if not name or not python:
+        raise UsageError(
+            "`--from-lerobot` needs `--name NAME` and `--python PY`",
+            hint="PY is the interpreter of LeRobot's environment, e.g. ~/lerobot/.venv/bin/python",
+        )
+    mapping = {}
+    for item in inputs:
+        feature, sep, keys = item.partition("=")
+        if not sep or not feature or not keys:
+            raise UsageError(f"`--input {item}` is not FEATURE=KEY[,KEY]")
+        mapping[feature] = [key.strip() for key in keys.split(",")]
+    try:
+        offset = [float(x) for x in approach_offset.split(",")]
+    except ValueError:
+        offset = []
+    if len(offset) != 3:
+        raise UsageError(
+            f"`--approach-offset {approach_offset}` is not X,Y,Z in metres",
+            hint="write e.g. `--approach-offset 0,0,0.03`",
+        )
+    return register_lerobot(
+        checkpoint,
+        library,
+        name,
+        force=force,
+        python=python,
+        approach_offset=offset,
+        control_hz=control_hz,
+        max_steps=max_steps,
+        inputs=mapping,
+    )
 
 
 @skills_app.command("verify")

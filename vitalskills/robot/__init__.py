@@ -13,12 +13,19 @@ from vitalskills.robot.interface import (
     SafetyStop,
     SceneFrame,
 )
-from vitalskills.robot.policy import Policy, PolicyProvider, SkillSpec, policy_view
+from vitalskills.robot.policy import (
+    Policy,
+    PolicyFailure,
+    PolicyProvider,
+    SkillSpec,
+    policy_view,
+)
 
 __all__ = [
     "CameraSpec",
     "Observation",
     "Policy",
+    "PolicyFailure",
     "PolicyProvider",
     "Robot",
     "RobotCapabilities",

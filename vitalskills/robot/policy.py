@@ -11,7 +11,18 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vitalskills.errors import VitalskillsError
 from vitalskills.robot.interface import Observation
+
+
+class PolicyFailure(VitalskillsError):
+    """A policy running in another process stopped answering, died or sent nonsense.
+
+    The skill it drives fails (the arm is stopped first); the task goes on as after any
+    failed skill, so a `try ... else` can fall back to another one.
+    """
+
+    code = "E330"
 
 
 class SkillSpec(Protocol):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vitalskills.lang.ir import Span
-from vitalskills.robot import Policy, SafetyStop, SkillSpec, policy_view
+from vitalskills.robot import Policy, PolicyFailure, SafetyStop, SkillSpec, policy_view
 from vitalskills.robot.geometry import ee_pose, heading, rotate_yaw
 from vitalskills.runtime.leaves import fmt_point
 from vitalskills.runtime.motion import Servo, located_heading, resolve_target
@@ -91,8 +91,13 @@ class RunSkill(Node):
             # The approach offset is in the target's frame: turn it with the target.
             offset = np.array([*rotate_yaw(offset[:2], facing), offset[2]])
         target = point + offset
+        self.values["attempts"] = self.attempt
+        try:
+            self.policy.reset()
+        except PolicyFailure as error:
+            self.blocked = f"the policy of `{self.skill.name}` failed: {error.message}"
+            return
         self.servo = Servo(target, position, ctx, heading=facing, start_heading=now)
-        self.policy.reset()
         self.values.update(
             attempts=self.attempt, steps=0, phase="approach", target=point, approach=target
         )
@@ -119,6 +124,11 @@ class RunSkill(Node):
             return self._step(ctx)
         except SafetyStop as stop:
             return self.failure(f"safety stop during attempt {self.attempt}: {stop.message}")
+        except PolicyFailure as error:
+            # Its process is gone or mute: another attempt would meet the same, so stop the
+            # arm and fail the skill; the task's own fallbacks decide what comes next.
+            ctx.robot.stop()
+            return self.failure(f"the policy of `{self.skill.name}` failed: {error.message}")
 
     def _step(self, ctx: ExecutionContext) -> Status:
         assert self.servo is not None and self.policy is not None

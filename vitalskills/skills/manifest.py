@@ -92,6 +92,51 @@ class WeightsFile(_Strict):
         return value
 
 
+class PolicySource(_Strict):
+    """Where the skill's policy comes from and how vitalskills reaches it.
+
+    `vitalskills` (the default): trained by this project, loaded in process from the
+    weights. The other kinds run elsewhere and answer over the policy protocol
+    (docs/policy-protocol.md): `lerobot`, a LeRobot checkpoint served by a process that
+    vitalskills starts with the Python of LeRobot's own environment; `process`, any
+    command that serves the protocol; `remote`, a server already running at an address.
+    """
+
+    kind: Literal["vitalskills", "lerobot", "process", "remote"] = "vitalskills"
+    checkpoint: str | None = Field(
+        default=None, description="lerobot: the checkpoint folder, relative to the skill folder"
+    )
+    python: str | None = Field(
+        default=None, description="lerobot: the Python interpreter of LeRobot's environment"
+    )
+    command: list[str] = Field(
+        default_factory=list,
+        description="process: the command line; `{address}` is replaced by the address to bind",
+    )
+    address: str | None = Field(default=None, description="remote: e.g. tcp://gpu-box:5600")
+    inputs: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="the policy's input features, each made of these observation keys in order",
+    )
+    device: str = Field(default="cpu", description="lerobot: the torch device to run on")
+    timeout_s: float = Field(default=2.0, gt=0, description="longest wait for one action")
+    startup_s: float = Field(default=120.0, gt=0, description="longest wait for the server")
+
+    @model_validator(mode="after")
+    def _complete(self) -> PolicySource:
+        need = {
+            "lerobot": ("checkpoint", "python"),
+            "process": ("command",),
+            "remote": ("address",),
+        }
+        for field in need.get(self.kind, ()):
+            if not getattr(self, field):
+                raise ValueError(f"a `{self.kind}` policy needs `{field}`")
+        if self.kind != "vitalskills" and not self.inputs:
+            raise ValueError(f"a `{self.kind}` policy needs `inputs` (feature: [observation keys])")
+        return self
+
+
 class SkillManifest(_Strict):
     """A skill's `skill.yaml`; `root` is the folder it was loaded from (not serialized)."""
 
@@ -110,6 +155,7 @@ class SkillManifest(_Strict):
         default_factory=list, description="robot sensors or capabilities beyond the observation"
     )
     weights: list[WeightsFile] = Field(default_factory=list)
+    policy: PolicySource = Field(default_factory=PolicySource)
     provenance: dict[str, Any] = Field(default_factory=dict)
     root: Path | None = Field(default=None, exclude=True)
 
@@ -122,10 +168,20 @@ class SkillManifest(_Strict):
             raise ValueError(f"{error.message}; write MAJOR.MINOR or MAJOR.MINOR.PATCH") from None
         return value
 
+    def to_data(self) -> dict[str, Any]:
+        """The manifest as `skill.yaml` holds it: this project's own policies name no
+        `policy`, and another kind lists only what differs from the defaults."""
+        data = self.model_dump(mode="json", exclude={"root", "policy"})
+        if self.policy.kind != "vitalskills":
+            policy = self.policy.model_dump(mode="json", exclude_defaults=True)
+            data["policy"] = {"kind": self.policy.kind, **policy}
+        return data
+
     @property
     def trained(self) -> bool:
-        """Whether the manifest lists weights (an untrained skill lists none)."""
-        return bool(self.weights)
+        """Whether the skill has a policy to run: weights of its own, or one served elsewhere
+        (an untrained skill of this project lists no weights)."""
+        return bool(self.weights) or self.policy.kind != "vitalskills"
 
     @property
     def sensors(self) -> list[str]:
@@ -147,6 +203,8 @@ class SkillManifest(_Strict):
             SkillNotTrainedError: the manifest lists no weights.
             SkillWeightsError: a file is missing or its checksum differs.
         """
+        if not self.weights and self.policy.kind != "vitalskills":
+            return []  # served elsewhere with nothing on disk here (`process`, `remote`)
         if not self.weights:
             raise SkillNotTrainedError(
                 f"skill `{self.name}` {self.version} has no weights: it has not been trained",
