@@ -28,6 +28,8 @@ from vitalskills.skills.manifest import MANIFEST_FILE, SkillManifest
 ACTION_DIM = 7
 #: Observation keys and how many numbers each adds to a state vector.
 STATE_SIZES = {"ee_pose": 7, "gripper": 1, "tactile": None}
+#: Observation keys a feature `observation.KEY` maps to by its name.
+OBSERVATION_KEYS = ("wrist_rgb", "ee_pose", "gripper", "tactile")
 #: LeRobot state sizes that map without being told: 7 (pose) or 8 (pose and gripper).
 DEFAULT_STATES = {7: ["ee_pose"], 8: ["ee_pose", "gripper"]}
 CHECKPOINT_DIR = "checkpoint"
@@ -53,6 +55,8 @@ def default_inputs(features: Mapping[str, list[int]]) -> dict[str, list[str]]:
             inputs[name] = DEFAULT_STATES[shape[0]]
         elif name in ("observation.tactile", "observation.environment_state"):
             inputs[name] = ["tactile"]
+        elif name.removeprefix("observation.") in OBSERVATION_KEYS:
+            inputs[name] = [name.removeprefix("observation.")]  # as `dataset export` names them
     return inputs
 
 
@@ -132,7 +136,7 @@ def lerobot_manifest(
                 f"input `{feature}` has {shape[0]} values, but {', '.join(keys)} give {known}",
                 hint=f"map it with `--input {feature}=KEY[,KEY]`",
             )
-        proprio.extend(key for key in keys if key in ("ee_pose", "gripper"))
+        proprio.extend(key for key in keys if key in ("ee_pose", "gripper") and key not in proprio)
     action = (config.get("output_features") or {}).get("action")
     action_shape = _feature_shape("action", action, config_path)
     if action_shape != [ACTION_DIM]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -120,7 +121,7 @@ class RemotePolicy:
             self._socket.setsockopt(zmq.LINGER, 0)
             self._socket.connect(self.address)
         self._socket.send_multipart(encode({"type": kind}, arrays))
-        if not self._socket.poll(int(timeout_s * 1000)):
+        if not self._wait(timeout_s):
             # A REQ socket that got no reply cannot send again: this policy is done.
             self._fail(f"no reply to `{kind}` within {timeout_s:g} s from {self.address}")
         try:
@@ -133,6 +134,17 @@ class RemotePolicy:
                 f"{message.header.get('message', '')}"
             )
         return message.header, message.arrays
+
+    def _wait(self, timeout_s: float) -> bool:
+        """Wait for a reply; give up early when the server process has exited."""
+        assert self._socket is not None
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            if self._socket.poll(int(min(left, 0.1) * 1000) or 1):
+                return True
+            if self.process is not None and self.process.poll() is not None:
+                return False
+        return False
 
     def _fail(self, why: str) -> NoReturn:
         code = self.process.poll() if self.process is not None else None
