@@ -42,37 +42,42 @@ class PlugFromBatch:
         return self.policy.act(observation)
 
 
-class Dies:
+class _FailsAtAction:
+    """Answers zeros until action number `at`, where `fail()` runs."""
+
+    at = 0
+
+    def __init__(self) -> None:
+        self.actions = 0
+
+    def reset(self) -> None:
+        self.actions = 0
+
+    def fail(self) -> None:
+        raise NotImplementedError
+
+    def select_action(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        self.actions += 1
+        if self.actions == self.at:
+            self.fail()
+        return np.zeros(7, np.float32)
+
+
+class Dies(_FailsAtAction):
     """Exits with code 3 at its third action, as a crashed policy process would."""
 
     description = "stand-in: dies at its third action"
+    at = 3
 
-    def __init__(self) -> None:
-        self.actions = 0
-
-    def reset(self) -> None:
-        self.actions = 0
-
-    def select_action(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        self.actions += 1
-        if self.actions == 3:
-            os._exit(3)
-        return np.zeros(7, np.float32)
+    def fail(self) -> None:
+        os._exit(3)
 
 
-class Hangs:
+class Hangs(_FailsAtAction):
     """Stops answering at its second action, as a stuck GPU box would."""
 
     description = "stand-in: hangs at its second action"
+    at = 2
 
-    def __init__(self) -> None:
-        self.actions = 0
-
-    def reset(self) -> None:
-        self.actions = 0
-
-    def select_action(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        self.actions += 1
-        if self.actions == 2:
-            time.sleep(60)
-        return np.zeros(7, np.float32)
+    def fail(self) -> None:
+        time.sleep(60)
