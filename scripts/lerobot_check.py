@@ -11,6 +11,7 @@ It loads `LeRobotDataset("vitalskills/check", root=EXPORT_DIR, video_backend="py
 and checks, frame by frame:
 
 - the number of episodes and frames, and each episode's frame range;
+- the task text of every frame;
 - `action` and `observation.tactile` equal bit for bit (float32);
 - every mask feature equal: LeRobot returns a PNG image feature as float (1, H, W) in
   [0, 1], and `round(value * 255)` must give back the stored labels exactly;
@@ -62,6 +63,8 @@ def main() -> int:
             f"episode {episode}: frames {span[0]}..{span[1]}, expected {start}..{start + length}",
         )
     items = [dataset[i] for i in range(dataset.num_frames)]
+    tasks = {item["task"] for item in items}
+    check(tasks == {str(reference["task"])}, f"task text: {sorted(tasks)}")
     actions = np.stack([item["action"].numpy() for item in items])
     check(
         actions.dtype == reference["action"].dtype and np.array_equal(actions, reference["action"]),

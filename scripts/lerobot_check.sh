@@ -38,6 +38,7 @@ dataset = DemoDataset(Path(sys.argv[1]))
 episodes = list(dataset)
 arrays = {
     "lengths": np.array([len(e) for e in episodes]),
+    "task": np.array(dataset.info.task),
     "action": np.concatenate([e.frames["action"] for e in episodes]),
     "tactile": np.concatenate([e.frames["observation.tactile"] for e in episodes]),
 }

@@ -186,6 +186,14 @@ def _unmapped_metadata(dataset: DemoDataset) -> list[Unmapped]:
     return items
 
 
+def _is_lerobot(root: Path) -> bool:
+    try:
+        info = json.loads((root / "meta" / "info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and "codebase_version" in info
+
+
 def export_lerobot(
     root: Path,
     out: Path,
@@ -210,6 +218,11 @@ def export_lerobot(
         DatasetError: `root` is not a dataset or is empty, `out` exists, or a camera
             cannot be encoded as video.
     """
+    if _is_lerobot(Path(root)):
+        raise DatasetError(
+            f"`{root}` is a LeRobot dataset already, not a vitalskills one",
+            hint=f"to bring it in: `vitalskills dataset import {root} OUT`",
+        )
     dataset = DemoDataset(root)
     if len(dataset) == 0:
         raise DatasetError(f"dataset `{root}` has no episodes to export")
