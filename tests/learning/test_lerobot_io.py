@@ -12,6 +12,7 @@ with lerobot's own loader needs lerobot's environment: scripts/lerobot_check.sh 
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -20,12 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from vitalskills.cli import app
 from vitalskills.learning.dataset import DatasetEditor, DatasetInfo, DatasetWriter, DemoDataset
 from vitalskills.learning.errors import DatasetError
 from vitalskills.learning.lerobot_io import export_lerobot, import_lerobot
+from vitalskills.learning.lerobot_io.media import decode_png, encode_png
 
 runner = CliRunner()
 GOLDEN = Path(__file__).parents[1] / "data" / "lerobot_golden"
@@ -175,6 +178,46 @@ def test_what_does_not_map_is_listed_and_recorded(tmp_path: Path) -> None:
     dataset = DemoDataset(tmp_path / "back")
     assert set(dataset.info.features) == {"action"} and dataset.info.control_hz == 12.5
     assert back.exact
+
+
+def test_exclude_leaves_arrays_out_and_says_so(demos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lr"
+    result = runner.invoke(
+        app,
+        ["dataset", "export", str(demos), "--to", "lerobot", str(out),
+         "--exclude", "privileged.*", "--exclude", "observation.success"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "not mapped: `privileged.wrist_mask`: left out (--exclude privileged.*)" in result.stdout
+    assert "not mapped: `observation.success`: left out (--exclude observation.success)" in (
+        result.stdout
+    )
+    features = json.loads((out / "meta" / "info.json").read_text())["features"]
+    assert not [key for key in features if key.startswith("privileged.")]
+    assert {"observation.images.wrist", "mask.keep", "observation.state"} <= set(features)
+    back = DemoDataset(import_lerobot(out, tmp_path / "back").out)
+    assert "privileged.target_pose" not in back.info.features
+    first, second = DemoDataset(demos).episode(0), back.episode(0)
+    assert np.array_equal(first.frames["mask.keep"], second.frames["mask.keep"])
+    unknown = runner.invoke(
+        app,
+        ["dataset", "export", str(demos), "--to", "lerobot", str(tmp_path / "x"),
+         "--exclude", "privileged.nothing*"],
+    )  # fmt: skip
+    assert unknown.exit_code == 1
+    assert f"`--exclude privileged.nothing*` matches no array of `{demos}`" in unknown.stderr
+
+
+def test_palette_and_grey_label_images_keep_their_values() -> None:
+    labels = np.array([[0, 1], [2, 3]], np.uint8)
+    palette = Image.fromarray(labels, mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG")
+    assert np.array_equal(decode_png(buffer.getvalue(), "test", labels=True), labels)
+    assert np.array_equal(decode_png(encode_png(labels), "test", labels=True), labels)
+    colour = decode_png(buffer.getvalue(), "test")  # as a camera: the palette's colours
+    assert colour.shape == (2, 2, 3) and tuple(colour[1, 0]) == (0, 255, 0)
 
 
 def test_golden_dataset_written_by_lerobot_imports(tmp_path: Path) -> None:

@@ -62,6 +62,14 @@ def export_command(
         str | None,
         typer.Option("--task-text", help="The task as LeRobot stores it (default: its name)."),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Leave out arrays whose key matches this pattern, e.g. 'privileged.*' "
+            "(repeatable; LeRobot policies take every image feature as an input).",
+        ),
+    ] = None,
 ) -> None:
     """Write DATA as a LeRobotDataset v3.0 folder OUT (docs/datasets.md#lerobot).
 
@@ -77,6 +85,7 @@ def export_command(
             out,
             video=video,
             task_text=task_text,
+            exclude=exclude or (),
             on_episode=lambda done, total: progress.update(bar, completed=done, total=total),
         )
     console.print(

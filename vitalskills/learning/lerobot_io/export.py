@@ -16,10 +16,11 @@ column holds, so `import_lerobot` restores the dataset exactly.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,7 @@ def export_lerobot(
     *,
     video: bool = False,
     task_text: str | None = None,
+    exclude: Sequence[str] = (),
     on_episode: Callable[[int, int], None] | None = None,
 ) -> ExportResult:
     """Write the dataset at `root` as a LeRobotDataset v3.0 folder `out`.
@@ -212,6 +214,8 @@ def export_lerobot(
         out: the LeRobot folder to create; must not exist.
         video: colour cameras as H.264 MP4 (lossy, small) instead of PNG frames.
         task_text: the task as LeRobot stores it (default: the dataset's task name).
+        exclude: shell-style patterns of array keys to leave out, e.g. `privileged.*`
+            (LeRobot policies take every image feature as an input); listed as unmapped.
         on_episode: called with (episodes done, episodes) after each episode.
 
     Raises:
@@ -232,7 +236,13 @@ def export_lerobot(
             f"`{out}` already exists", hint="export into a new folder (it is created)"
         )
     info = dataset.info
-    plan: Plan = plan_export(info.features, video=video)
+    unused = [p for p in exclude if not any(fnmatch.fnmatchcase(k, p) for k in info.features)]
+    if unused:
+        raise DatasetError(
+            f"`--exclude {unused[0]}` matches no array of `{root}`",
+            hint=f"its arrays: {', '.join(info.features)}",
+        )
+    plan: Plan = plan_export(info.features, video=video, exclude=exclude)
     plan.unmapped += _unmapped_metadata(dataset)
     fps = max(1, round(info.control_hz))
     task = task_text or info.task

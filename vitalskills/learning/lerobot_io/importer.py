@@ -226,6 +226,8 @@ def _column_arrays(
     where = f"episode {row['episode_index']} `{column.key}`"
     if column.dtype == "video":
         values = frames.video(column.key, row)
+        if column.kind == "mask":
+            values = values[..., 0]  # a 1-channel video decodes as grey RGB
     elif column.key not in table.column_names:
         raise DatasetError(f"{where}: the data file has no such column")
     elif column.dtype == "image":
@@ -240,7 +242,8 @@ def _column_arrays(
                 f"{where}: images are not embedded in the Parquet file",
                 hint="LeRobot v3.0 stores image bytes inline; re-save the dataset with lerobot",
             )
-        values = np.stack([decode_png(blob, where) for blob in blobs])
+        labels = column.kind == "mask"
+        values = np.stack([decode_png(blob, where, labels=labels) for blob in blobs])
     else:
         values = _numbers(table.column(column.key), length, where)
     out = {}

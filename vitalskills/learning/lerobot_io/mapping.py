@@ -13,7 +13,9 @@ from its features by the rules of `columns_from_lerobot`.
 
 from __future__ import annotations
 
+import fnmatch
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -130,17 +132,22 @@ def _vector(key: str, sources: list[Source]) -> Column:
     )
 
 
-def plan_export(features: dict[str, Feature], *, video: bool) -> Plan:
+def plan_export(features: dict[str, Feature], *, video: bool, exclude: Sequence[str] = ()) -> Plan:
     """Decide the LeRobot columns of a vitalskills dataset with these features.
 
     Args:
         features: the dataset's `info.features`.
         video: store colour cameras as MP4 video (lossy) instead of PNG frames.
+        exclude: shell-style patterns of array keys to leave out (`privileged.*`).
     """
     plan = Plan()
-    sources = {
-        key: Source(key, feature.dtype, tuple(feature.shape)) for key, feature in features.items()
-    }
+    sources = {}
+    for key, feature in features.items():
+        pattern = next((p for p in exclude if fnmatch.fnmatchcase(key, p)), None)
+        if pattern is None:
+            sources[key] = Source(key, feature.dtype, tuple(feature.shape))
+        else:
+            plan.unmapped.append(Unmapped(f"`{key}`", f"left out (--exclude {pattern})"))
     pose, grip = sources.get(EE_POSE), sources.get(GRIPPER)
     if pose and pose.shape == (7,) and pose.dtype == "float32":
         parts = [pose]

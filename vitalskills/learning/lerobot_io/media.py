@@ -34,13 +34,19 @@ def encode_png(frame: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def decode_png(data: bytes, where: str) -> np.ndarray:
-    """Decode PNG (or any image PIL reads) to uint8 (H, W, 3) colour or (H, W) grey."""
+def decode_png(data: bytes, where: str, *, labels: bool = False) -> np.ndarray:
+    """Decode PNG (or any image PIL reads) to uint8 (H, W, 3) colour or, for labels, (H, W).
+
+    Label images keep their values: a grey (`L`) image as is, a palette (`P`) image as
+    its palette indices, which is how segmentation masks are often saved.
+    """
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.mode not in ("RGB", "L"):
-                image = image.convert("RGB" if image.mode not in ("1", "I", "I;16") else "L")
-            return np.asarray(image)
+            if labels:
+                array = np.asarray(image if image.mode in ("L", "P") else image.convert("L"))
+            else:
+                array = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+            return array.astype(np.uint8, copy=False)
     except (OSError, ValueError) as error:
         raise DatasetError(f"{where}: the image does not decode: {error}") from None
 
