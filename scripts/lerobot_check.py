@@ -86,11 +86,12 @@ def main() -> int:
             error = np.abs(back.astype(float) - stored).mean()
             print(f"info  {key}: video, mean absolute error {error:.2f} of 255")
         else:
-            kind = "mask" if stored.ndim == 3 or stored.shape[-1] == 1 else "image"
-            check(
-                np.array_equal(back, stored),
-                f"{key} ({kind}, PNG): {stored.shape} round(x * 255) equal to the stored values",
-            )
+            if stored.ndim == 3:  # a mask: (N, H, W) labels or keep flags
+                values = np.unique(stored).astype(int).tolist()
+                what = f"mask, PNG): {stored.shape} {stored.dtype} values {values},"
+            else:
+                what = f"image, PNG): {stored.shape} {stored.dtype},"
+            check(np.array_equal(back, stored), f"{key} ({what} round(x * 255) equal")
     print("lerobot check: " + ("ok" if not failures else f"{len(failures)} FAILED"))
     return 1 if failures else 0
 

@@ -10,7 +10,11 @@
 #   uv pip install --python /work/lerobot-env/bin/python lerobot==0.4.4).
 # WORKDIR (default: a new temporary folder) receives the collected dataset `demos`, the
 # exports `lerobot_png` and `lerobot_video`, and `reference.npz`.
-# The dataset is collected on the simulator (2 episodes of plug_in_socket, 32 px).
+# The dataset is collected on the simulator (2 episodes of plug_in_socket, 32 px) and gets
+# a keep mask (`mask.keep`, bool) from `vitalskills masks`: a chroma key over half the hue
+# circle, which keeps about half of each image. Its quality does not matter here; it
+# stands in for a real keep mask, so that a bool mask goes through lerobot as well as
+# the simulator's label map (`privileged.wrist_mask`, uint8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEROBOT_PYTHON=${1:-/work/lerobot-env/bin/python}
@@ -22,6 +26,8 @@ VS="uv run --frozen"
 rm -rf "$WORK/demos" "$WORK/lerobot_png" "$WORK/lerobot_video"
 $VS vitalskills collect --task plug_in_socket --episodes 2 --seed 3 --image-size 32 \
     --out "$WORK/demos"
+$VS vitalskills masks "$WORK/demos" --chroma green --hue-range 0,180 --min-saturation 0.05 \
+    --min-value 0.05 --no-sheets
 $VS vitalskills dataset export "$WORK/demos" --to lerobot "$WORK/lerobot_png"
 $VS vitalskills dataset export "$WORK/demos" --to lerobot "$WORK/lerobot_video" --video
 $VS python - "$WORK/demos" "$WORK/reference.npz" <<'EOF'
