@@ -40,8 +40,8 @@ _CONVERT_HINT = (
     "convert it to v3.0 with lerobot's own converter "
     "(`python -m lerobot.datasets.v30.convert_dataset_v21_to_v30`), then import that"
 )
-#: Columns of the episode table that import reads or that hold derived statistics.
-_EPISODE_COLUMNS = (
+#: Columns of the episode table that import needs.
+_REQUIRED = (
     "episode_index",
     "tasks",
     "length",
@@ -49,9 +49,9 @@ _EPISODE_COLUMNS = (
     "data/file_index",
     "dataset_from_index",
     "dataset_to_index",
-    "meta/episodes/chunk_index",
-    "meta/episodes/file_index",
 )
+#: Columns of the episode table that import reads or that only locate its own rows.
+_EPISODE_COLUMNS = (*_REQUIRED, "meta/episodes/chunk_index", "meta/episodes/file_index")
 
 
 @dataclass
@@ -136,7 +136,7 @@ class LeRobotFolder:
                 f"`{self.root}` has no episode table (meta/episodes/chunk-*/file-*.parquet)"
             )
         rows = [row for path in paths for row in _read_parquet(path).to_pylist()]
-        missing = [key for key in _EPISODE_COLUMNS[:7] if rows and key not in rows[0]]
+        missing = [key for key in _REQUIRED if rows and key not in rows[0]]
         if missing:
             raise DatasetError(f"`{paths[0]}` has no `{missing[0]}` column")
         return sorted(rows, key=lambda row: row["episode_index"])
@@ -280,9 +280,10 @@ def _plan(folder: LeRobotFolder) -> tuple[Plan, dict[str, Any] | None]:
     if extra:
         names = ", ".join(f"`{key}`" for key in extra)
         plan.unmapped.append(Unmapped(f"episode table columns {names}", "not read"))
-    plan.unmapped.append(
-        Unmapped("meta/stats.json", "statistics are recomputed by training, not imported")
-    )
+    if (folder.root / "meta" / "stats.json").is_file():
+        plan.unmapped.append(
+            Unmapped("meta/stats.json", "statistics are recomputed by training, not imported")
+        )
     return plan, None
 
 
@@ -316,7 +317,7 @@ def import_lerobot(
         raise DatasetError(f"`{out}` already exists", hint="import into a new folder")
     plan, block = _plan(folder)
     rows = folder.episodes
-    texts = [self_task for row in rows for self_task in (row.get("tasks") or [])]
+    texts = [text for row in rows for text in (row.get("tasks") or [])]
     distinct = list(dict.fromkeys(texts))
     if block is None and len(distinct) > 1:
         plan.unmapped.append(
