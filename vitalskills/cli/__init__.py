@@ -3,6 +3,7 @@
 from vitalskills.cli import (
     bridge,
     collect,
+    dataset,
     goal,
     lang,
     learning,
@@ -21,12 +22,14 @@ app.add_typer(sim.sim_app, name="sim")
 app.add_typer(skills.skills_app)
 app.add_typer(learning.train_app)
 app.add_typer(goal.goal_app)
+app.add_typer(dataset.dataset_app)
 app.add_typer(lang.tasks_app)
 
 __all__ = [
     "app",
     "bridge",
     "collect",
+    "dataset",
     "goal",
     "lang",
     "learning",

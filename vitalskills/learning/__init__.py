@@ -2,6 +2,7 @@
 
     errors.py        the errors a user can cause while collecting, training or loading
     dataset.py       demonstration datasets on disk: written atomically, read back
+    lerobot_io/      LeRobotDataset v3.0 in and out (`vitalskills dataset export|import`)
     masks.py         where semantic augmentation's keep masks come from
     augment.py       backgrounds, compositing, relighting, shifts and colour jitter
     atomic.py        files and folders written so that a crash never tears them

@@ -75,6 +75,11 @@ class DatasetInfo(BaseModel):
         description="how each array added after recording was made, by key (`mask.keep`: "
         "the method and its parameters)",
     )
+    origin: dict[str, Any] = Field(
+        default_factory=dict,
+        description="where an imported dataset came from: its format, path, and what did "
+        "not map (`vitalskills dataset import`)",
+    )
 
 
 class EpisodeMeta(BaseModel):
