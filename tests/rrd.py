@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from rerun.chunk import RrdReader
@@ -17,11 +18,13 @@ def read_rrd(path: Path) -> dict[str, list[pa.RecordBatch]]:
     return dict(entities)
 
 
-def column(batches: list[pa.RecordBatch], name: str) -> list:
-    """The non-null values of one column (component or timeline) across an entity's chunks."""
-    values = []
+def column(batches: list[pa.RecordBatch], name: str) -> list[Any]:
+    """The non-null rows of one column across an entity's chunks, as Python values.
+
+    A component's row is a list (a batch of instances); a timeline's row is its value.
+    """
+    rows: list[Any] = []
     for batch in batches:
         if name in batch.schema.names:
-            array = batch.column(name)
-            values += [array[i] for i in range(len(array)) if array[i].is_valid]
-    return values
+            rows += [row for row in batch.column(name).to_pylist() if row is not None]
+    return rows

@@ -1,0 +1,203 @@
+"""The rerun log: a short synthetic run written to `.rrd` and read back with rerun's reader.
+
+The events, observations and locate result are built here (no simulator): this checks what
+lands at each entity path, value for value; tests/e2e/test_rerun.py checks a real run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.rrd import column, read_rrd
+from vitalskills.perception.grounder import LocateResult
+from vitalskills.report.record import Recorder
+from vitalskills.report.rerun_log import RerunLog, RerunUnavailable, check_viewer_url, spawn_viewer
+from vitalskills.robot import SceneFrame
+from vitalskills.runtime.events import Event
+from vitalskills.runtime.timing import Timings
+
+POINT = np.array([0.52, -0.04, 0.031])
+
+
+def _mask() -> np.ndarray:
+    mask = np.zeros((12, 16), bool)
+    mask[3:7, 5:11] = True
+    return mask
+
+
+def _frame() -> SceneFrame:
+    rgb = np.random.default_rng(0).integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    return SceneFrame(rgb=rgb, depth=np.ones((12, 16)), intrinsics=np.eye(3), extrinsics=np.eye(4))
+
+
+def _node(event: str, node: int, kind: str, status: str, reason: str, **values) -> Event:
+    return Event(event, 0.1 * node, 0.0, node=node, kind=kind, label=f"{kind} #{node}",
+                 status=status, reason=reason, values=values)  # fmt: skip
+
+
+def _observation(step: int) -> dict[str, np.ndarray]:
+    return {
+        "wrist_rgb": np.full((16, 16, 3), 40 * step, np.uint8),
+        "tactile": np.arange(15, dtype=np.float32) * step,
+        "ee_pose": np.array([0.4, 0.0, 0.2 - 0.01 * step, 1.0, 0.0, 0.0, 0.0]),
+    }
+
+
+def log_synthetic_run(log: RerunLog) -> None:
+    """A locate that finds its target, then a skill that acts three times and fails."""
+    log.event(Event("task_started", 0.0, 0.0, values={"task": "demo"}))
+    log.event(_node("node_started", 1, "locate", "running", "started"))
+    log.grounded_in(_frame(), LocateResult("power strip", "sim", True, mask=_mask(), point=POINT))
+    log.event(_node("node_finished", 1, "locate", "success", "found it", query="power strip",
+                    name="strip", found=True, point=POINT))  # fmt: skip
+    log.event(_node("node_started", 2, "run_skill", "running", "started"))
+    for step in (1, 2, 3):
+        scene = np.full((12, 16, 3), 200, np.uint8) if step != 2 else None
+        log.sample(step, _observation(step), scene, np.full(7, 0.1 * step))
+        log.event(_node("node_progress", 2, "run_skill", "running", f"policy step {step}"))
+    log.event(_node("node_finished", 2, "run_skill", "failure", "timed out after 4 s"))
+    log.event(Event("task_finished", 1.0, 0.0, status="failure", reason="timed out"))
+
+
+def test_a_logged_run_reads_back_entity_by_entity(tmp_path: Path) -> None:
+    log = RerunLog(tmp_path / "run.rrd")
+    log_synthetic_run(log)
+    log.close()
+    rrd = read_rrd(tmp_path / "run.rrd")
+    assert set(rrd) >= {
+        "/plan/events", "/plan/nodes/01_locate", "/plan/nodes/02_run_skill", "/cameras/wrist",
+        "/cameras/scene", "/locate/strip/scene", "/locate/strip/scene/mask",
+        "/signals/tactile", "/signals/action", "/world/ee", "/world/targets/strip",
+    }  # fmt: skip
+
+    texts = [row[0] for row in column(rrd["/plan/events"], "TextLog:text")]
+    assert len(texts) == 9 and texts[0] == "t=0.00 s task_started demo"
+    assert texts[-1] == "t=1.00 s task_finished: failure (timed out)"
+    levels = [row[0] for row in column(rrd["/plan/events"], "TextLog:level")]
+    assert levels.count("DEBUG") == 3 and levels.count("ERROR") == 2
+    # A node's own log has its status changes only, not every progress report.
+    skill = [row[0] for row in column(rrd["/plan/nodes/02_run_skill"], "TextLog:text")]
+    assert skill == ["run_skill #2: running (started)",
+                     "run_skill #2: failure (timed out after 4 s)"]  # fmt: skip
+
+    mask = column(rrd["/locate/strip/scene/mask"], "SegmentationImage:buffer")
+    assert len(mask) == 1
+    assert np.array_equal(np.asarray(mask[0][0], np.uint8).reshape(12, 16), _mask())
+    target = column(rrd["/world/targets/strip"], "Points3D:positions")
+    assert np.allclose(target, [[POINT]])
+
+    tactile = column(rrd["/signals/tactile"], "Scalars:scalars")
+    assert np.allclose(tactile, [np.arange(15) * s for s in (1, 2, 3)])
+    assert column(rrd["/signals/tactile"], "step") == [1, 2, 3]
+    actions = column(rrd["/signals/action"], "Scalars:scalars")
+    assert np.allclose(actions[2], np.full(7, 0.3))
+    ee = column(rrd["/world/ee"], "Transform3D:translation")
+    assert np.allclose(ee[-1], [[0.4, 0.0, 0.17]])
+    assert len(column(rrd["/cameras/wrist"], "EncodedImage:blob")) == 3
+    assert len(column(rrd["/cameras/scene"], "EncodedImage:blob")) == 2  # none at step 2
+
+
+def test_the_rrd_passes_rerun_rrd_verify(tmp_path: Path) -> None:
+    log = RerunLog(tmp_path / "run.rrd")
+    log_synthetic_run(log)
+    log.close()
+    rerun = shutil.which("rerun")
+    assert rerun is not None, "the rerun CLI comes with rerun-sdk"
+    verified = subprocess.run(
+        [rerun, "rrd", "verify", str(tmp_path / "run.rrd")], capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "1 file verified without error" in verified.stderr + verified.stdout
+
+
+def test_a_target_not_found_clears_the_earlier_one(tmp_path: Path) -> None:
+    log = RerunLog(tmp_path / "run.rrd")
+    log.event(_node("node_finished", 1, "locate", "success", "found", query="q", name="strip",
+                    found=True, point=POINT))  # fmt: skip
+    log.event(_node("node_finished", 1, "locate", "success", "not found", query="q",
+                    name="strip", found=False, point=None))  # fmt: skip
+    log.close()
+    rrd = read_rrd(tmp_path / "run.rrd")
+    assert len(column(rrd["/world/targets/strip"], "Points3D:positions")) == 1
+    assert len(column(rrd["/world/targets/strip"], "Clear:is_recursive")) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("http://127.0.0.1:9876/proxy", "is not a rerun viewer address"),
+        ("rerun+http:///proxy", "is not a rerun viewer address"),
+        ("rerun+http://127.0.0.1:{port}/proxy", "no rerun viewer answered at"),
+    ],
+)
+def test_a_viewer_url_that_cannot_work_is_refused_before_the_run(url: str, says: str) -> None:
+    with pytest.raises(RerunUnavailable) as caught:
+        check_viewer_url(url.format(port=_free_port()))
+    assert says in caught.value.message and caught.value.hint
+
+
+def test_spawning_without_a_display_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(RerunUnavailable) as caught:
+        spawn_viewer()
+    assert "no display" in caught.value.message and "--rerun-url" in caught.value.hint
+
+
+@pytest.mark.filterwarnings("ignore:RRD file has no footer")
+def test_a_recorder_without_a_folder_streams_to_a_live_viewer(tmp_path: Path) -> None:
+    # A real rerun gRPC server (the CLI, headless) stands in for the viewer; it saves what
+    # it receives, which is then read back like a recorded file.
+    rerun = shutil.which("rerun")
+    assert rerun is not None
+    port = _free_port()
+    saved = tmp_path / "received.rrd"
+    server = subprocess.Popen(
+        [rerun, "--serve-grpc", "--bind", "127.0.0.1", "--port", str(port), "--save", str(saved)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"rerun+http://127.0.0.1:{port}/proxy"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                check_viewer_url(url)
+                break
+            except RerunUnavailable:
+                assert time.monotonic() < deadline, "the rerun server did not start"
+                time.sleep(0.2)
+        recorder = Recorder(None, live=url)
+        assert recorder.rerun is not None
+        log_synthetic_run(recorder.rerun)
+        recorder.finish(None, Timings())
+        deadline = time.monotonic() + 30
+        while "/world/targets/strip" not in _entities(saved):
+            assert time.monotonic() < deadline, "the server saved no target"
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    rrd = read_rrd(saved)
+    assert len(column(rrd["/plan/events"], "TextLog:text")) == 9
+    assert [p.name for p in tmp_path.iterdir()] == ["received.rrd"]  # no files of its own
+
+
+def _entities(path: Path) -> set[str]:
+    try:
+        return set(read_rrd(path))
+    except Exception:  # the server is still writing its first chunks
+        return set()
