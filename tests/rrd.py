@@ -1,13 +1,21 @@
-"""Read a `.rrd` back through rerun's own reader, for tests of the rerun log."""
+"""Read a `.rrd` back through rerun's own reader, and serve a stand-in viewer, for tests."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from rerun.chunk import RrdReader
+
+from vitalskills.report.rerun_log import RerunUnavailable, check_viewer_url
 
 
 def read_rrd(path: Path) -> dict[str, list[pa.RecordBatch]]:
@@ -28,3 +36,54 @@ def column(batches: list[pa.RecordBatch], name: str) -> list[Any]:
         if name in batch.schema.names:
             rows += [row for row in batch.column(name).to_pylist() if row is not None]
     return rows
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (free when this returns)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def viewer_server(saved: Path) -> Iterator[str]:
+    """Run rerun's own gRPC server (the CLI, headless) saving what it receives; yield its URL.
+
+    It stands in for a viewer, which needs a display: it accepts the same stream.
+    """
+    rerun = shutil.which("rerun")
+    assert rerun is not None, "the rerun CLI comes with rerun-sdk"
+    port = free_port()
+    server = subprocess.Popen(
+        [rerun, "--serve-grpc", "--bind", "127.0.0.1", "--port", str(port), "--save", str(saved)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"rerun+http://127.0.0.1:{port}/proxy"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                check_viewer_url(url)
+                break
+            except RerunUnavailable:
+                assert time.monotonic() < deadline, "the rerun server did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wait_for_text(path: Path, entity: str, text: str, timeout: float = 30.0) -> None:
+    """Wait until a file a server is still writing has a text log line at `entity` with `text`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rows = column(read_rrd(path).get(entity, []), "TextLog:text")
+            if any(text in row[0] for row in rows):
+                return
+        except Exception:  # the server has not written its first chunks yet
+            pass
+        assert time.monotonic() < deadline, f"{path} got no `{text}` at {entity}"
+        time.sleep(0.2)

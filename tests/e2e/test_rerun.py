@@ -1,4 +1,5 @@
-"""`run --record` on the simulator writes a `run.rrd` that rerun reads, holding every entity."""
+"""`run --record` on the simulator writes a `run.rrd` that rerun reads, holding every entity;
+`run --rerun-url` streams the same to a viewer."""
 
 from __future__ import annotations
 
@@ -11,22 +12,32 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.rrd import column, read_rrd
+from tests.rrd import column, read_rrd, viewer_server, wait_for_text
 from vitalskills.cli import app
 
 pytestmark = pytest.mark.slow
 TASK = Path(__file__).parents[2] / "tasks" / "plug_in_socket.vtl"
+# The tiny skill does not insert the plug; a 6 s limit (simulated) keeps a run short.
+RUN = ["--condition", "scene", "--seed", "2", "--timeout", "6"]
+
+
+def entities(summary: dict) -> set[str]:
+    """The entity paths a run of TASK must log, named from its summary's node ids."""
+    ids = {n["kind"]: n["id"] for n in summary["nodes"]}
+    return {
+        "/plan/events", f"/plan/nodes/{ids['locate']:02d}_locate",
+        f"/plan/nodes/{ids['run_skill']:02d}_run_skill", "/cameras/wrist", "/cameras/scene",
+        "/locate/strip/scene", "/locate/strip/scene/mask", "/signals/tactile",
+        "/signals/action", "/world/ee", "/world/targets/strip",
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def recording(tiny_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rerun") / "rec"
-    # The tiny skill does not insert the plug; a 6 s limit (simulated) keeps the run short.
     result = CliRunner().invoke(
-        app,
-        ["run", str(TASK), "--skills", str(tiny_library), "--record", str(out),
-         "--condition", "scene", "--seed", "2", "--timeout", "6"],
-    )  # fmt: skip
+        app, ["run", str(TASK), "--skills", str(tiny_library), "--record", str(out), *RUN]
+    )
     assert result.exit_code == 1, result.output
     assert f"rerun {out / 'run.rrd'}" in result.output
     return out
@@ -37,12 +48,7 @@ def test_the_run_rrd_holds_every_entity_of_the_run(recording: Path) -> None:
     assert summary["files"]["rerun"] == "run.rrd"
     nodes = {n["kind"]: n for n in summary["nodes"]}
     rrd = read_rrd(recording / "run.rrd")
-    assert set(rrd) >= {
-        "/plan/events", f"/plan/nodes/{nodes['locate']['id']:02d}_locate",
-        f"/plan/nodes/{nodes['run_skill']['id']:02d}_run_skill", "/cameras/wrist",
-        "/cameras/scene", "/locate/strip/scene", "/locate/strip/scene/mask",
-        "/signals/tactile", "/signals/action", "/world/ee", "/world/targets/strip",
-    }  # fmt: skip
+    assert set(rrd) >= entities(summary)
 
     events = [row[0] for row in column(rrd["/plan/events"], "TextLog:text")]
     assert "task_started plug_in_socket" in events[0]
@@ -69,3 +75,20 @@ def test_rerun_rrd_verify_accepts_it(recording: Path) -> None:
         [rerun, "rrd", "verify", str(recording / "run.rrd")], capture_output=True, text=True
     )
     assert verified.returncode == 0, verified.stderr
+
+
+@pytest.mark.filterwarnings("ignore:RRD file has no footer")
+def test_run_rerun_url_streams_every_entity_to_a_viewer(tiny_library: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "received.rrd"
+    with viewer_server(saved) as url:
+        live = ["--rerun-url", url, "--json"]
+        result = CliRunner().invoke(
+            app, ["run", str(TASK), "--skills", str(tiny_library), *live, *RUN]
+        )
+        assert result.exit_code == 1, result.output
+        wait_for_text(saved, "/plan/events", "task_finished")
+    summary = json.loads(result.stdout)
+    rrd = read_rrd(saved)
+    assert set(rrd) >= entities(summary)
+    texts = [row[0] for row in column(rrd["/plan/events"], "TextLog:text")]
+    assert texts[-1].endswith("task_finished: failure (the run exceeded its 6 s limit)")

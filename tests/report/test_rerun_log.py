@@ -7,15 +7,15 @@ lands at each entity path, value for value; tests/e2e/test_rerun.py checks a rea
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from tests.rrd import column, read_rrd
+from tests.rrd import column, free_port, read_rrd, viewer_server, wait_for_text
+from vitalskills.cli import app
 from vitalskills.perception.grounder import LocateResult
 from vitalskills.report.record import Recorder
 from vitalskills.report.rerun_log import RerunLog, RerunUnavailable, check_viewer_url, spawn_viewer
@@ -24,6 +24,7 @@ from vitalskills.runtime.events import Event
 from vitalskills.runtime.timing import Timings
 
 POINT = np.array([0.52, -0.04, 0.031])
+TASK = Path(__file__).parents[2] / "tasks" / "plug_in_socket.vtl"
 
 
 def _mask() -> np.ndarray:
@@ -129,12 +130,6 @@ def test_a_target_not_found_clears_the_earlier_one(tmp_path: Path) -> None:
     assert len(column(rrd["/world/targets/strip"], "Clear:is_recursive")) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     "url, says",
     [
@@ -145,7 +140,7 @@ def _free_port() -> int:
 )
 def test_a_viewer_url_that_cannot_work_is_refused_before_the_run(url: str, says: str) -> None:
     with pytest.raises(RerunUnavailable) as caught:
-        check_viewer_url(url.format(port=_free_port()))
+        check_viewer_url(url.format(port=free_port()))
     assert says in caught.value.message and caught.value.hint
 
 
@@ -159,45 +154,27 @@ def test_spawning_without_a_display_is_refused(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.filterwarnings("ignore:RRD file has no footer")
 def test_a_recorder_without_a_folder_streams_to_a_live_viewer(tmp_path: Path) -> None:
-    # A real rerun gRPC server (the CLI, headless) stands in for the viewer; it saves what
-    # it receives, which is then read back like a recorded file.
-    rerun = shutil.which("rerun")
-    assert rerun is not None
-    port = _free_port()
     saved = tmp_path / "received.rrd"
-    server = subprocess.Popen(
-        [rerun, "--serve-grpc", "--bind", "127.0.0.1", "--port", str(port), "--save", str(saved)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"rerun+http://127.0.0.1:{port}/proxy"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                check_viewer_url(url)
-                break
-            except RerunUnavailable:
-                assert time.monotonic() < deadline, "the rerun server did not start"
-                time.sleep(0.2)
+    with viewer_server(saved) as url:
         recorder = Recorder(None, live=url)
         assert recorder.rerun is not None
         log_synthetic_run(recorder.rerun)
         recorder.finish(None, Timings())
-        deadline = time.monotonic() + 30
-        while "/world/targets/strip" not in _entities(saved):
-            assert time.monotonic() < deadline, "the server saved no target"
-            time.sleep(0.2)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        wait_for_text(saved, "/plan/events", "task_finished")
     rrd = read_rrd(saved)
     assert len(column(rrd["/plan/events"], "TextLog:text")) == 9
     assert [p.name for p in tmp_path.iterdir()] == ["received.rrd"]  # no files of its own
 
 
-def _entities(path: Path) -> set[str]:
-    try:
-        return set(read_rrd(path))
-    except Exception:  # the server is still writing its first chunks
-        return set()
+def test_run_refuses_a_viewer_url_where_nothing_answers(tmp_path: Path) -> None:
+    url = f"rerun+http://127.0.0.1:{free_port()}/proxy"
+    result = CliRunner().invoke(app, ["run", str(TASK), "--rerun-url", url])
+    assert result.exit_code == 2, result.output
+    assert f"no rerun viewer answered at {url}" in result.output
+    assert "starting the simulator" not in result.output  # refused before anything ran
+
+
+def test_a_dry_run_refuses_rerun() -> None:
+    result = CliRunner().invoke(app, ["run", str(TASK), "--dry-run", "--rerun"])
+    assert result.exit_code == 2, result.output
+    assert "--rerun does not apply to a dry run" in result.output
