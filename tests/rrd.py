@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 from rerun.chunk import RrdReader
 
-from vitalskills.report.rerun_log import RerunUnavailable, check_viewer_url
+from vitalskills.report.rerun_log import RerunUnavailable, check_viewer_url, viewer_executable
 
 
 def read_rrd(path: Path) -> dict[str, list[pa.RecordBatch]]:
@@ -51,7 +50,8 @@ def viewer_server(saved: Path) -> Iterator[str]:
 
     It stands in for a viewer, which needs a display: it accepts the same stream.
     """
-    rerun = shutil.which("rerun")
+    # The binary itself: terminating the `rerun` wrapper script would leave it running.
+    rerun = viewer_executable()
     assert rerun is not None, "the rerun CLI comes with rerun-sdk"
     port = free_port()
     server = subprocess.Popen(

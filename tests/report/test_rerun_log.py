@@ -12,13 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rerun as rr
 from typer.testing import CliRunner
 
 from tests.rrd import column, free_port, read_rrd, viewer_server, wait_for_text
 from vitalskills.cli import app
 from vitalskills.perception.grounder import LocateResult
+from vitalskills.report import rerun_log
 from vitalskills.report.record import Recorder
-from vitalskills.report.rerun_log import RerunLog, RerunUnavailable, check_viewer_url, spawn_viewer
+from vitalskills.report.rerun_log import (
+    SPAWN,
+    RerunLog,
+    RerunUnavailable,
+    check_viewer_url,
+    spawn_viewer,
+)
 from vitalskills.robot import SceneFrame
 from vitalskills.runtime.events import Event
 from vitalskills.runtime.timing import Timings
@@ -148,7 +156,7 @@ def test_spawning_without_a_display_is_refused(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(RerunUnavailable) as caught:
-        spawn_viewer()
+        spawn_viewer(rr.RecordingStream("test"))
     assert "no display" in caught.value.message and "--rerun-url" in caught.value.hint
 
 
@@ -164,6 +172,23 @@ def test_a_recorder_without_a_folder_streams_to_a_live_viewer(tmp_path: Path) ->
     rrd = read_rrd(saved)
     assert len(column(rrd["/plan/events"], "TextLog:text")) == 9
     assert [p.name for p in tmp_path.iterdir()] == ["received.rrd"]  # no files of its own
+
+
+@pytest.mark.filterwarnings("ignore:RRD file has no footer")
+def test_rerun_streams_to_the_viewer_already_listening_on_its_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No window can open here; with a viewer (rerun's server) already on the port, `--rerun`
+    # must use it rather than start another. DISPLAY only gets past the no-display check.
+    saved = tmp_path / "received.rrd"
+    with caplog.at_level("WARNING"), viewer_server(saved) as url:
+        monkeypatch.setattr(rerun_log, "SPAWN_PORT", int(url.split(":")[-1].split("/")[0]))
+        monkeypatch.setenv("DISPLAY", ":99")
+        log = RerunLog(None, live=SPAWN)
+        log_synthetic_run(log)
+        log.close()
+        wait_for_text(saved, "/plan/events", "task_finished")
+    assert "spawn() call ignored" not in caplog.text  # rerun skips spawns it deems disabled
 
 
 def test_run_refuses_a_viewer_url_where_nothing_answers(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ from vitalskills.robot.geometry import ee_pose
 from vitalskills.runtime.events import Event
 
 if TYPE_CHECKING:
+    import rerun as rr
+
     from vitalskills.perception.grounder import LocateResult
 
 log = logging.getLogger("vitalskills.report")
@@ -90,8 +92,10 @@ def check_viewer_url(url: str) -> None:
         ) from None
 
 
-def spawn_viewer() -> str:
-    """Start a rerun viewer on this machine (or reuse the one on its port); return its URL.
+def spawn_viewer(stream: rr.RecordingStream) -> str:
+    """Start a rerun viewer on this machine (or reuse the one on its port) for `stream`.
+
+    Returns its URL, for the stream's sink.
 
     Raises:
         RerunUnavailable: there is no display to open its window on.
@@ -107,11 +111,12 @@ def spawn_viewer() -> str:
             "rerun+http://HOST:9876/proxy, or record with --record DIR and open DIR/run.rrd "
             "with `rerun` later",
         )
-    rr.spawn(port=SPAWN_PORT, connect=False, executable_path=_viewer_executable())
+    # Without `recording`, rerun finds no enabled recording and skips the spawn.
+    rr.spawn(port=SPAWN_PORT, connect=False, executable_path=viewer_executable(), recording=stream)
     return f"rerun+http://127.0.0.1:{SPAWN_PORT}/proxy"
 
 
-def _viewer_executable() -> str | None:
+def viewer_executable() -> str | None:
     """The viewer shipped with the installed SDK (the same version), or None to search PATH."""
     import rerun_cli
 
@@ -135,15 +140,15 @@ class RerunLog:
     def __init__(self, path: Path | None, *, live: str | None = None, name: str = "run") -> None:
         import rerun as rr
 
+        self.stream = rr.RecordingStream("vitalskills", recording_id=uuid.uuid4())
         sinks: list[Any] = []
         if path is not None:
             sinks.append(rr.FileSink(Path(path)))
         if live == SPAWN:
-            sinks.append(rr.GrpcSink(spawn_viewer()))
+            sinks.append(rr.GrpcSink(spawn_viewer(self.stream)))
         elif live is not None:
             check_viewer_url(live)
             sinks.append(rr.GrpcSink(live))
-        self.stream = rr.RecordingStream("vitalskills", recording_id=uuid.uuid4())
         self.stream.set_sinks(*sinks)
         self.stream.send_recording_name(name)
         self.step = 0
