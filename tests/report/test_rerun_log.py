@@ -105,6 +105,7 @@ def test_a_logged_run_reads_back_entity_by_entity(tmp_path: Path) -> None:
     tactile = column(rrd["/signals/tactile"], "Scalars:scalars")
     assert np.allclose(tactile, [np.arange(15) * s for s in (1, 2, 3)])
     assert column(rrd["/signals/tactile"], "step") == [1, 2, 3]
+    assert column(rrd["/__properties"], "RecordingInfo:name") == [["demo"]]  # the task
     actions = column(rrd["/signals/action"], "Scalars:scalars")
     assert np.allclose(actions[2], np.full(7, 0.3))
     ee = column(rrd["/world/ee"], "Transform3D:translation")

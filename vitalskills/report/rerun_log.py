@@ -131,13 +131,12 @@ class RerunLog:
         path: the `.rrd` file to write (overwritten), or None.
         live: None, `SPAWN` (start a viewer here), or a viewer's URL
             (`rerun+http://HOST:PORT/proxy`), checked before anything runs.
-        name: the recording's name in the viewer.
 
     Raises:
         RerunUnavailable: `live` names a viewer that cannot be reached or opened.
     """
 
-    def __init__(self, path: Path | None, *, live: str | None = None, name: str = "run") -> None:
+    def __init__(self, path: Path | None, *, live: str | None = None) -> None:
         import rerun as rr
 
         self.stream = rr.RecordingStream("vitalskills", recording_id=uuid.uuid4())
@@ -150,7 +149,6 @@ class RerunLog:
             check_viewer_url(live)
             sinks.append(rr.GrpcSink(live))
         self.stream.set_sinks(*sinks)
-        self.stream.send_recording_name(name)
         self.step = 0
         self.statuses: dict[int, str | None] = {}
         self.grounded: dict[str, tuple[SceneFrame, LocateResult]] = {}
@@ -168,6 +166,8 @@ class RerunLog:
         import rerun as rr
 
         level = _level(event)
+        if event.event == "task_started":
+            self.stream.send_recording_name(str(event.values.get("task", "run")))
         self.stream.set_time("step", sequence=self.step)
         self.stream.log("plan/events", rr.TextLog(_describe(event), level=level))
         if event.node is not None and self.statuses.get(event.node, "") != event.status:
