@@ -194,10 +194,13 @@ def test_rerun_streams_to_the_viewer_already_listening_on_its_port(
 
 def test_run_refuses_a_viewer_url_where_nothing_answers(tmp_path: Path) -> None:
     url = f"rerun+http://127.0.0.1:{free_port()}/proxy"
-    result = CliRunner().invoke(app, ["run", str(TASK), "--rerun-url", url])
+    result = CliRunner().invoke(
+        app, ["run", str(TASK), "--rerun-url", url, "--record", str(tmp_path / "rec")]
+    )
     assert result.exit_code == 2, result.output
     assert f"no rerun viewer answered at {url}" in result.output
     assert "starting the simulator" not in result.output  # refused before anything ran
+    assert list((tmp_path / "rec").iterdir()) == []  # and before any file was opened
 
 
 def test_a_dry_run_refuses_rerun() -> None:

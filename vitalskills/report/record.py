@@ -70,7 +70,6 @@ class Recorder:
         self, directory: Path | None, *, scene_every: int = 3, live: str | None = None
     ) -> None:
         self.directory = None if directory is None else Path(directory)
-        self.trace: TraceWriter | None = None
         if self.directory is not None:
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -79,6 +78,11 @@ class Recorder:
                     f"cannot create the recording folder `{directory}`: {error.strerror}",
                     hint="pass a writable folder with --record",
                 ) from None
+        # The viewer is checked first: a refused one leaves no open trace behind.
+        rrd = None if self.directory is None else self.directory / FILES["rerun"]
+        self.rerun = RerunLog(rrd, live=live) if rrd is not None or live is not None else None
+        self.trace: TraceWriter | None = None
+        if self.directory is not None:
             self.trace = TraceWriter(self.directory / FILES["trace"])
         self.scene_every = max(1, scene_every)
         self.collector = SummaryCollector()
@@ -92,8 +96,6 @@ class Recorder:
         self.tactile: list[np.ndarray] = []
         self.actions: list[np.ndarray] = []
         self.spans: list[tuple[str, int, int | None]] = []
-        rrd = None if self.directory is None else self.directory / FILES["rerun"]
-        self.rerun = RerunLog(rrd, live=live) if rrd is not None or live is not None else None
 
     def wrap(self, robot: Robot, fetch: Robot) -> Robot:
         """Return `robot` with every action recorded; frames are read through `fetch`."""

@@ -141,13 +141,13 @@ class RerunLog:
 
         self.stream = rr.RecordingStream("vitalskills", recording_id=uuid.uuid4())
         sinks: list[Any] = []
-        if path is not None:
-            sinks.append(rr.FileSink(Path(path)))
         if live == SPAWN:
             sinks.append(rr.GrpcSink(spawn_viewer(self.stream)))
         elif live is not None:
             check_viewer_url(live)
             sinks.append(rr.GrpcSink(live))
+        if path is not None:  # after the viewer's checks, so that a refusal writes no file
+            sinks.append(rr.FileSink(Path(path)))
         self.stream.set_sinks(*sinks)
         self.step = 0
         self.statuses: dict[int, str | None] = {}
