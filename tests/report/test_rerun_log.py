@@ -128,15 +128,16 @@ def test_the_rrd_passes_rerun_rrd_verify(tmp_path: Path) -> None:
 
 
 def test_a_target_not_found_clears_the_earlier_one(tmp_path: Path) -> None:
+    # `locate "power strip"` with no `as` binds the query itself: a name with a space.
     log = RerunLog(tmp_path / "run.rrd")
-    log.event(_node("node_finished", 1, "locate", "success", "found", query="q", name="strip",
-                    found=True, point=POINT))  # fmt: skip
-    log.event(_node("node_finished", 1, "locate", "success", "not found", query="q",
-                    name="strip", found=False, point=None))  # fmt: skip
+    log.event(_node("node_finished", 1, "locate", "success", "found", query="power strip",
+                    name="power strip", found=True, point=POINT))  # fmt: skip
+    log.event(_node("node_finished", 1, "locate", "success", "not found", query="power strip",
+                    name="power strip", found=False, point=None))  # fmt: skip
     log.close()
-    rrd = read_rrd(tmp_path / "run.rrd")
-    assert len(column(rrd["/world/targets/strip"], "Points3D:positions")) == 1
-    assert len(column(rrd["/world/targets/strip"], "Clear:is_recursive")) == 1
+    target = read_rrd(tmp_path / "run.rrd")["/world/targets/power\\ strip"]
+    assert column(target, "Points3D:labels") == [["power strip"]]
+    assert len(column(target, "Clear:is_recursive")) == 1
 
 
 @pytest.mark.parametrize(

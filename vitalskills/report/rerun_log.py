@@ -227,23 +227,24 @@ class RerunLog:
     def _located(self, values: dict[str, Any]) -> None:
         import rerun as rr
 
-        name = rr.escape_entity_path_part(str(values.get("name", "")))
+        label = str(values.get("name", ""))
+        part = rr.escape_entity_path_part(label)
         seen = self.grounded.pop(str(values.get("query")), None)
         if seen is not None:
             frame, result = seen
-            self._image(f"locate/{name}/scene", frame.rgb)
+            self._image(f"locate/{part}/scene", frame.rgb)
             if result.mask is not None:
                 mask = np.asarray(result.mask).astype(np.uint8)
-                self.stream.log(f"locate/{name}/scene/mask", rr.SegmentationImage(mask))
+                self.stream.log(f"locate/{part}/scene/mask", rr.SegmentationImage(mask))
         point = values.get("point")
         if values.get("found") and point is not None:
             self.stream.log(
-                f"world/targets/{name}",
-                rr.Points3D([np.asarray(point, np.float64)[:3]], radii=0.01, labels=[name]),
+                f"world/targets/{part}",
+                rr.Points3D([np.asarray(point, np.float64)[:3]], radii=0.01, labels=[label]),
             )
         else:
             # A target not found this time must not leave an earlier one on screen.
-            self.stream.log(f"world/targets/{name}", rr.Clear(recursive=False))
+            self.stream.log(f"world/targets/{part}", rr.Clear(recursive=False))
 
     def _image(self, entity: str, rgb: np.ndarray) -> None:
         import rerun as rr
