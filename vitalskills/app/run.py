@@ -55,6 +55,8 @@ class RunRecorder(Protocol):
 
     def wrap(self, robot: Robot, fetch: Robot) -> Robot: ...
 
+    def wrap_grounders(self, grounders: dict[str, Grounder]) -> dict[str, Grounder]: ...
+
     def __call__(self, event: object) -> None: ...
 
     def finish(self, result: RunResult | None, timings: Timings) -> None: ...
@@ -257,6 +259,7 @@ def run_file(
         robot: Robot = TimedRobot(client, timings)
         if recorder is not None:
             robot = recorder.wrap(robot, client)
+            grounders = recorder.wrap_grounders(grounders)
         if on_sim:
             robot.reset(seed=options.seed)
         clock: Clock = MonotonicClock() if options.realtime or not on_sim else ManualClock()

@@ -77,7 +77,19 @@ def run(
     ] = False,
     record: Annotated[
         Path | None,
-        typer.Option(help="Record the run here: trace, video, signals plot, summary."),
+        typer.Option(help="Record the run here: trace, video, signals plot, summary, run.rrd."),
+    ] = None,
+    rerun: Annotated[
+        bool,
+        typer.Option("--rerun", help="Stream the run live to a rerun viewer (started here)."),
+    ] = False,
+    rerun_url: Annotated[
+        str | None,
+        typer.Option(
+            "--rerun-url",
+            help="Stream the run live to the rerun viewer at this address instead "
+            "(rerun+http://HOST:PORT/proxy).",
+        ),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -131,6 +143,7 @@ def run(
     130: interrupted (Ctrl-C or SIGTERM), the plan halted and the robot stopped.
     """
     from vitalskills.lang import parse_override
+    from vitalskills.report.rerun_log import SPAWN
     from vitalskills.report.summary import SummaryCollector
     from vitalskills.runtime.display import LiveDisplay
     from vitalskills.runtime.trace import TraceWriter
@@ -151,6 +164,7 @@ def run(
                     "--robot": robot, "--condition": condition, "--seed": seed,
                     "--distractors": distractors, "--task": sim_task, "--grounder": grounder,
                     "--record": record, "--realtime": realtime or None,
+                    "--rerun": rerun or None, "--rerun-url": rerun_url,
                 },
                 ("does not apply", "do not apply"),
                 "to a dry run: it walks the plan on a kinematic stand-in, with no simulator, "
@@ -165,6 +179,7 @@ def run(
         file,
         subscribers,
         record=record,
+        live=rerun_url or (SPAWN if rerun else None),
         options=dict(
             robot=robot,
             condition=(condition or ConditionName.canonical).value,
@@ -247,17 +262,23 @@ def _check_not_found(plan: Any, not_found: list[str], file: Path) -> None:
 
 
 def _simulate_or_drive(
-    file: Path, subscribers: list[Any], *, record: Path | None, options: dict[str, Any]
+    file: Path,
+    subscribers: list[Any],
+    *,
+    record: Path | None,
+    live: str | None,
+    options: dict[str, Any],
 ) -> None:
     from vitalskills.app.run import RunOptions, run_file
 
     recorder = None
     with user_errors(exit_code=ExitCode.USAGE):
         run_options = RunOptions(**options)
-        if record is not None:
+        if record is not None or live is not None:
             from vitalskills.report.record import Recorder
 
-            recorder = Recorder(record)
+            recorder = Recorder(record, live=live)
+        if record is not None:
             run_options.server_log = record / "server.log"
     if run_options.robot is None:
         err_console.print(
@@ -278,7 +299,10 @@ def _simulate_or_drive(
         err_console.print("interrupted: the plan was halted, the robot stopped, the server stopped")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if record is not None:
-        err_console.print(f"recorded to {record} (open it with `vitalskills report {record}`)")
+        err_console.print(
+            f"recorded to {record} (open it with `vitalskills report {record}`, "
+            f"or `rerun {record / 'run.rrd'}`)"
+        )
 
 
 @app.command()

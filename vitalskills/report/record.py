@@ -4,10 +4,13 @@
     DIR/video.mp4     wrist camera | scene camera, with the plan's state written under them
     DIR/signals.png   tactile readings and actions over the run
     DIR/summary.json  the outcome of the task and of each node, and where the time went
+    DIR/run.rrd       the same run for the rerun viewer (`report.rerun_log`)
 
 Frames and signals are taken once per action the executor sends: the recorder wraps the
 robot, forwards each call, then reads an observation (and every few actions a scene
-frame) through its own, untimed, handle on the robot.
+frame) through its own, untimed, handle on the robot. It also wraps the grounders, so the
+rerun log gets the frame and mask behind each `locate`. With no folder (`run --rerun`
+alone) it only streams to the rerun viewer.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vitalskills.errors import VitalskillsError
 from vitalskills.report.frames import compose_frame
 from vitalskills.report.plot import plot_signals
+from vitalskills.report.rerun_log import RerunLog
 from vitalskills.report.summary import SummaryCollector
 from vitalskills.robot import Observation, Robot, RobotCapabilities, SceneFrame
 from vitalskills.runtime.events import Event
@@ -29,11 +33,15 @@ from vitalskills.runtime.executor import RunResult
 from vitalskills.runtime.timing import Timings
 from vitalskills.runtime.trace import TraceWriter
 
+if TYPE_CHECKING:
+    from vitalskills.perception.grounder import Grounder, LocateResult
+
 FILES = {
     "trace": "trace.jsonl",
     "video": "video.mp4",
     "signals": "signals.png",
     "summary": "summary.json",
+    "rerun": "run.rrd",
 }
 COMPOSITES = {"sequence", "if_found", "try", "retry", "timeout", "repeat"}
 
@@ -48,22 +56,35 @@ class Recorder:
     """Record one run into `directory` (created; files in it are overwritten).
 
     Args:
-        directory: where the files go.
+        directory: where the files go; None records nothing to disk (with `live`).
         scene_every: grab a scene camera frame every this many actions (it is the
             costliest part of recording; the wrist camera comes with every action).
+        live: also stream to a rerun viewer: `rerun_log.SPAWN` or a viewer's URL.
+
+    Raises:
+        RecordError: the folder cannot be created.
+        RerunUnavailable: the viewer `live` names cannot be reached or opened.
     """
 
-    def __init__(self, directory: Path, *, scene_every: int = 3) -> None:
-        self.directory = Path(directory)
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RecordError(
-                f"cannot create the recording folder `{directory}`: {error.strerror}",
-                hint="pass a writable folder with --record",
-            ) from None
+    def __init__(
+        self, directory: Path | None, *, scene_every: int = 3, live: str | None = None
+    ) -> None:
+        self.directory = None if directory is None else Path(directory)
+        if self.directory is not None:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise RecordError(
+                    f"cannot create the recording folder `{directory}`: {error.strerror}",
+                    hint="pass a writable folder with --record",
+                ) from None
+        # The viewer is checked first: a refused one leaves no open trace behind.
+        rrd = None if self.directory is None else self.directory / FILES["rerun"]
+        self.rerun = RerunLog(rrd, live=live) if rrd is not None or live is not None else None
+        self.trace: TraceWriter | None = None
+        if self.directory is not None:
+            self.trace = TraceWriter(self.directory / FILES["trace"])
         self.scene_every = max(1, scene_every)
-        self.trace = TraceWriter(self.directory / FILES["trace"])
         self.collector = SummaryCollector()
         self.fetch: Robot | None = None
         self.control_hz = 10.0
@@ -82,9 +103,16 @@ class Recorder:
         self.control_hz = fetch.capabilities().control_hz
         return RecordingRobot(robot, self)
 
+    def wrap_grounders(self, grounders: dict[str, Grounder]) -> dict[str, Grounder]:
+        """Return `grounders` with each frame they ground in, and their result, recorded."""
+        return {name: RecordingGrounder(grounder, self) for name, grounder in grounders.items()}
+
     def __call__(self, event: Event) -> None:
-        self.trace(event)
+        if self.trace is not None:
+            self.trace(event)
         self.collector(event)
+        if self.rerun is not None:
+            self.rerun.event(event)
         if event.kind in COMPOSITES or event.node is None:
             if event.event == "task_finished":
                 self.lines[0] = f"task {self.collector.task}: {event.status}"
@@ -105,7 +133,8 @@ class Recorder:
         assert self.fetch is not None
         start = time.perf_counter()
         observation = self.fetch.observe()
-        if self.steps % self.scene_every == 0:
+        fresh = self.steps % self.scene_every == 0
+        if fresh:
             self.scene_rgb = self.fetch.scene().rgb
         self.steps += 1
         tactile = np.asarray(observation.get("tactile", np.zeros(0)), np.float32).reshape(-1)
@@ -115,11 +144,19 @@ class Recorder:
             f"task {self.collector.task}   t = {self.steps / self.control_hz:5.1f} s   "
             f"step {self.steps}   |tactile| = {float(np.linalg.norm(tactile)):.3f}"
         )
-        frame = compose_frame(observation.get("wrist_rgb"), self.scene_rgb, self.lines)
-        self._write(frame)
+        if self.rerun is not None:
+            self.rerun.sample(self.steps, observation, self.scene_rgb if fresh else None, applied)
+        if self.directory is not None:
+            self._write(compose_frame(observation.get("wrist_rgb"), self.scene_rgb, self.lines))
         self.render_s += time.perf_counter() - start
 
+    def on_locate(self, frame: SceneFrame, result: LocateResult) -> None:
+        """Keep the frame a grounder saw and what it found, for the rerun log."""
+        if self.rerun is not None:
+            self.rerun.grounded_in(frame, result)
+
     def _write(self, frame: np.ndarray) -> None:
+        assert self.directory is not None
         if self.writer is None:
             import imageio.v2 as imageio
 
@@ -134,8 +171,18 @@ class Recorder:
         self.writer.append_data(frame)
 
     def finish(self, result: RunResult | None, timings: Timings) -> None:
-        """Close the video, draw the signals, write the summary; safe after a failed start."""
+        """Close the video and the rerun log, draw the signals, write the summary.
+
+        Safe after a failed start.
+        """
         start = time.perf_counter()
+        if self.rerun is not None:
+            self.rerun.close()
+        if self.directory is not None:
+            self._write_files(result, timings, start)
+
+    def _write_files(self, result: RunResult | None, timings: Timings, start: float) -> None:
+        assert self.directory is not None and self.trace is not None
         if self.writer is None and self.lines[0]:
             # A run that never acted still gets a one-frame video of how it ended.
             self._write(compose_frame(None, self.scene_rgb, self.lines))
@@ -192,6 +239,20 @@ class RecordingRobot:
 
     def close(self) -> None:
         self.inner.close()
+
+
+class RecordingGrounder:
+    """A `Grounder` that tells its recorder about every frame it grounds in, and the result."""
+
+    def __init__(self, grounder: Grounder, recorder: Recorder) -> None:
+        self.inner = grounder
+        self.recorder = recorder
+        self.name = grounder.name
+
+    def locate(self, frame: SceneFrame, query: str) -> LocateResult:
+        result = self.inner.locate(frame, query)
+        self.recorder.on_locate(frame, result)
+        return result
 
 
 def read_recording(directory: Path) -> dict[str, Any]:
