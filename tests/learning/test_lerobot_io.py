@@ -185,15 +185,14 @@ def test_exclude_leaves_arrays_out_and_says_so(demos: Path, tmp_path: Path) -> N
     result = runner.invoke(
         app,
         ["dataset", "export", str(demos), "--to", "lerobot", str(out),
-         "--exclude", "privileged.*", "--exclude", "observation.success"],
+         "--exclude", "privileged.*"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "not mapped: `privileged.wrist_mask`: left out (--exclude privileged.*)" in result.stdout
-    assert "not mapped: `observation.success`: left out (--exclude observation.success)" in (
-        result.stdout
-    )
     features = json.loads((out / "meta" / "info.json").read_text())["features"]
     assert not [key for key in features if key.startswith("privileged.")]
+    # lerobot-train feeds every `observation.*` feature to the policy: success is an outcome.
+    assert "next.success" in features and "observation.success" not in features
     assert {"observation.images.wrist", "mask.keep", "observation.state"} <= set(features)
     back = DemoDataset(import_lerobot(out, tmp_path / "back").out)
     assert "privileged.target_pose" not in back.info.features

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from vitalskills.learning.dataset import DatasetInfo, DatasetWriter, EpisodeMeta
 from vitalskills.learning.errors import DatasetError
 from vitalskills.learning.lerobot_io.mapping import (
+    SUCCESS,
     Column,
     Plan,
     Unmapped,
@@ -35,7 +36,6 @@ from vitalskills.learning.lerobot_io.mapping import (
 from vitalskills.learning.lerobot_io.media import VideoReader, decode_png
 
 SUPPORTED_VERSION = "v3.0"
-SUCCESS = "next.success"
 _CONVERT_HINT = (
     "convert it to v3.0 with lerobot's own converter "
     "(`python -m lerobot.datasets.v30.convert_dataset_v21_to_v30`), then import that"

@@ -28,6 +28,10 @@ STATE = "observation.state"
 EE_POSE = "observation.ee_pose"
 GRIPPER = "observation.gripper"
 TACTILE = "observation.tactile"
+#: The robot's per-frame success report is an outcome, not a policy input: LeRobot's
+#: `next.success` (lerobot-train feeds every `observation.*` feature to the policy).
+SUCCESS = "observation.success"
+NEXT_SUCCESS = "next.success"
 POSE_NAMES = ["x", "y", "z", "qw", "qx", "qy", "qz"]
 ACTION_NAMES = ["dx", "dy", "dz", "rx", "ry", "rz", "gripper"]
 IMAGE_NAMES = ["height", "width", "channels"]
@@ -194,7 +198,7 @@ def plan_export(features: dict[str, Feature], *, video: bool, exclude: Sequence[
                 )
             )
         elif _is_numeric(dtype):
-            plan.columns.append(_vector(key, [source]))
+            plan.columns.append(_vector(NEXT_SUCCESS if key == SUCCESS else key, [source]))
         else:
             plan.unmapped.append(
                 Unmapped(f"`{key}` ({dtype}{list(shape)})", "LeRobot features hold numbers only")
@@ -275,7 +279,7 @@ def columns_from_lerobot(features: dict[str, Any]) -> Plan:
             parts = tuple(Source(k, "float32", (n,)) for k, n in STATE_SPLITS[shape[0]])
             plan.columns.append(Column(key, "vector", parts, dtype, shape, names))
         elif isinstance(dtype, str) and _is_numeric(dtype) and len(shape) >= 1:
-            source = Source(key, dtype, shape)
+            source = Source(SUCCESS if key == NEXT_SUCCESS else key, dtype, shape)
             plan.columns.append(Column(key, "vector", (source,), dtype, shape, names))
         else:
             plan.unmapped.append(
