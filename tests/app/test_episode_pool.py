@@ -134,6 +134,9 @@ def test_a_skill_evaluates_the_same_in_workers_with_torch(skill: Path) -> None:
 def test_ray_local_cluster_gives_the_same_results_and_reruns_a_dead_actor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Under `uv run`, Ray would start its workers with `uv run` in an environment without
+    # the extras; the local cluster's workers run this interpreter (as `--ray auto` does).
+    monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: vitalskills[ray]")
     here = evaluate_policy("plug_in_socket", "expert", "spatial", episodes=4, seed=30)
     marker = tmp_path / "died"

@@ -388,6 +388,10 @@ class _RayWorker:
 
 def _ray(address: str) -> Any:
     """Import Ray and connect to `address` (`auto`: start a local Ray on 127.0.0.1)."""
+    if address == "auto":
+        # The local workers run this interpreter. Ray would otherwise start them with
+        # `uv run` when this process was, in an environment without the extras.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError:
