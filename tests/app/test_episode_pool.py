@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.tiny_skill import train_tiny_skill
 from vitalskills.app.episode_pool import (
     DIE_ON_SEED_ENV,
     Done,
@@ -26,7 +27,6 @@ from vitalskills.app.evaluate import SimEvalJob, evaluate_policy, evaluate_skill
 from vitalskills.cli import app
 from vitalskills.sim.tasks import SimError
 from vitalskills.skills.manifest import load_manifest
-from tests.tiny_skill import train_tiny_skill
 
 runner = CliRunner()
 COMPARED = ("successes", "failed_seeds", "mean_steps", "seeds")
