@@ -67,10 +67,12 @@ class Workers:
 
     `count` None means all the cores: this machine's, or the Ray cluster's.
     `ray` is a Ray address, or `auto` for a local Ray bound to 127.0.0.1.
+    `spawn_one` runs even a single worker in its own process (to measure the pool's cost).
     """
 
     count: int | None = 1
     ray: str | None = None
+    spawn_one: bool = False
 
     def describe(self) -> str:
         """Say where the episodes run, for progress bars and logs."""
@@ -78,7 +80,9 @@ class Workers:
             where = "a local Ray" if self.ray == "auto" else f"Ray at {self.ray}"
             return f"{self.count or 'all'} workers on {where}"
         count = self.resolved_count()
-        return "in process" if count == 1 else f"{count} worker processes"
+        if count == 1 and not self.spawn_one:
+            return "in process"
+        return f"{count} worker process{'es' if count > 1 else ''}"
 
     def resolved_count(self) -> int:
         """The number of local worker processes (all the cores when `count` is None)."""
@@ -117,7 +121,8 @@ def run_episodes(
     advance a progress bar. No more local workers start than there are seeds.
     """
     if workers.ray is None:
-        workers = Workers(min(workers.resolved_count(), max(len(seeds), 1)))
+        count = min(workers.resolved_count(), max(len(seeds), 1))
+        workers = Workers(count, spawn_one=workers.spawn_one)
     results: list[Done[R]] = []
     with EpisodePool(workers) as pool:
         for item in pool.map(job, seeds):
@@ -153,7 +158,7 @@ class EpisodePool:
         """
         if self.workers.ray is not None:
             return _ray_map(job, seeds, self.workers)
-        if self.workers.resolved_count() == 1:
+        if self.workers.resolved_count() == 1 and not self.workers.spawn_one:
             return _in_process_map(job, seeds)
         return self._local_map(job, seeds)
 

@@ -1,0 +1,83 @@
+"""Evaluation throughput: episodes per second in process, on 1 and 2 workers, and on Ray.
+
+Evaluates a skill from the library (default: the shipped `plug_insert`, BC + residual,
+with the 128 x 128 wrist camera rendered every step) on the same seeds four ways:
+  - sequential:   in this process, one episode after another (`--workers 1`),
+  - 1 worker:     one spawned worker process (the pool's own cost),
+  - 2 workers:    two spawned worker processes (`--workers 2`),
+  - ray 2:        two actors on a local Ray cluster (`--ray auto --workers 2`).
+Each time covers the whole evaluation as a user runs it: starting the workers and loading
+the skill in each, then the episodes; the Ray cluster itself is started before timing.
+Every run must give the same per-episode results. The last line is `speedup=X`: 2 local
+workers over sequential.
+
+    uv run python benchmarks/eval_parallel.py [--episodes 12] [--no-ray]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=12, help="episodes per run")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    parser.add_argument("--skill", default="plug_insert", help="library skill to evaluate")
+    parser.add_argument("--task", default="plug_in_socket", help="simulator task")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
+    args = parser.parse_args()
+
+    import torch
+
+    from vitalskills.app.episode_pool import Workers
+    from vitalskills.app.evaluate import evaluate_skill
+    from vitalskills.skills import default_library
+
+    torch.set_num_threads(1)  # as in the workers: one core per episode stream
+    manifest = default_library([]).get(args.skill, None)
+    runs = {
+        "sequential": Workers(1),
+        "1 worker": Workers(1, spawn_one=True),
+        "2 workers": Workers(2),
+    }
+    if not args.no_ray:
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+        runs["ray 2"] = Workers(2, ray="auto")
+    rates, results = {}, {}
+    print(f"{args.skill} on {args.task}, {args.episodes} episodes from seed {args.seed}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
+    print(f"{'run':<12} {'seconds':>8} {'episodes/s':>11} {'vs sequential':>14}  successes")
+    for name, workers in runs.items():
+        start = time.perf_counter()
+        result = evaluate_skill(
+            manifest, args.task, episodes=args.episodes, seed=args.seed, workers=workers
+        )
+        seconds = time.perf_counter() - start
+        rates[name], results[name] = args.episodes / seconds, result
+        ratio = rates[name] / rates["sequential"]
+        print(
+            f"{name:<12} {seconds:>8.1f} {rates[name]:>11.3f} {ratio:>13.2f}x  "
+            f"{result.successes}/{result.episodes}",
+            flush=True,
+        )
+    if not args.no_ray:
+        ray.shutdown()
+    same = all(result == results["sequential"] for result in results.values())
+    print(f"same per-episode results in every run: {'yes' if same else 'NO'}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"speedup={rates['2 workers'] / rates['sequential']:.2f}")
+    if not same:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
