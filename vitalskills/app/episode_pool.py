@@ -20,7 +20,9 @@ elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -179,14 +181,16 @@ class EpisodePool:
         busy: dict[int, tuple[int, int]] = {}  # position in self._local -> (index, seed)
         try:
             while True:
-                for slot, worker in enumerate(self._local):
+                for slot in range(len(self._local)):
                     if slot in busy:
                         continue
                     following = retry.popleft() if retry else next(pending, None)
                     if following is None:
                         break
+                    if not self._local[slot].process.is_alive():  # died after its last reply
+                        self._replace(slot, job)
                     busy[slot] = following
-                    worker.send(("seed", *following))
+                    self._local[slot].send(("seed", *following))
                 if not busy:
                     return
                 watched = [self._local[slot] for slot in busy]
@@ -199,15 +203,19 @@ class EpisodePool:
                     index, seed = busy.pop(slot)
                     if message is None:  # died: the episode is lost, run it again
                         retry.append((index, seed))
-                        worker.stop()
-                        self._local[slot] = _LocalWorker()
-                        self._local[slot].send(("job", job))
+                        self._replace(slot, job)
                         continue
                     yield _result(message, index, seed)
         finally:
             for slot in busy:  # abandoned episodes: these workers are replaced next map
                 self._local[slot].stop()
             self._local = [w for slot, w in enumerate(self._local) if slot not in busy]
+
+    def _replace(self, slot: int, job: Job) -> None:
+        """Stop the worker in `slot` and start a fresh one on `job`."""
+        self._local[slot].stop()
+        self._local[slot] = _LocalWorker()
+        self._local[slot].send(("job", job))
 
 
 def _result(message: tuple, index: int, seed: int) -> Done:
@@ -254,7 +262,9 @@ class _LocalWorker:
         child.close()
 
     def send(self, message: tuple) -> None:
-        self.conn.send(message)
+        """Send unless the worker is gone (its sentinel then reports the death)."""
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.conn.send(message)
 
     def receive(self) -> tuple | None:
         """The worker's reply if one is waiting, else None (also when it died)."""
@@ -272,6 +282,7 @@ class _LocalWorker:
 
 def _worker_main(conn: Connection) -> None:
     """A worker's loop: build the runner for each job, run each seed, send the result."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     runner: Any = None
     build_error: BaseException | None = None
     while True:
