@@ -140,7 +140,6 @@ def test_ray_local_cluster_gives_the_same_results_and_reruns_a_dead_actor(
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: vitalskills[ray]")
     here = evaluate_policy("plug_in_socket", "expert", "spatial", episodes=4, seed=30)
     marker = tmp_path / "died"
-    # Ray's workers take their environment from the cluster, started after this.
     monkeypatch.setenv(DIE_ON_SEED_ENV, f"31:{marker}")
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
     try:

@@ -13,6 +13,11 @@ loses the episode it held: that seed is run again on a fresh worker and never co
 as a success or a failure. An exception raised by an episode stops the map and is
 raised here.
 
+Local workers fork from a server process (multiprocessing's `forkserver`) that imported
+torch, MuJoCo and vitalskills once, so starting them costs one import, not one per
+worker. As with any multiprocessing, a script that runs episodes on workers must do so
+under `if __name__ == "__main__":`.
+
 Messages between this process and its workers are Python objects (pickled by
 `multiprocessing` or Ray) between processes the user started; nothing is read from
 elsewhere.
@@ -35,15 +40,19 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from vitalskills.errors import UsageError, VitalskillsError
 
 if TYPE_CHECKING:
-    from multiprocessing.context import SpawnProcess
+    from multiprocessing.context import BaseContext, ForkServerProcess
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 
-#: Test hook, for tests only: "SEED:PATH" makes a worker that is given SEED exit at once
-#: (`os._exit`, as a crash) when PATH does not exist yet, creating PATH first, so the
-#: worker dies on that seed exactly once. In-process runs ignore it.
+#: Test hook, for tests only: "SEED:PATH" in this process's environment makes the worker
+#: that is given SEED exit at once (`os._exit`, as a crash) when PATH does not exist yet,
+#: creating PATH first, so a worker dies on that seed exactly once. Read when a seed is
+#: handed out; in-process runs ignore it.
 DIE_ON_SEED_ENV = "VITALSKILLS_TEST_WORKER_DIES_ON_SEED"
+
+#: Imported once by the server that local workers fork from.
+_PRELOAD = ("torch", "vitalskills.app.evaluate", "vitalskills.app.collect", "vitalskills.sim")
 
 #: Environment of worker processes: one thread per math library, so N workers use N cores.
 _ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
@@ -138,7 +147,8 @@ class EpisodePool:
     """Episode workers for one or more `map`s; a context manager that stops them.
 
     Local workers start with the first `map` and are kept for the next ones (a residual
-    run evaluates many times); Ray actors live for one `map`.
+    run evaluates many times); a `map` of the same job object again reuses the runners
+    they built. Ray actors live for one `map`.
     """
 
     def __init__(self, workers: Workers) -> None:
@@ -175,7 +185,7 @@ class EpisodePool:
         while len(self._local) < count:
             self._local.append(_LocalWorker())
         for worker in self._local:
-            worker.send(("job", job))
+            worker.take(job)
         pending = enumerate(seeds)
         retry: deque[tuple[int, int]] = deque()
         busy: dict[int, tuple[int, int]] = {}  # position in self._local -> (index, seed)
@@ -190,7 +200,7 @@ class EpisodePool:
                     if not self._local[slot].process.is_alive():  # died after its last reply
                         self._replace(slot, job)
                     busy[slot] = following
-                    self._local[slot].send(("seed", *following))
+                    self._local[slot].send(("seed", *following, os.environ.get(DIE_ON_SEED_ENV)))
                 if not busy:
                     return
                 watched = [self._local[slot] for slot in busy]
@@ -215,7 +225,7 @@ class EpisodePool:
         """Stop the worker in `slot` and start a fresh one on `job`."""
         self._local[slot].stop()
         self._local[slot] = _LocalWorker()
-        self._local[slot].send(("job", job))
+        self._local[slot].take(job)
 
 
 def _result(message: tuple, index: int, seed: int) -> Done:
@@ -240,16 +250,25 @@ def _close(runner: object) -> None:
         close()
 
 
+def _context() -> BaseContext:
+    """Workers fork from a server process that has imported torch, MuJoCo and vitalskills
+    once and touched none of them, so a worker starts in a fraction of an import and
+    inherits no threads, GL contexts or policies from this process."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload(list(_PRELOAD))
+    return context
+
+
 class _LocalWorker:
     """One worker process and its end of the pipe."""
 
     def __init__(self) -> None:
-        context = get_context("spawn")  # no forked copies of torch, MuJoCo or GL state
+        context = _context()
         self.conn, child = context.Pipe()
         saved = {name: os.environ.get(name) for name in _ONE_THREAD}
         os.environ.update(_ONE_THREAD)  # a spawned child takes its environment from ours
         try:
-            self.process: SpawnProcess = context.Process(
+            self.process: ForkServerProcess = context.Process(
                 target=_worker_main, args=(child,), daemon=True
             )
             self.process.start()
@@ -260,6 +279,13 @@ class _LocalWorker:
                 else:
                     os.environ[name] = value
         child.close()
+        self.job: Job | None = None
+
+    def take(self, job: Job) -> None:
+        """Have the worker build `job`'s runner, unless it runs that very job already."""
+        if job is not self.job:
+            self.send(("job", job))
+            self.job = job
 
     def send(self, message: tuple) -> None:
         """Send unless the worker is gone (its sentinel then reports the death)."""
@@ -299,8 +325,8 @@ def _worker_main(conn: Connection) -> None:
                 build_error = error
             _one_torch_thread()
             continue
-        _, _, seed = message
-        _die_if_asked(seed)
+        _, _, seed, hook = message
+        _die_if_asked(seed, hook)
         try:
             if build_error is not None:
                 raise build_error
@@ -331,12 +357,11 @@ def _sendable(error: Exception) -> Exception:
     return error
 
 
-def _die_if_asked(seed: int) -> None:
-    """The test hook of `DIE_ON_SEED_ENV`: exit on that seed, once."""
-    asked = os.environ.get(DIE_ON_SEED_ENV)
-    if not asked:
+def _die_if_asked(seed: int, hook: str | None) -> None:
+    """The test hook of `DIE_ON_SEED_ENV` (its value in the parent): exit on that seed, once."""
+    if not hook:
         return
-    target, _, marker = asked.partition(":")
+    target, _, marker = hook.partition(":")
     if int(target) == seed and marker:
         try:
             Path(marker).touch(exist_ok=False)
@@ -362,7 +387,8 @@ def _ray_map(job: Job[R], seeds: Iterable[int], workers: Workers) -> Iterator[Do
                 if following is None:
                     break
                 actor = idle.pop()
-                running[actor.run.remote(following[1])] = (actor, *following)
+                hook = os.environ.get(DIE_ON_SEED_ENV)
+                running[actor.run.remote(following[1], hook)] = (actor, *following)
             if not running:
                 return
             (ref,), _ = ray.wait(list(running), num_returns=1)
@@ -392,8 +418,8 @@ class _RayWorker:
             self.build_error = error
         _one_torch_thread()
 
-    def run(self, seed: int) -> tuple:
-        _die_if_asked(seed)
+    def run(self, seed: int, hook: str | None = None) -> tuple:
+        _die_if_asked(seed, hook)
         try:
             if self.build_error is not None:
                 raise self.build_error
