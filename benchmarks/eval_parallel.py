@@ -8,9 +8,10 @@ with the 128 x 128 wrist camera rendered every step) on the same seeds four ways
   - ray 2:        two actors on a local Ray cluster (`--ray auto --workers 2`).
 Each time covers the whole evaluation as a user runs it: starting the workers and loading
 the skill in each, then the episodes; the best of `--rounds` counts (other jobs only
-ever slow a run down). Two one-time costs of a process are measured first and kept out:
+ever slow a run down). Two one-time costs of a process are measured apart and kept out:
 the server local workers fork from (it imports torch and MuJoCo once) and the local Ray
-cluster. Every run must give the same per-episode results. The last line is
+cluster (started just before its run, so that its threads in this process do not slow
+the others). Every run must give the same per-episode results. The last line is
 `speedup=X`: 2 local workers over sequential.
 
     uv run python benchmarks/eval_parallel.py [--episodes 48] [--rounds 2] [--no-ray]
@@ -57,15 +58,16 @@ def main() -> None:
     run_episodes(job, [args.seed], Workers(1, spawn_one=True))
     print(f"once per process: the worker server and a first worker, {_since(start):.1f} s")
     if not args.no_ray:
-        import ray
-
-        start = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
         runs["ray 2"] = Workers(2, ray="auto")
-        print(f"once per process: a local Ray cluster, {_since(start):.1f} s")
     rates, results = {}, {}
     print(f"{'run':<12} {'seconds':>8} {'episodes/s':>11} {'vs sequential':>14}  successes")
     for name, workers in runs.items():
+        if workers.ray is not None:  # started last: its threads in this process stay out
+            import ray  # of the other runs
+
+            start = time.perf_counter()
+            ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+            print(f"(once per process: a local Ray cluster, {_since(start):.1f} s)")
         seconds = float("inf")
         for _ in range(args.rounds):
             start = time.perf_counter()
