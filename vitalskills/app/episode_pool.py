@@ -97,7 +97,11 @@ class Workers:
 
     def resolved_count(self) -> int:
         """The number of local worker processes (all the cores when `count` is None)."""
-        return self.count if self.count is not None else os.cpu_count() or 1
+        if self.count is not None:
+            return self.count
+        if hasattr(os, "sched_getaffinity"):  # the cores this process may run on
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
