@@ -19,6 +19,7 @@ from vitalskills.app.episode_pool import (
     DIE_ON_SEED_ENV,
     Done,
     EpisodePool,
+    WorkerError,
     Workers,
     in_seed_order,
     run_episodes,
@@ -83,6 +84,14 @@ def test_a_dead_worker_loses_its_episode_which_runs_again(
     assert marker.exists(), "the worker given seed 22 did not exit"
     assert pooled == here
     assert sorted(seen) == [0, 1, 2, 3, 4]  # seed 22 reported once, after its re-run
+
+
+def test_a_seed_that_kills_every_worker_stops_the_evaluation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(DIE_ON_SEED_ENV, "41")
+    with pytest.raises(WorkerError, match="workers died 3 times running the episode of seed 41"):
+        run_episodes(SimEvalJob("plug_in_socket"), [40, 41, 42], Workers(2))
 
 
 def test_an_episode_error_in_a_worker_is_raised_here() -> None:

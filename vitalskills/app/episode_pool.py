@@ -47,12 +47,15 @@ R_co = TypeVar("R_co", covariant=True)
 
 #: Test hook, for tests only: "SEED:PATH" in this process's environment makes the worker
 #: that is given SEED exit at once (`os._exit`, as a crash) when PATH does not exist yet,
-#: creating PATH first, so a worker dies on that seed exactly once. Read when a seed is
-#: handed out; in-process runs ignore it.
+#: creating PATH first, so a worker dies on that seed exactly once; "SEED" alone makes
+#: every worker given SEED die. Read when a seed is handed out; in-process runs ignore it.
 DIE_ON_SEED_ENV = "VITALSKILLS_TEST_WORKER_DIES_ON_SEED"
 
 #: Imported once by the server that local workers fork from.
 _PRELOAD = ("torch", "vitalskills.app.evaluate", "vitalskills.app.collect", "vitalskills.sim")
+
+#: A seed whose worker died this many times stops the map: it would kill every worker.
+MAX_DEATHS = 3
 
 #: Environment of worker processes: one thread per math library, so N workers use N cores.
 _ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
@@ -69,7 +72,8 @@ Job = Callable[[], EpisodeRunner[R]]
 
 
 class WorkerError(VitalskillsError):
-    """An episode failed in a worker with an error that could not be sent back as is."""
+    """Workers kept dying on one seed, or an episode failed with an error that could not
+    be sent back as is."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ class EpisodePool:
             worker.take(job)
         pending = enumerate(seeds)
         retry: deque[tuple[int, int]] = deque()
+        deaths: dict[int, int] = {}
         busy: dict[int, tuple[int, int]] = {}  # position in self._local -> (index, seed)
         try:
             while True:
@@ -216,7 +221,7 @@ class EpisodePool:
                         continue
                     index, seed = busy.pop(slot)
                     if message is None:  # died: the episode is lost, run it again
-                        retry.append((index, seed))
+                        retry.append(_lost(deaths, index, seed))
                         self._replace(slot, job)
                         continue
                     yield _result(message, index, seed)
@@ -230,6 +235,22 @@ class EpisodePool:
         self._local[slot].stop()
         self._local[slot] = _LocalWorker()
         self._local[slot].take(job)
+
+
+def _lost(deaths: dict[int, int], index: int, seed: int) -> tuple[int, int]:
+    """Count a worker's death on `seed`; the episode to run again.
+
+    Raises:
+        WorkerError: workers died on this seed `MAX_DEATHS` times.
+    """
+    deaths[seed] = deaths.get(seed, 0) + 1
+    if deaths[seed] >= MAX_DEATHS:
+        raise WorkerError(
+            f"workers died {deaths[seed]} times running the episode of seed {seed}",
+            hint="run that seed alone with --workers 1 --episodes 1 --seed "
+            f"{seed} to see the crash",
+        )
+    return index, seed
 
 
 def _result(message: tuple, index: int, seed: int) -> Done:
@@ -362,16 +383,18 @@ def _sendable(error: Exception) -> Exception:
 
 
 def _die_if_asked(seed: int, hook: str | None) -> None:
-    """The test hook of `DIE_ON_SEED_ENV` (its value in the parent): exit on that seed, once."""
+    """The test hook of `DIE_ON_SEED_ENV` (its value in the parent): exit on that seed."""
     if not hook:
         return
     target, _, marker = hook.partition(":")
-    if int(target) == seed and marker:
+    if int(target) != seed:
+        return
+    if marker:
         try:
             Path(marker).touch(exist_ok=False)
         except FileExistsError:
             return
-        os._exit(13)
+    os._exit(13)
 
 
 def _ray_map(job: Job[R], seeds: Iterable[int], workers: Workers) -> Iterator[Done[R]]:
@@ -382,6 +405,7 @@ def _ray_map(job: Job[R], seeds: Iterable[int], workers: Workers) -> Iterator[Do
     actors = [actor_class.remote(job) for _ in range(count)]
     pending = enumerate(seeds)
     retry: deque[tuple[int, int]] = deque()
+    deaths: dict[int, int] = {}
     running: dict[Any, tuple[Any, int, int]] = {}  # object ref -> (actor, index, seed)
     idle = list(actors)
     try:
@@ -401,7 +425,7 @@ def _ray_map(job: Job[R], seeds: Iterable[int], workers: Workers) -> Iterator[Do
             try:
                 message = ray.get(ref)
             except ray.exceptions.RayActorError:  # the actor died; Ray restarts it
-                retry.append((index, seed))
+                retry.append(_lost(deaths, index, seed))
                 continue
             yield _result(message, index, seed)
     finally:
