@@ -140,6 +140,23 @@ def test_a_skill_evaluates_the_same_in_workers_with_torch(skill: Path) -> None:
     assert pooled == here and here.policy == "skill:plug_insert@0.1.0"
 
 
+def test_residual_evaluations_on_workers_equal_the_in_process_evaluator(skill: Path) -> None:
+    # The trainer's evaluator sends the actor's current weights to the workers; they
+    # rebuild BC + residual from the skill folder and those weights.
+    from vitalskills.app.train import PoolEvaluator
+    from vitalskills.learning.policies import load_bc_policy
+    from vitalskills.learning.residual import evaluate_in_sim
+    from vitalskills.learning.residual.actor import ResidualActor, feature_dim
+    from vitalskills.learning.residual.config import ResidualConfig
+
+    bc = load_bc_policy(load_manifest(skill))
+    config = ResidualConfig(feature_dim=feature_dim(bc.model), init_scale=0.5, offset_scale=0.02)
+    actor = ResidualActor(config)
+    with EpisodePool(Workers(2)) as pool:
+        pooled = PoolEvaluator(pool, skill, "plug_in_socket", "canonical")(bc, actor, 2)
+    assert pooled == evaluate_in_sim("plug_in_socket", "canonical", bc, actor, 2)
+
+
 def test_ray_local_cluster_gives_the_same_results_and_reruns_a_dead_actor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
