@@ -401,7 +401,7 @@ def _ray_map(job: Job[R], seeds: Iterable[int], workers: Workers) -> Iterator[Do
     """Run the seeds on Ray actors (one per worker, each building the runner once)."""
     ray = _ray(workers.ray or "auto")
     count = workers.count or max(int(ray.cluster_resources().get("CPU", 1)), 1)
-    actor_class = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(_RayWorker)
+    actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorker)
     actors = [actor_class.remote(job) for _ in range(count)]
     pending = enumerate(seeds)
     retry: deque[tuple[int, int]] = deque()
@@ -421,12 +421,15 @@ def _ray_map(job: Job[R], seeds: Iterable[int], workers: Workers) -> Iterator[Do
                 return
             (ref,), _ = ray.wait(list(running), num_returns=1)
             actor, index, seed = running.pop(ref)
-            idle.append(actor)
             try:
                 message = ray.get(ref)
-            except ray.exceptions.RayActorError:  # the actor died; Ray restarts it
+            except ray.exceptions.RayActorError:  # the actor died: a fresh one takes its place
                 retry.append(_lost(deaths, index, seed))
+                ray.kill(actor)
+                actors[actors.index(actor)] = actor = actor_class.remote(job)
+                idle.append(actor)
                 continue
+            idle.append(actor)
             yield _result(message, index, seed)
     finally:
         for actor in actors:
