@@ -163,6 +163,7 @@ def test_ray_local_cluster_gives_the_same_results_and_reruns_a_dead_actor(
     # Under `uv run`, Ray would start its workers with `uv run` in an environment without
     # the extras; the local cluster's workers run this interpreter (as `--ray auto` does).
     monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # every socket on loopback
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: vitalskills[ray]")
     here = evaluate_policy("plug_in_socket", "expert", "spatial", episodes=4, seed=30)
     marker = tmp_path / "died"
@@ -173,7 +174,9 @@ def test_ray_local_cluster_gives_the_same_results_and_reruns_a_dead_actor(
             "plug_in_socket", "expert", "spatial", episodes=4, seed=30,
             workers=Workers(2, ray="auto"),
         )  # fmt: skip
+        nodes = [node["NodeManagerAddress"] for node in ray.nodes()]
     finally:
         ray.shutdown()
+    assert nodes == ["127.0.0.1"]
     assert marker.exists(), "the Ray actor given seed 31 did not exit"
     assert pooled == here

@@ -465,6 +465,9 @@ def _ray(address: str) -> Any:
         # The local workers run this interpreter. Ray would otherwise start them with
         # `uv run` when this process was, in an environment without the extras.
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+        # A one-machine cluster: Ray then takes the loopback address as the node's own
+        # (without this it replaces 127.0.0.1 by the machine's address).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
