@@ -13,15 +13,22 @@ bridge has a loop of its own, with random starts and verdicts: `app.teleop_colle
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vitalskills.app.episode_pool import EpisodePool, Workers, in_seed_order
 from vitalskills.learning.dataset import DatasetInfo, DatasetWriter, EpisodeMeta, EpisodeRecorder
 from vitalskills.learning.errors import DatasetError
 from vitalskills.robot import Observation, Policy, Robot
+
+if TYPE_CHECKING:  # importing the simulator loads MuJoCo
+    from vitalskills.sim import SimRobot
 
 
 @dataclass
@@ -66,6 +73,14 @@ def record_episode(
     return recorder, succeeded(observation)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One recorded attempt: its stacked steps (None when it recorded none), its verdict."""
+
+    frames: dict[str, np.ndarray] | None
+    success: bool
+
+
 def collect(
     robot: Robot,
     demonstrator: Policy,
@@ -89,29 +104,58 @@ def collect(
     Raises:
         DatasetError: the dataset does not match `info`, or too many attempts failed.
     """
+
+    def attempts() -> Iterator[tuple[int, Attempt]]:
+        for episode_seed in count(seed):
+            recorder, success = record_episode(robot, demonstrator, episode_seed, max_steps)
+            yield episode_seed, Attempt(recorder.frames() if recorder.length else None, success)
+
+    return write_attempts(
+        out, info, attempts(), episodes=episodes, seed=seed, keep_failures=keep_failures,
+        max_attempts=max_attempts, on_episode=on_episode,
+    )  # fmt: skip
+
+
+def write_attempts(
+    out: Path,
+    info: DatasetInfo,
+    attempts: Iterator[tuple[int, Attempt]],
+    *,
+    episodes: int,
+    seed: int,
+    keep_failures: bool = False,
+    max_attempts: int | None = None,
+    on_episode: Callable[[EpisodeMeta | None], None] | None = None,
+) -> CollectReport:
+    """Write attempts, given in seed order from `seed`, until `episodes` are written.
+
+    The dataset writer stays in this process, so the dataset is the same whether the
+    attempts were recorded here or by workers. See `collect` for the rest.
+    """
     if episodes < 1:
         raise DatasetError(f"--episodes must be at least 1, got {episodes}")
     limit = max_attempts if max_attempts is not None else 3 * episodes
     written: list[EpisodeMeta] = []
     discarded: list[int] = []
     with DatasetWriter(out, info) as writer:
-        attempt = 0
+        tried = 0
         while len(written) < episodes:
-            if attempt >= limit:
+            if tried >= limit:
                 raise DatasetError(
                     f"only {len(written)} of {episodes} demonstrations succeeded in "
-                    f"{attempt} attempts (seeds {seed}..{seed + attempt - 1})",
+                    f"{tried} attempts (seeds {seed}..{seed + tried - 1})",
                     hint="check the demonstrator, raise --max-steps, or pass --keep-failures",
                 )
-            episode_seed = seed + attempt
-            attempt += 1
-            recorder, success = record_episode(robot, demonstrator, episode_seed, max_steps)
-            if recorder.length and (success or keep_failures):
-                meta = writer.add_episode(recorder.frames(), seed=episode_seed, success=success)
+            episode_seed, attempt = next(attempts)
+            tried += 1
+            meta = None
+            if attempt.frames is not None and (attempt.success or keep_failures):
+                meta = writer.add_episode(
+                    attempt.frames, seed=episode_seed, success=attempt.success
+                )
                 written.append(meta)
             else:
                 discarded.append(episode_seed)
-                meta = None
             if on_episode is not None:
                 on_episode(meta)
     return CollectReport(written=written, discarded_seeds=discarded, dataset=Path(out))
@@ -132,6 +176,51 @@ class CallableDemonstrator:
         return self.fn(observation)
 
 
+@dataclass(frozen=True)
+class ExpertDemos:
+    """Builds one worker's simulator and records the scripted expert from each seed.
+
+    Plain data, so that it can be sent to worker processes and Ray actors. Each attempt
+    depends only on its seed: the episode and the expert's aiming error and tremor are
+    both drawn from it.
+    """
+
+    task: str
+    condition: str = "canonical"
+    max_steps: int = 150
+    image_size: int = 128
+    wrist_jitter: float | None = None
+
+    def robot(self) -> SimRobot:
+        """The in-process simulator these demonstrations are recorded on."""
+        from vitalskills.sim import SimRobot
+
+        return SimRobot(
+            self.task, self.condition, image_size=self.image_size, start="approach",
+            wrist_jitter=self.wrist_jitter,
+        )  # fmt: skip
+
+    def __call__(self) -> _ExpertRecorder:
+        return _ExpertRecorder(self.robot(), self.max_steps)
+
+
+class _ExpertRecorder:
+    """A worker's simulator and the expert: one attempt per seed."""
+
+    def __init__(self, robot: SimRobot, max_steps: int) -> None:
+        self.robot, self.max_steps = robot, max_steps
+
+    def __call__(self, seed: int) -> Attempt:
+        from vitalskills.sim import expert_policy
+
+        expert = CallableDemonstrator(expert_policy(self.robot.env, seed))
+        recorder, success = record_episode(self.robot, expert, seed, self.max_steps)
+        return Attempt(recorder.frames() if recorder.length else None, success)
+
+    def close(self) -> None:
+        self.robot.close()
+
+
 def collect_sim(
     task: str,
     out: Path,
@@ -144,34 +233,36 @@ def collect_sim(
     keep_failures: bool = False,
     on_episode: Callable[[EpisodeMeta | None], None] | None = None,
     wrist_jitter: float | None = None,
+    workers: Workers = Workers(),
 ) -> CollectReport:
     """Collect scripted-expert demonstrations of a simulator task, starting at the approach.
 
     `wrist_jitter` (m) moves the wrist camera on its mount each episode (recorded in the
-    dataset's `robot` metadata).
+    dataset's `robot` metadata). `workers` says where attempts are recorded (default: in
+    this process); they are written here in seed order, so the dataset is the same
+    wherever they ran.
 
     The simulator's privileged wrist segmentation is stored for semantic augmentation.
     """
-    from vitalskills.sim import SimRobot, expert_policy
     from vitalskills.sim.env import MASK_LABELS
 
-    robot = SimRobot(
-        task, condition, seed=seed, image_size=image_size, start="approach",
-        wrist_jitter=wrist_jitter,
-    )  # fmt: skip
+    job = ExpertDemos(task, condition, max_steps, image_size, wrist_jitter)
+    robot = job.robot()
     try:
-        info = DatasetInfo(
-            task=task,
-            condition=condition,
-            control_hz=robot.capabilities().control_hz,
-            source="expert",
-            robot=robot.capabilities().model_dump(mode="json") | {"wrist_jitter_m": wrist_jitter},
-            mask_labels=dict(MASK_LABELS),
-        )
-        expert = CallableDemonstrator(expert_policy(robot.env, seed))
-        return collect(
-            robot, expert, out, info, episodes=episodes, seed=seed, max_steps=max_steps,
-            keep_failures=keep_failures, on_episode=on_episode,
-        )  # fmt: skip
+        capabilities = robot.capabilities()
     finally:
         robot.close()
+    info = DatasetInfo(
+        task=task,
+        condition=condition,
+        control_hz=capabilities.control_hz,
+        source="expert",
+        robot=capabilities.model_dump(mode="json") | {"wrist_jitter_m": wrist_jitter},
+        mask_labels=dict(MASK_LABELS),
+    )
+    with EpisodePool(workers) as pool, closing(pool.map(job, count(seed))) as done:
+        attempts = ((item.seed, item.result) for item in in_seed_order(done))
+        return write_attempts(
+            out, info, attempts, episodes=episodes, seed=seed, keep_failures=keep_failures,
+            on_episode=on_episode,
+        )  # fmt: skip

@@ -19,7 +19,6 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from vitalskills.app.episode_pool import EpisodePool, Workers
 from vitalskills.errors import VitalskillsError
 from vitalskills.learning.bc.config import BCConfig, TrainConfig
 from vitalskills.learning.bc.policy import BCPolicy
@@ -35,17 +35,22 @@ from vitalskills.learning.bc.training import TrainResult, train_bc
 from vitalskills.learning.dataset import DemoDataset
 from vitalskills.learning.policies import load_bc_policy
 from vitalskills.learning.residual.actor import ResidualActor
-from vitalskills.learning.residual.config import RunConfig, SACConfig
+from vitalskills.learning.residual.config import ResidualConfig, RunConfig, SACConfig
 from vitalskills.learning.residual.episodes import SimEpisodes
 from vitalskills.learning.residual.log import LogRow
 from vitalskills.learning.residual.replay import ReplayBuffer
 from vitalskills.learning.residual.sac import SAC
-from vitalskills.learning.residual.training import EVAL_SEEDS, ResidualTrainer, evaluate_in_sim
+from vitalskills.learning.residual.training import (
+    EVAL_SEEDS,
+    ResidualTrainer,
+    residual_policy_factory,
+)
 from vitalskills.learning.skill_folder import POLICY_WEIGHTS, add_residual, copy_skill, write_skill
 from vitalskills.skills.hashcache import sha256_of
 from vitalskills.skills.manifest import SkillManifest, load_manifest
 
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo
+    from vitalskills.sim.rollouts import Rollouts
     from vitalskills.sim.tasks import TaskSpec
 
 #: The residual run's record and checkpoints, inside the skill folder (not packaged).
@@ -241,6 +246,46 @@ def load_bc_skill(skill_dir: Path) -> tuple[BCPolicy, SkillManifest, str]:
     return load_bc_policy(manifest), manifest, sha256_of(skill_dir / POLICY_WEIGHTS)
 
 
+@dataclass(frozen=True)
+class ResidualEvalJob:
+    """Builds one worker's evaluation of a residual being trained: the skill's BC policy
+    from its folder and the actor from a copy of its current weights (plain arrays)."""
+
+    skill: Path
+    task: str
+    condition: str
+    actor_config: dict[str, Any]
+    actor_state: dict[str, np.ndarray]
+
+    def __call__(self) -> Rollouts:
+        from vitalskills.sim.rollouts import Rollouts
+
+        bc = load_bc_policy(load_manifest(self.skill))
+        actor = ResidualActor(ResidualConfig.model_validate(self.actor_config))
+        actor.load_state_dict({k: torch.from_numpy(v) for k, v in self.actor_state.items()})
+        factory = residual_policy_factory(bc, actor.eval())
+        return Rollouts(self.task, factory, self.condition, policy_name="residual")
+
+
+@dataclass
+class PoolEvaluator:
+    """The trainer's evaluator: the policy on the fixed evaluation seeds, run on `pool`."""
+
+    pool: EpisodePool
+    skill: Path
+    task: str
+    condition: str
+
+    def __call__(self, bc: BCPolicy, actor: ResidualActor, episodes: int) -> int:
+        """Evaluate the BC skill corrected by `actor`; return the successes."""
+        state = {k: v.detach().cpu().numpy().copy() for k, v in actor.state_dict().items()}
+        job = ResidualEvalJob(
+            self.skill, self.task, self.condition, actor.config.model_dump(mode="json"), state
+        )
+        seeds = range(EVAL_SEEDS, EVAL_SEEDS + episodes)
+        return sum(done.result.success for done in self.pool.map(job, seeds))
+
+
 def train_residual(
     skill_dir: Path,
     task: str,
@@ -253,6 +298,7 @@ def train_residual(
     resume: bool = False,
     command: str = "",
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    workers: Workers = Workers(),
 ) -> ResidualResult:
     """Train a residual on the BC skill in `skill_dir` and package it into `out`.
 
@@ -264,6 +310,8 @@ def train_residual(
         resume: continue from `out/residual_run/checkpoints/latest` when it exists.
         on_step: called after every environment step with the step and running stats
             (`return`, `success`, `critic_loss`, `alpha`, and `eval` after evaluations).
+        workers: where the evaluations' episodes run (default: in this process); the
+            successes are the same wherever they run.
 
     Raises:
         TrainingError: bad options, or a checkpoint of another skill or settings.
@@ -271,19 +319,22 @@ def train_residual(
     sac_config, run = sac_config or SACConfig(), run or RunConfig()
     skill_dir, out = Path(skill_dir), Path(out or skill_dir)
     bc, manifest, bc_sha256 = load_bc_skill(skill_dir)
+    if workers.ray is None:
+        workers = Workers(min(workers.resolved_count(), run.eval_episodes))
     episodes = SimEpisodes(task, condition, run)
-    try:
-        trainer = ResidualTrainer(
-            bc, episodes, residual or {}, sac_config, run, out / RUN_DIR,
-            setting={"task": task, "condition": condition}, skill=manifest.name,
-            bc_sha256=bc_sha256, title=f"{manifest.name} residual RL: {task}, {condition}",
-            evaluate=partial(evaluate_in_sim, task, condition), resume=resume,
-        )  # fmt: skip
-    except BaseException:
-        episodes.close()
-        raise
-    with trainer:
-        trainer.train(on_step)
+    with EpisodePool(workers) as pool:
+        try:
+            trainer = ResidualTrainer(
+                bc, episodes, residual or {}, sac_config, run, out / RUN_DIR,
+                setting={"task": task, "condition": condition}, skill=manifest.name,
+                bc_sha256=bc_sha256, title=f"{manifest.name} residual RL: {task}, {condition}",
+                evaluate=PoolEvaluator(pool, skill_dir, task, condition), resume=resume,
+            )  # fmt: skip
+        except BaseException:
+            episodes.close()
+            raise
+        with trainer:
+            trainer.train(on_step)
     trainer.finish()
     if out.resolve() != skill_dir.resolve():
         copy_skill(skill_dir, out)

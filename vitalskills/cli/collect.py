@@ -29,10 +29,17 @@ from vitalskills.cli.app import (
     user_errors,
 )
 from vitalskills.cli.learning import progress_bar
-from vitalskills.cli.sim import ConditionName, WristJitterOption
+from vitalskills.cli.sim import (
+    ConditionName,
+    RayOption,
+    WorkersOption,
+    WristJitterOption,
+    workers_from,
+)
 from vitalskills.errors import UsageError
 
 if TYPE_CHECKING:
+    from vitalskills.app.episode_pool import Workers
     from vitalskills.app.teleop_collect import TeleopStatus
 
 SIM_MAX_STEPS = 150
@@ -178,6 +185,8 @@ def collect(
     connect_timeout: ConnectTimeoutOption = 5.0,
     curve_secret: CurveSecretOption = None,
     curve_server: CurveServerOption = None,
+    workers: WorkersOption = None,
+    ray: RayOption = None,
 ) -> None:
     """Record demonstrations: the scripted expert in the simulator, or teleoperation (--robot).
 
@@ -205,13 +214,14 @@ def collect(
                 )
         _collect_sim(
             task, out, episodes, condition, seed, max_steps or SIM_MAX_STEPS,
-            image_size or 128, keep_failures, wrist_jitter_mm,
+            image_size or 128, keep_failures, wrist_jitter_mm, workers_from(workers, ray),
         )  # fmt: skip
         return
     with user_errors():
-        if image_size is not None or wrist_jitter_mm is not None:
+        if image_size is not None or wrist_jitter_mm is not None or workers or ray:
             raise UsageError(
-                "--image-size and --wrist-jitter apply to the simulator without --robot",
+                "--image-size, --wrist-jitter, --workers and --ray apply to the simulator "
+                "without --robot",
                 hint="set them where the robot is served (`bridge serve`)",
             )
     _collect_teleop(
@@ -251,8 +261,9 @@ def _collect_sim(
     image_size: int,
     keep_failures: bool,
     wrist_jitter_mm: float | None,
+    workers: Workers,
 ) -> None:
-    """Record scripted-expert demonstrations in the in-process simulator."""
+    """Record scripted-expert demonstrations in the in-process simulator (or its workers)."""
     from vitalskills.app.collect import collect_sim
 
     with user_errors(), progress_bar("written") as progress:
@@ -266,6 +277,7 @@ def _collect_sim(
             task, out, condition=condition, episodes=episodes, seed=seed, max_steps=max_steps,
             image_size=image_size, keep_failures=keep_failures, on_episode=advance,
             wrist_jitter=None if wrist_jitter_mm is None else wrist_jitter_mm / 1000,
+            workers=workers,
         )  # fmt: skip
     steps = sum(meta.length for meta in report.written)
     console.print(

@@ -40,10 +40,11 @@ from vitalskills.cli.bench import (
     bench_settings,
     refuse_given,
 )
-from vitalskills.cli.sim import ConditionName, TaskName
+from vitalskills.cli.sim import ConditionName, RayOption, TaskName, WorkersOption, workers_from
 from vitalskills.errors import UsageError
 
 if TYPE_CHECKING:
+    from vitalskills.app.episode_pool import Workers
     from vitalskills.learning.residual.config import RunConfig, SACConfig
 
 train_app = typer.Typer(
@@ -362,6 +363,8 @@ def train_residual_command(
     curve_secret: CurveSecretOption = None,
     curve_server: CurveServerOption = None,
     threads: ThreadsOption = None,
+    workers: WorkersOption = None,
+    ray: RayOption = None,
 ) -> None:
     """Train a residual policy with SAC on top of a frozen BC skill.
 
@@ -385,7 +388,7 @@ def train_residual_command(
             "--start-height": start_height, "--start-yaw": start_yaw, "--pace": pace,
             "--chroma": chroma,
         }  # fmt: skip
-        sim_only = {"--task": task, "--condition": condition}
+        sim_only = {"--task": task, "--condition": condition, "--workers": workers, "--ray": ray}
         refuse_given(
             sim_only if robot is not None else robot_only, ("applies", "apply"),
             "to the simulator, not to --robot" if robot else "only with --robot",
@@ -423,6 +426,7 @@ def train_residual_command(
         _train_residual_sim(
             skill, task.value, (condition or ConditionName.canonical).value, out=out,
             residual=residual, sac=sac, run=run, resume=resume, command=command,
+            workers=workers_from(workers, ray),
         )  # fmt: skip
 
 
@@ -448,7 +452,7 @@ def _residual_bar(progress: Progress, steps: int, **fields: str) -> Callable:
 
 def _train_residual_sim(
     skill: Path, task: str, condition: str, *, out: Path | None, residual: dict,
-    sac: SACConfig, run: RunConfig, resume: bool, command: str,
+    sac: SACConfig, run: RunConfig, resume: bool, command: str, workers: Workers,
 ) -> None:  # fmt: skip
     from vitalskills.app.train import train_residual
 
@@ -457,7 +461,7 @@ def _train_residual_sim(
         advance = _residual_bar(progress, run.steps, **fields)
         result = train_residual(
             skill, task, condition, residual=residual, sac_config=sac, run=run,
-            out=out, resume=resume, command=command, on_step=advance,
+            out=out, resume=resume, command=command, on_step=advance, workers=workers,
         )  # fmt: skip
     final = result.rows[-1]
     console.print(

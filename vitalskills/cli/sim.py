@@ -39,6 +39,7 @@ from vitalskills.errors import UsageError
 
 if TYPE_CHECKING:
     from vitalskills.app.bench import Start
+    from vitalskills.app.episode_pool import Workers
     from vitalskills.app.robot_eval import EpisodeRecord
 
 sim_app = typer.Typer(
@@ -96,6 +97,30 @@ WristJitterOption = Annotated[
         help="Move the wrist camera on its mount by up to this many mm per axis (stress test).",
     ),
 ]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Run episodes in this many worker processes (default: the cores; 1: in this "
+        "process; with --ray: Ray workers, default the cluster's CPUs). Same results.",
+    ),
+]
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="Run episodes on the Ray cluster at this address, or `auto` for a local Ray "
+        "on 127.0.0.1 (needs the `ray` extra).",
+    ),
+]
+
+
+def workers_from(count: int | None, ray: str | None) -> Workers:
+    """Where the episodes run, from `--workers` and `--ray`."""
+    from vitalskills.app.episode_pool import Workers
+
+    return Workers(count, ray)
 
 
 @app.command("eval")
@@ -186,6 +211,8 @@ def eval_command(
     connect_timeout: ConnectTimeoutOption = 5.0,
     curve_secret: CurveSecretOption = None,
     curve_server: CurveServerOption = None,
+    workers: WorkersOption = None,
+    ray: RayOption = None,
 ) -> None:
     """Run a policy in the simulator for N seeded episodes and report its success rate.
 
@@ -217,11 +244,16 @@ def eval_command(
             simulator_only={
                 "--policy": policy, "--condition": condition, "--distractors": distractors,
                 "--wrist-jitter": wrist_jitter_mm, "--video": video,
+                "--workers": workers, "--ray": ray,
             },
         )  # fmt: skip
         return
-    from vitalskills.app.evaluate import check_savable, evaluate_skill, save_evaluation
-    from vitalskills.sim.rollouts import evaluate
+    from vitalskills.app.evaluate import (
+        check_savable,
+        evaluate_policy,
+        evaluate_skill,
+        save_evaluation,
+    )
     from vitalskills.skills import default_library
 
     policy = policy or PolicyName.expert
@@ -249,8 +281,9 @@ def eval_command(
                 raise UsageError(f"`{flag}` needs `--skill`", hint="name the skill to evaluate")
         if save:
             check_savable(distractors, wrist_jitter_mm)
-        bar = progress.add_task(f"{task_name} {condition_name}: {label}", total=episodes,
-                                successes=0)  # fmt: skip
+        where = workers_from(workers, ray)
+        bar = progress.add_task(f"{task_name} {condition_name}: {label} ({where.describe()})",
+                                total=episodes, successes=0)  # fmt: skip
         successes = 0
 
         def advance(index: int, ok: bool) -> None:
@@ -265,6 +298,7 @@ def eval_command(
             video_dir=video,
             on_episode=advance,
             wrist_jitter=None if wrist_jitter_mm is None else wrist_jitter_mm / 1000,
+            workers=where,
         )
         if manifest is not None:
             result = evaluate_skill(
@@ -273,7 +307,7 @@ def eval_command(
             if save:
                 save_evaluation(manifest, result, command_line(ctx))
         else:
-            result = evaluate(task_name, policy.value, condition_name, **options)
+            result = evaluate_policy(task_name, policy.value, condition_name, **options)
     if as_json:
         print(json.dumps(result.to_dict()))
         return

@@ -72,6 +72,100 @@ def run_episode(
     return info
 
 
+@dataclass(frozen=True)
+class EpisodeOutcome:
+    """How one seeded episode ended."""
+
+    seed: int
+    success: bool
+    steps: int
+
+
+class Rollouts:
+    """One environment that runs a policy for one seeded episode per call.
+
+    Each episode depends only on its seed (the environment and the policy are both made
+    from it), so episodes may run in any order, on any number of these.
+
+    Args:
+        task: simulator task.
+        policy: `expert`, `random`, or a factory `(env, seed) -> policy`.
+        condition: `canonical`, `spatial` or `scene`.
+        distractors: distractors per episode (default depends on the condition).
+        video_dir: write one MP4 per episode there (scene camera beside wrist camera).
+        image_size: wrist image side.
+        policy_name: name to report when `policy` is a factory.
+        wrist_jitter: move the wrist camera on its mount by up to this much (m) per axis.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        policy: str | PolicyFactory = "expert",
+        condition: str = "canonical",
+        distractors: int | None = None,
+        video_dir: Path | None = None,
+        image_size: int = 128,
+        policy_name: str | None = None,
+        wrist_jitter: float | None = None,
+    ) -> None:
+        self.factory = get_policy(policy) if isinstance(policy, str) else policy
+        self.name = policy if isinstance(policy, str) else policy_name or "custom"
+        self.task, self.condition, self.video_dir = task, condition, video_dir
+        # Scripted policies read privileged state, so they need no wrist images.
+        wrist = video_dir is not None or not isinstance(policy, str)
+        self.env = VitalEnv(
+            task,
+            condition,
+            distractors=distractors,
+            image_size=image_size,
+            render_wrist=wrist,
+            render_mode="rgb_array" if video_dir is not None else None,
+            wrist_jitter=wrist_jitter,
+        )
+        if video_dir is not None:
+            video_dir.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, seed: int) -> EpisodeOutcome:
+        """Run the episode of `seed` (and write its video when asked)."""
+        frames: list[np.ndarray] | None = [] if self.video_dir is not None else None
+        info = run_episode(self.env, self.factory(self.env, seed), seed, frames)
+        if frames is not None and self.video_dir is not None:
+            name = f"{self.task}_{self.condition}_{self.name}_seed{seed}.mp4"
+            _write_video(frames, self.video_dir / name)
+        return EpisodeOutcome(seed=seed, success=bool(info["success"]), steps=int(info["step"]))
+
+    def close(self) -> None:
+        """Close the environment."""
+        self.env.close()
+
+
+def summarize(
+    task: str,
+    policy: str,
+    condition: str,
+    outcomes: list[EpisodeOutcome],
+    distractors: int | None = None,
+    wrist_jitter: float | None = None,
+) -> EvalResult:
+    """Count the outcomes (in seed order) of an evaluation into its `EvalResult`."""
+    steps = [outcome.steps for outcome in outcomes]
+    successes = sum(outcome.success for outcome in outcomes)
+    return EvalResult(
+        task=task,
+        policy=policy,
+        condition=condition,
+        episodes=len(outcomes),
+        successes=successes,
+        success_rate=successes / len(outcomes) if outcomes else 0.0,
+        seeds=[outcome.seed for outcome in outcomes],
+        distractors=distractors,
+        wrist_jitter=wrist_jitter,
+        failed_seeds=[outcome.seed for outcome in outcomes if not outcome.success],
+        mean_steps=float(np.mean(steps)) if steps else 0.0,
+    )
+
+
 def evaluate(
     task: str,
     policy: str | PolicyFactory = "expert",
@@ -85,68 +179,23 @@ def evaluate(
     policy_name: str | None = None,
     wrist_jitter: float | None = None,
 ) -> EvalResult:
-    """Evaluate a policy on episodes seeded `seed`, `seed + 1`, ...
+    """Evaluate a policy in this process on episodes seeded `seed`, `seed + 1`, ...
 
-    Args:
-        task: simulator task.
-        policy: `expert`, `random`, or a factory `(env, seed) -> policy`.
-        condition: `canonical`, `spatial` or `scene`.
-        episodes: how many episodes.
-        seed: seed of the first episode.
-        distractors: distractors per episode (default depends on the condition).
-        video_dir: write one MP4 per episode there (scene camera beside wrist camera).
-        on_episode: called after each episode with its index and success.
-        image_size: wrist image side.
-        policy_name: name to report when `policy` is a factory.
-        wrist_jitter: move the wrist camera on its mount by up to this much (m) per axis.
+    See `Rollouts` for the arguments; `on_episode` is called after each episode with its
+    index and success. `app.episode_pool` runs the same episodes on several workers.
     """
-    factory = get_policy(policy) if isinstance(policy, str) else policy
-    name = policy if isinstance(policy, str) else policy_name or "custom"
-    # Scripted policies read privileged state, so they need no wrist images.
-    wrist = video_dir is not None or not isinstance(policy, str)
-    env = VitalEnv(
-        task,
-        condition,
-        distractors=distractors,
-        image_size=image_size,
-        render_wrist=wrist,
-        render_mode="rgb_array" if video_dir is not None else None,
-        wrist_jitter=wrist_jitter,
+    rollouts = Rollouts(
+        task, policy, condition, distractors, video_dir, image_size, policy_name, wrist_jitter
     )
-    if video_dir is not None:
-        video_dir.mkdir(parents=True, exist_ok=True)
-    seeds = [seed + i for i in range(episodes)]
-    successes, failed, steps = 0, [], []
+    outcomes = []
     try:
-        for i, episode_seed in enumerate(seeds):
-            frames: list[np.ndarray] | None = [] if video_dir is not None else None
-            info = run_episode(env, factory(env, episode_seed), episode_seed, frames)
-            ok = bool(info["success"])
-            successes += ok
-            steps.append(info["step"])
-            if not ok:
-                failed.append(episode_seed)
-            if frames is not None and video_dir is not None:
-                _write_video(
-                    frames, video_dir / f"{task}_{condition}_{name}_seed{episode_seed}.mp4"
-                )
+        for index in range(episodes):
+            outcomes.append(rollouts(seed + index))
             if on_episode is not None:
-                on_episode(i, ok)
+                on_episode(index, outcomes[-1].success)
     finally:
-        env.close()
-    return EvalResult(
-        task=task,
-        policy=name,
-        condition=condition,
-        episodes=episodes,
-        successes=successes,
-        success_rate=successes / episodes if episodes else 0.0,
-        seeds=seeds,
-        distractors=distractors,
-        wrist_jitter=wrist_jitter,
-        failed_seeds=failed,
-        mean_steps=float(np.mean(steps)) if steps else 0.0,
-    )
+        rollouts.close()
+    return summarize(task, rollouts.name, condition, outcomes, distractors, wrist_jitter)
 
 
 def _write_video(frames: list[np.ndarray], path: Path) -> None:

@@ -35,6 +35,7 @@ _EXPORTS = {
     ),
     "vitalskills.learning.residual.training": (
         "EVAL_SEEDS", "ResidualTrainer", "evaluate_in_sim", "make_agent",
+        "residual_policy_factory",
     ),
 }  # fmt: skip
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -57,14 +57,23 @@ def evaluate_in_sim(
     """Run the deterministic residual policy on the fixed evaluation seeds; the successes."""
     from vitalskills.sim.rollouts import evaluate
 
+    result = evaluate(
+        task, residual_policy_factory(bc, actor), condition, episodes=episodes,
+        seed=EVAL_SEEDS, policy_name="residual",
+    )  # fmt: skip
+    return result.successes
+
+
+def residual_policy_factory(
+    bc: BCPolicy, actor: ResidualActor
+) -> Callable[[object, int], Callable[[dict], np.ndarray]]:
+    """A simulator policy factory: a fresh BC + residual policy per episode, on `bc`'s networks."""
+
     def factory(env: object, seed: int) -> Callable[[dict], np.ndarray]:
         policy = ResidualPolicy(BCPolicy(bc.model, bc.low, bc.high), actor)
         return lambda observation: policy.act(policy_view(observation))
 
-    result = evaluate(
-        task, factory, condition, episodes=episodes, seed=EVAL_SEEDS, policy_name="residual"
-    )
-    return result.successes
+    return factory
 
 
 #: Evaluates the BC policy with the actor on fixed seeds: (bc, actor, episodes) -> successes.
