@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
 from vitalskills.cli.app import app, console, renamed, user_errors
 from vitalskills.cli.sim import ConditionName, TaskName
 from vitalskills.errors import UsageError
+from vitalskills.perception.config import PointFormat
 
 _MODEL = "Model options (override the grounder's config)"
+
+#: --point-format's choices: the config's `point_format` values.
+PointFormatName = StrEnum("PointFormatName", [(name, name) for name in get_args(PointFormat)])
 
 
 def _overrides(**options: object) -> dict[str, object]:
@@ -68,6 +73,14 @@ def locate(
             help="VLM prompt with {query}, e.g. 'Point at the {query}.'", rich_help_panel=_MODEL
         ),
     ] = None,
+    point_format: Annotated[
+        PointFormatName | None,
+        typer.Option(
+            help="How the VLM writes points: auto (from its config.json), molmo, molmo2, qwen3, "
+            "or bare pairs in pixels/percent/unit/permille.",
+            rich_help_panel=_MODEL,
+        ),
+    ] = None,
     device: Annotated[
         str | None, typer.Option(help="Torch device: cpu, cuda, ...", rich_help_panel=_MODEL)
     ] = None,
@@ -96,6 +109,7 @@ def locate(
         threshold=threshold,
         model=vlm_model,
         prompt=prompt,
+        point_format=point_format.value if point_format else None,
         device=device,
     )
     with user_errors():

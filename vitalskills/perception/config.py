@@ -24,6 +24,9 @@ from vitalskills.perception.errors import BadConfig, UnknownGrounder
 DEFAULT_DETECTOR = "google/owlv2-base-patch16-ensemble"
 DEFAULT_PROMPT = "Point at the {query}."
 
+#: How a pointing VLM writes points: a family's own syntax, or bare (x, y) pairs in a unit.
+PointFormat = Literal["auto", "molmo", "molmo2", "qwen3", "pixels", "percent", "unit", "permille"]
+
 
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -58,9 +61,11 @@ class VlmPointOptions(_Options):
 
     backend: Literal["vlm-point"] = "vlm-point"
     model: str = Field("allenai/Molmo-7B-D-0924", description="local directory or cached id")
-    prompt: str = Field(DEFAULT_PROMPT, description="prompt template; {query} is replaced")
-    point_units: Literal["pixels", "percent", "unit", "permille"] = Field(
-        "pixels", description="unit of bare coordinates (Molmo's point tags are always percent)"
+    prompt: str | None = Field(
+        None, description="prompt template; {query} is replaced; default: the family's own"
+    )
+    point_format: PointFormat = Field(
+        "auto", description="how the answer writes points; auto: from config.json's model_type"
     )
     max_new_tokens: int = Field(64, gt=0)
     sam_checkpoint: Path | None = None

@@ -160,9 +160,18 @@ CHAT_TEMPLATE = (
 )
 
 
-def character_tokenizer() -> PreTrainedTokenizerFast:
-    """Return a one-token-per-character tokenizer over printable ASCII plus `<image>`."""
-    words = ["<unk>", "<s>", "</s>", "<pad>", "<image>"] + [chr(c) for c in range(32, 127)]
+def character_tokenizer(
+    named: dict[str, str] | None = None, eos: str = "</s>", newline: bool = False
+) -> PreTrainedTokenizerFast:
+    """Return a one-token-per-character tokenizer over printable ASCII plus special tokens.
+
+    `named` maps a tokenizer attribute (`image_token`, ...) to its special token
+    (default: LLaVA's `<image>`); `eos` is added as a special token when it is not `</s>`.
+    """
+    named = named if named is not None else {"image_token": "<image>"}
+    specials = ["<unk>", "<s>", "</s>", "<pad>", *([eos] if eos != "</s>" else [])]
+    words = specials + list(named.values()) + [chr(c) for c in range(32, 127)]
+    words += ["\n"] if newline else []
     backend = Tokenizer(
         models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>")
     )
@@ -172,9 +181,9 @@ def character_tokenizer() -> PreTrainedTokenizerFast:
         tokenizer_object=backend,
         unk_token="<unk>",
         bos_token="<s>",
-        eos_token="</s>",
+        eos_token=eos,
         pad_token="<pad>",
-        extra_special_tokens={"image_token": "<image>"},
+        extra_special_tokens=named,
     )
 
 
@@ -207,6 +216,69 @@ def save_random_vlm(directory: Path, seed: int = 0) -> Path:
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
         chat_template=CHAT_TEMPLATE,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+#: Qwen3-VL's chat markup, reduced to the parts a single image and prompt use.
+QWEN3_VL_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% else %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def save_random_qwen3_vl(directory: Path, seed: int = 0) -> Path:
+    """Save a tiny random Qwen3-VL (its native transformers classes) with its processor.
+
+    The processor is the real `Qwen3VLProcessor` with Qwen2-VL image patching (16 px
+    patches merged 2x2); only the tokenizer is a character-level stand-in for Qwen's BPE.
+    """
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    torch.manual_seed(seed)
+    names = ("image_token", "video_token", "vision_start_token", "vision_end_token")
+    vision_tokens = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    # <|im_start|> is written as characters: a random model never needs it as one token.
+    tokenizer = character_tokenizer(
+        dict(zip(names, vision_tokens, strict=True)), eos="<|im_end|>", newline=True
+    )
+    ids = tokenizer.get_vocab()
+    text = dict(
+        vocab_size=len(ids), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, head_dim=16, pad_token_id=ids["<pad>"],
+        bos_token_id=ids["<s>"], eos_token_id=ids["<|im_end|>"],
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                         "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+    )  # fmt: skip
+    vision = dict(
+        depth=1, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16,
+        spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32,
+        num_position_embeddings=16, deepstack_visual_indexes=[0],
+    )  # fmt: skip
+    config = Qwen3VLConfig(
+        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )  # fmt: skip
+    model = Qwen3VLForConditionalGeneration(config)
+    pixels = {"shortest_edge": 32 * 32 * 4, "longest_edge": 64 * 64 * 4}
+    patching = dict(patch_size=16, merge_size=2, temporal_patch_size=2)
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=pixels, **patching),
+        video_processor=Qwen3VLVideoProcessor(**patching),
+        tokenizer=tokenizer,
+        chat_template=QWEN3_VL_CHAT_TEMPLATE,
     )
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
