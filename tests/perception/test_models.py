@@ -101,7 +101,7 @@ def test_missing_files_name_the_file_and_how_to_get_it(tmp_path: Path, owlv2_dir
         ZeroShotDetector("google/owlv2-base-patch16-ensemble")
     assert "hf download google/owlv2-base-patch16-ensemble" in error.value.hint
     config = PerceptionConfig(grounders={"o": OwlSamOptions(detector=str(owlv2_dir))})
-    with pytest.raises(PerceptionError, match="needs a SAM checkpoint"):
+    with pytest.raises(PerceptionError, match="needs a masker and none is configured"):
         make_grounder("o", config)
 
 
@@ -123,7 +123,7 @@ def test_unknown_grounder_lists_known_ones() -> None:
     config = PerceptionConfig(grounders={"mine": OwlSamOptions()})
     with pytest.raises(UnknownGrounder, match="unknown grounder `nope`") as error:
         make_grounder("nope", config)
-    assert "mine, owlv2-sam, sim, vlm-point" in error.value.hint
+    assert "fast, mine, owlv2-sam, sim, vlm-point" in error.value.hint
 
 
 def test_task_files_name_dashed_grounders() -> None:

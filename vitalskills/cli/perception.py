@@ -45,11 +45,19 @@ def locate(
     depth_scale: Annotated[float, typer.Option(help="Multiply depth by this to get metres.")] = 1.0,
     grounder: Annotated[
         str | None,
-        typer.Option(help="Grounder name: owlv2-sam, vlm-point, sim or one from the config."),
+        typer.Option(help="Grounder name: fast, owlv2-sam, vlm-point, sim or one from the config."),
     ] = None,
     detector: Annotated[
         str | None,
         typer.Option(help="Detector directory or cached HF id.", rich_help_panel=_MODEL),
+    ] = None,
+    masker: Annotated[
+        str | None,
+        typer.Option(
+            help="Masker: a SAM / SAM-HQ / SAM 2 / EdgeTAM model folder or cached HF id, "
+            "or a sam_vit_*.pth.",
+            rich_help_panel=_MODEL,
+        ),
     ] = None,
     sam_checkpoint: Annotated[
         Path | None, typer.Option(help="SAM checkpoint sam_vit_*.pth.", rich_help_panel=_MODEL)
@@ -104,6 +112,7 @@ def locate(
 
     overrides = _overrides(
         detector=detector,
+        masker=masker,
         sam_checkpoint=sam_checkpoint,
         sam_type=sam_type,
         threshold=threshold,

@@ -9,7 +9,6 @@ query is written and how boxes map back to the image, which `Detection` hides.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +16,8 @@ from PIL import Image
 from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
 from vitalskills.perception.config import DEFAULT_DETECTOR
-from vitalskills.perception.errors import PerceptionError, WeightsNotFound
+from vitalskills.perception.errors import PerceptionError
+from vitalskills.perception.hub import load_pretrained
 
 SUPPORTED = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino")
 
@@ -28,41 +28,6 @@ class Detection:
 
     box: tuple[float, float, float, float]
     score: float
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
-
-
-def resolve_model(name: str, what: str) -> str:
-    """Return a local directory or a Hugging Face id to load with `local_files_only`.
-
-    Raises `WeightsNotFound` for a path that does not exist, naming it and saying how to
-    fetch the weights.
-    """
-    if _looks_like_path(name):
-        path = Path(name).expanduser()
-        if not path.is_dir():
-            raise WeightsNotFound(
-                f"{what} directory `{path}` does not exist",
-                hint=f"download it once with `hf download {DEFAULT_DETECTOR} --local-dir {path}` "
-                "(any supported model id works) or point the config at another directory",
-            )
-        return str(path)
-    return name
-
-
-def load_pretrained(name: str, what: str, loader: type, **kwargs: object) -> object:
-    """Call `loader.from_pretrained(name, local_files_only=True)` with a clear error."""
-    source = resolve_model(name, what)
-    try:
-        return loader.from_pretrained(source, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as error:
-        raise WeightsNotFound(
-            f"cannot load {what} `{name}` from disk: {str(error).splitlines()[0]}",
-            hint=f"download it while online with `hf download {name}` (it lands in the local "
-            "Hugging Face cache) or with `--local-dir DIR` and give DIR instead",
-        ) from None
 
 
 class ZeroShotDetector:

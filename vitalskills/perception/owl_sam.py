@@ -12,7 +12,7 @@ import numpy as np
 from vitalskills.perception.detector import ZeroShotDetector
 from vitalskills.perception.geometry import check_camera, check_frame, object_point
 from vitalskills.perception.grounder import LocateResult, set_heading, stage
-from vitalskills.perception.sam import SamMasker
+from vitalskills.perception.maskers import Masker
 from vitalskills.robot import SceneFrame
 
 #: SAM may leak past the box; keep mask pixels within this margin of it.
@@ -32,12 +32,12 @@ def clip_to_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> np.
 
 
 class OwlSamGrounder:
-    """Detector (OWLv2, OWL-ViT or Grounding DINO) -> best box -> SAM mask -> 3D point."""
+    """Detector (OWLv2, OWL-ViT, Grounding DINO, OmDet-Turbo) -> best box -> mask -> 3D point."""
 
     def __init__(
         self,
         detector: ZeroShotDetector,
-        sam: SamMasker,
+        sam: Masker,
         *,
         name: str = "owlv2-sam",
         threshold: float = 0.1,

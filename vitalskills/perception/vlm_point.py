@@ -26,11 +26,11 @@ from PIL import Image
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
 from vitalskills.perception.config import DEFAULT_PROMPT, VlmPointOptions
-from vitalskills.perception.detector import load_pretrained
 from vitalskills.perception.errors import PerceptionError
 from vitalskills.perception.geometry import check_camera, check_frame, object_point, pixel_point
 from vitalskills.perception.grounder import LocateResult, set_heading, stage
-from vitalskills.perception.sam import SamMasker, load_sam
+from vitalskills.perception.hub import load_pretrained
+from vitalskills.perception.maskers import Masker
 from vitalskills.robot import SceneFrame
 
 _NUMBER = r"-?\d+(?:\.\d+)?"
@@ -168,7 +168,7 @@ class VlmPointGrounder:
         options: VlmPointOptions,
         *,
         name: str = "vlm-point",
-        sam: SamMasker | None = None,
+        sam: Masker | None = None,
     ) -> None:
         model_type = getattr(model.config, "model_type", "")
         self.point_format = resolve_point_format(model_type, options.point_format, options.model)
@@ -185,8 +185,10 @@ class VlmPointGrounder:
         self.sam = sam
 
     @classmethod
-    def from_options(cls, name: str, options: VlmPointOptions) -> VlmPointGrounder:
-        """Load the VLM (and SAM, if configured) from local files only."""
+    def from_options(
+        cls, name: str, options: VlmPointOptions, masker: Masker | None = None
+    ) -> VlmPointGrounder:
+        """Load the VLM from local files only; `masker` (optional) turns points into masks."""
         remote = {"trust_remote_code": options.trust_remote_code}
         processor = load_pretrained(options.model, "VLM processor", AutoProcessor, **remote)
         try:
@@ -194,10 +196,7 @@ class VlmPointGrounder:
         except PerceptionError:
             # Remote-code VLMs (the original Molmo) register as causal LMs.
             model = load_pretrained(options.model, "VLM", AutoModelForCausalLM, **remote)
-        sam = None
-        if options.sam_checkpoint is not None:
-            sam = SamMasker(load_sam(options.sam_checkpoint, options.sam_type, options.device))
-        return cls(model, processor, options, name=name, sam=sam)
+        return cls(model, processor, options, name=name, sam=masker)
 
     @torch.no_grad()
     def answer(self, rgb: np.ndarray, query: str) -> str:
