@@ -157,3 +157,15 @@ def test_the_masker_is_chosen_in_the_grounder_config(
     options = OwlSamOptions(detector=str(owlvit_dir), masker=str(masker_dirs["sam2"]))
     grounder = make_grounder("cam", PerceptionConfig(grounders={"cam": options}))
     assert grounder.sam.model_type == "sam2"
+
+
+def test_omdet_turbo_detects_through_the_cli(
+    omdet_turbo_dir: Path, masker_dirs: dict[str, Path], files: list[str]
+) -> None:
+    args = ["--grounder", "owlv2-sam", "--detector", str(omdet_turbo_dir), "--masker",
+            str(masker_dirs["edgetam"]), "--threshold", "0", "--json"]  # fmt: skip
+    result = runner.invoke(app, [*files, *args])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    x0, y0, x1, y1 = data["box"]
+    assert 0 <= x0 < x1 <= 160 and 0 <= y0 < y1 <= 120 and 0.0 <= data["score"] <= 1.0

@@ -31,7 +31,9 @@ def owl_sam_config(detector: Path, sam: Path, **extra: object) -> PerceptionConf
     return PerceptionConfig(grounders={"test-owl": options})
 
 
-@pytest.mark.parametrize("kind", ["owlv2_dir", "owlvit_dir", "grounding_dino_dir"])
+@pytest.mark.parametrize(
+    "kind", ["owlv2_dir", "owlvit_dir", "grounding_dino_dir", "omdet_turbo_dir"]
+)
 def test_detector_loads_from_directory_and_boxes_lie_in_the_image(
     kind: str, request: pytest.FixtureRequest, scene: tuple[SceneFrame, np.ndarray]
 ) -> None:

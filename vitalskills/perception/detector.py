@@ -1,6 +1,6 @@
 """Open-vocabulary box detection through transformers' zero-shot object detection models.
 
-One path serves OWLv2 (the default), OWL-ViT and Grounding DINO: `AutoProcessor` plus
+One path serves OWLv2 (the default), OWL-ViT, Grounding DINO and OmDet-Turbo: `AutoProcessor` plus
 `AutoModelForZeroShotObjectDetection`, always with `local_files_only=True` so that a
 missing model is an error here, never a download. The families differ only in how the
 query is written and how boxes map back to the image, which `Detection` hides.
@@ -19,7 +19,7 @@ from vitalskills.perception.config import DEFAULT_DETECTOR
 from vitalskills.perception.errors import PerceptionError
 from vitalskills.perception.hub import load_pretrained
 
-SUPPORTED = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino")
+SUPPORTED = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino", "omdet-turbo")
 
 
 @dataclass
@@ -51,10 +51,15 @@ class ZeroShotDetector:
         h, w = rgb.shape[:2]
         image = Image.fromarray(rgb)
         grounding = "grounding-dino" in self.model_type
-        text = query.strip().lower() + "." if grounding else [[query]]
+        omdet = self.model_type == "omdet-turbo"
+        text = query.strip().lower() + "." if grounding else [query] if omdet else [[query]]
         inputs = self.processor(images=image, text=text, return_tensors="pt").to(self.device)
         outputs = self.model(**inputs)
-        if grounding:
+        if omdet:
+            results = self.processor.post_process_grounded_object_detection(
+                outputs, text_labels=[[query]], threshold=0.0, target_sizes=[(h, w)]
+            )
+        elif grounding:
             results = self.processor.post_process_grounded_object_detection(
                 outputs, inputs.input_ids, threshold=0.0, text_threshold=0.0, target_sizes=[(h, w)]
             )

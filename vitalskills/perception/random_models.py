@@ -72,14 +72,16 @@ def _dims(size: Size) -> tuple[dict, dict, int]:
 
 def save_random_detector(
     directory: Path,
-    kind: Literal["owlv2", "owlvit", "grounding-dino"] = "owlv2",
+    kind: Literal["owlv2", "owlvit", "grounding-dino", "omdet-turbo"] = "owlv2",
     size: Size = "tiny",
     seed: int = 0,
 ) -> Path:
-    """Save a random OWLv2, OWL-ViT or (tiny only) Grounding DINO detector with its processor."""
+    """Save a random OWLv2, OWL-ViT, OmDet-Turbo or (tiny only) Grounding DINO detector."""
     torch.manual_seed(seed)
     if kind == "grounding-dino":
         return _save_tiny_grounding_dino(directory)
+    if kind == "omdet-turbo":
+        return _save_omdet_turbo(directory, size)
     text, vision, projection = _dims(size)
     tokenizer = byte_level_clip_tokenizer()
     text.update(
@@ -146,6 +148,50 @@ def _save_tiny_grounding_dino(directory: Path) -> Path:
     model = GroundingDinoForObjectDetection(config)
     images = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
     processor = GroundingDinoProcessor(image_processor=images, tokenizer=tokenizer)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def _save_omdet_turbo(directory: Path, size: Size) -> Path:
+    """Save an OmDet-Turbo: as published (Swin-T through timm, CLIP text, 640 px) or tiny."""
+    from transformers import (
+        DetrImageProcessor,
+        OmDetTurboConfig,
+        OmDetTurboForObjectDetection,
+        OmDetTurboProcessor,
+    )
+
+    tokenizer = byte_level_clip_tokenizer(max_length=77)
+    ids = dict(
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=0,
+    )  # fmt: skip
+    if size == "base":  # omlab/omdet-turbo-swin-tiny-hf's architecture
+        image = 640
+        config = OmDetTurboConfig(text_config=ids)
+    else:
+        image = 64
+        # As published, the text width is the class embedding width and differs from the
+        # decoder's (transformers builds the task projection only then).
+        text = dict(hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                    num_attention_heads=2, projection_dim=64, **ids)  # fmt: skip
+        # timm's own test network stands in for Swin-T: features at strides 8, 16, 32.
+        backbone = {"model_type": "timm_backbone", "backbone": "test_convnext",
+                    "out_indices": [1, 2, 3]}  # fmt: skip
+        config = OmDetTurboConfig(
+            text_config=text, backbone_config=backbone, image_size=image,
+            text_projection_in_dim=64, text_projection_out_dim=64, task_encoder_hidden_dim=64,
+            class_embed_dim=64, encoder_hidden_dim=32, vision_features_channels=[32, 32, 32],
+            encoder_in_channels=[32, 48, 64], encoder_attention_heads=2,
+            encoder_dim_feedforward=64, decoder_hidden_dim=32, decoder_num_heads=2,
+            decoder_num_layers=1, decoder_dim_feedforward=64, num_queries=20, cache_size=4,
+            apply_layernorm_after_vision_backbone=False,  # Swin-T output is channels-last
+        )  # fmt: skip
+    model = OmDetTurboForObjectDetection(config)
+    images = DetrImageProcessor(size={"height": image, "width": image}, do_pad=False)
+    processor = OmDetTurboProcessor(image_processor=images, tokenizer=tokenizer)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
