@@ -188,3 +188,28 @@ def test_full_pipeline_on_a_simulator_frame(owlv2_dir: Path, sam_checkpoint: Pat
         assert cam[2] > 0
     else:
         assert result.detail
+
+
+@pytest.mark.parametrize("kind", ["owlv2_dir", "owlvit_dir"])
+def test_owl_encodes_the_image_once_and_matches_the_model_forward(
+    kind: str, request: pytest.FixtureRequest, scene: tuple[SceneFrame, np.ndarray]
+) -> None:
+    from PIL import Image
+
+    detector = ZeroShotDetector(str(request.getfixturevalue(kind)))
+    rgb = scene[0].rgb
+    calls = []
+    embed = detector.model.image_embedder
+    detector.model.image_embedder = lambda *a, **k: calls.append(1) or embed(*a, **k)  # a spy
+    for query in ("grey box", "table", "grey box"):
+        cached = detector._owl_outputs(rgb, query)
+        inputs = detector.processor(
+            images=Image.fromarray(rgb), text=[[query]], return_tensors="pt"
+        )
+        with torch.no_grad():
+            full = detector.model(**inputs)
+        assert torch.allclose(cached.logits, full.logits, atol=1e-5)
+        assert torch.allclose(cached.pred_boxes, full.pred_boxes, atol=1e-5)
+    assert len(calls) == 1
+    detector.detect(rgb[::-1].copy(), "grey box")  # another image is encoded afresh
+    assert len(calls) == 2

@@ -9,6 +9,8 @@ query is written and how boxes map back to the image, which `Detection` hides.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +19,8 @@ from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
 from vitalskills.perception.config import DEFAULT_DETECTOR
 from vitalskills.perception.errors import PerceptionError
-from vitalskills.perception.hub import load_pretrained
+from vitalskills.perception.grounder import image_key
+from vitalskills.perception.hub import load_pretrained, resolve_device
 
 SUPPORTED = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino", "omdet-turbo")
 
@@ -42,8 +45,34 @@ class ZeroShotDetector:
                 f"`{model}` is a `{self.model_type}` model, not a supported zero-shot detector",
                 hint=f"use one of these model families: {', '.join(SUPPORTED)}",
             )
-        self.device = device
-        self.model.to(device).eval()
+        self.device = resolve_device(device)
+        self.model.to(self.device).eval()
+        self._key: tuple[tuple[int, ...], bytes] | None = None
+        self._image: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def _owl_outputs(self, rgb: np.ndarray, query: str) -> SimpleNamespace:
+        """Run OWL-ViT / OWLv2 with the image half computed once per image.
+
+        The image encoder is nearly all of the cost and does not depend on the query, so
+        several queries on one image encode it once; only the text encoder and the
+        class head run per query. Same results as the model's own forward.
+        """
+        key = image_key(rgb)
+        if key != self._key:
+            pixels = self.processor(images=Image.fromarray(rgb), return_tensors="pt")
+            feature_map = self.model.image_embedder(pixels["pixel_values"].to(self.device))[0]
+            b, h, w, d = feature_map.shape
+            features = feature_map.reshape(b, h * w, d)
+            self._image = (features, self.model.box_predictor(features, feature_map), feature_map)
+            self._key = key
+        assert self._image is not None
+        features, boxes, _ = self._image
+        text = self.processor(text=[[query]], return_tensors="pt").to(self.device)
+        encoder = getattr(self.model, self.model_type)  # .owlvit or .owlv2
+        queries = encoder.get_text_features(**text).pooler_output
+        query_mask = text["input_ids"][None, :, 0] > 0
+        logits, _ = self.model.class_predictor(features, queries[None], query_mask)
+        return SimpleNamespace(logits=logits, pred_boxes=boxes)
 
     @torch.no_grad()
     def detect(self, rgb: np.ndarray, query: str) -> Detection | None:
@@ -52,9 +81,12 @@ class ZeroShotDetector:
         image = Image.fromarray(rgb)
         grounding = "grounding-dino" in self.model_type
         omdet = self.model_type == "omdet-turbo"
-        text = query.strip().lower() + "." if grounding else [query] if omdet else [[query]]
-        inputs = self.processor(images=image, text=text, return_tensors="pt").to(self.device)
-        outputs = self.model(**inputs)
+        if self.model_type in ("owlv2", "owlvit"):
+            outputs: Any = self._owl_outputs(rgb, query)
+        else:
+            text = query.strip().lower() + "." if grounding else [query]
+            inputs = self.processor(images=image, text=text, return_tensors="pt").to(self.device)
+            outputs = self.model(**inputs)
         if omdet:
             results = self.processor.post_process_grounded_object_detection(
                 outputs, text_labels=[[query]], threshold=0.0, target_sizes=[(h, w)]
