@@ -215,7 +215,7 @@ def components(iters: int, threads: int) -> None:
             print(f"{title:<34} {size:9.1f} {size * 4:11.0f} {seconds:12.3f} {'':>9}")
             del detector
         maskers = [
-            ("SAM ViT-B (segment-anything .pth)", save_random_sam(Path(tmp) / "sam_vit_b.pth")),
+            ("SAM ViT-B (segment-anything .pth)", save_random_sam(Path(tmp) / "sam_vit_b.pth", "vit_b")),
             *(
                 (title, save_random_masker(Path(tmp) / kind, kind, "real"))
                 for kind, title in (
@@ -239,6 +239,9 @@ def components(iters: int, threads: int) -> None:
 
 
 def main() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the figures, not per-file loading bars
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what")
     fast = sub.add_parser("speedup", help="fast preset vs default pair (the default command)")

@@ -59,6 +59,12 @@ class OwlSamOptions(_Options):
     sam_checkpoint: Path | None = Field(None, description="official sam_vit_*.pth file")
     sam_type: str | None = Field(None, description="vit_b/vit_l/vit_h; default from file name")
     threshold: float = Field(0.1, ge=0.0, le=1.0, description="minimum detector score")
+    track: str | None = Field(
+        None,
+        description="SAM 2 / EdgeTAM video model folder: a query found once is followed "
+        "to later frames by video propagation instead of a new text query",
+    )
+    track_max_age_s: float = Field(60.0, gt=0.0, description="forget a track unused this long")
     device: str = "cpu"
 
 

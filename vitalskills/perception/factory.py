@@ -56,9 +56,17 @@ def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
             hint="give `masker:` a model folder (SAM, SAM 2, EdgeTAM) or a .pth file; "
             + SAM_DOWNLOAD_HINT,
         )
+    tracker = None
+    if options.track is not None:
+        from vitalskills.perception.tracking import ObjectTracker
+        from vitalskills.perception.video_segment import load_video_segmenter
+
+        segmenter = load_video_segmenter(options.track, options.device)
+        tracker = ObjectTracker(segmenter, max_age_s=options.track_max_age_s)
     return OwlSamGrounder(
         ZeroShotDetector(options.detector, options.device),
         masker,
+        tracker=tracker,
         name=name,
         threshold=options.threshold,
         point=options.point,
