@@ -106,3 +106,28 @@ def save_random_masker(
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
     return directory
+
+
+def save_random_edgetam_video(directory: Path, seed: int = 0) -> Path:
+    """Save a random EdgeTAM video model at the published size (1024 px) with its processor.
+
+    The tracker `tracking.ObjectTracker` loads it through `load_video_segmenter`; tests use
+    the tiny SAM 2 video model of `random_video_models` instead.
+    """
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    # EdgeTamVideoConfig reads a vision dict without a model_type as SAM 2's (Hiera):
+    # name EdgeTAM's vision model, as the published config.json does.
+    vision = {"model_type": "edgetam_vision_model"}
+    vision["backbone_config"] = tf.TimmWrapperConfig(**EDGETAM_BACKBONE)
+    model = tf.EdgeTamVideoModel(tf.EdgeTamVideoConfig(vision_config=vision))
+    size = {"height": 1024, "width": 1024}
+    processor = tf.Sam2VideoProcessor(
+        image_processor=tf.Sam2ImageProcessor(size=size),
+        video_processor=tf.Sam2VideoVideoProcessor(size=size),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
