@@ -42,7 +42,10 @@ def resolve_model(name: str, what: str) -> str:
 
 def load_pretrained(name: str, what: str, loader: Any, **kwargs: object) -> Any:
     """Call `loader.from_pretrained(name, local_files_only=True)` with a clear error."""
+    from transformers.utils import logging as hf_logging
+
     source = resolve_model(name, what)
+    hf_logging.disable_progress_bar()  # our own display owns the terminal
     try:
         return loader.from_pretrained(source, local_files_only=True, **kwargs)
     except (OSError, ValueError) as error:
