@@ -225,7 +225,7 @@ def _median_time(call: object, iters: int) -> float:
     return statistics.median(values)
 
 
-def components(iters: int, threads: int) -> None:
+def components(iters: int, threads: int, only: str | None = None) -> None:
     """Time each detector and each masker alone at real size: warm, per new image.
 
     `same image` is a second call on an image already seen: detectors then run only
@@ -238,6 +238,9 @@ def components(iters: int, threads: int) -> None:
     print(f"CPU, {threads} torch threads, median of {iters} warm calls, 320x240 frame")
     header = f"{'model':<34} {'params M':>9} {'weights MB':>11} {'new image s':>12}"
     print(f"{header} {'same image s':>13}")
+
+    def wanted(title: str) -> bool:
+        return only is None or only.lower() in title.lower()
 
     def report(title: str, model: torch.nn.Module, call: object) -> None:
         call(_fresh(frame, 255).rgb)  # type: ignore[operator]  # warm-up
@@ -254,18 +257,23 @@ def components(iters: int, threads: int) -> None:
             ("owlvit", "OWL-ViT-B/32 @768"),
             ("omdet-turbo", "OmDet-Turbo Swin-T @640"),
         ):
+            if not wanted(title):
+                continue
             detector = ZeroShotDetector(str(save_random_detector(Path(tmp) / kind, kind, "base")))
             report(title, detector.model, lambda rgb, d=detector: d.detect(rgb, "power strip"))
             del detector
-        sam_pth = save_random_sam(Path(tmp) / "sam_vit_b_random.pth", "vit_b")
-        maskers = [("SAM ViT-B (segment-anything .pth)", sam_pth)]
+        maskers: list[tuple[str, Path]] = []
+        if wanted("SAM ViT-B (segment-anything .pth)"):
+            sam_pth = save_random_sam(Path(tmp) / "sam_vit_b_random.pth", "vit_b")
+            maskers.append(("SAM ViT-B (segment-anything .pth)", sam_pth))
         for kind, title in (
             ("sam", "SAM ViT-B (transformers)"),
             ("sam_hq", "SAM-HQ ViT-B"),
             ("sam2", "SAM 2.1 hiera-tiny"),
             ("edgetam", "EdgeTAM"),
         ):
-            maskers.append((title, save_random_masker(Path(tmp) / kind, kind, "real")))
+            if wanted(title):
+                maskers.append((title, save_random_masker(Path(tmp) / kind, kind, "real")))
         for title, source in maskers:
             masker = load_masker(source)
             model = getattr(masker, "model", None) or masker.predictor.model
@@ -285,6 +293,7 @@ def main() -> None:
     parts = sub.add_parser("components", help="each detector and masker alone, real sizes")
     parts.add_argument("--iters", type=int, default=3)
     parts.add_argument("--threads", type=int, default=2)
+    parts.add_argument("--only", help="time only the models whose name contains this")
     lat = sub.add_parser("latency", help="owlv2-sam latency with full-size random models")
     lat.add_argument("--iters", type=int, default=3)
     lat.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -294,7 +303,7 @@ def main() -> None:
     if args.what in (None, "speedup"):
         speedup(getattr(args, "iters", 3), getattr(args, "threads", 2))
     elif args.what == "components":
-        components(args.iters, args.threads)
+        components(args.iters, args.threads, args.only)
     elif args.what == "latency":
         latency(args.iters, args.device)
     else:
