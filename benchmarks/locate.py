@@ -1,14 +1,17 @@
-"""Locate benchmarks: owlv2-sam latency with full-size models, and sim-grounder accuracy.
+"""Locate benchmarks: the `fast` preset against the default pair, per-model costs, accuracy.
 
-    uv run python benchmarks/locate.py latency [--iters 3] [--device cpu]
+    uv run python benchmarks/locate.py                      # fast vs default, warm, 2 threads
+    uv run python benchmarks/locate.py components           # each detector and masker alone
+    uv run python benchmarks/locate.py latency [--iters 3]  # owlv2-sam stage by stage
     uv run python benchmarks/locate.py accuracy [--seeds 100]
 
-Latency uses randomly initialised OWLv2-base/16 (960 px) and SAM ViT-B: the same
-architectures, hence the same compute, as the published checkpoints, saved in the
-real formats and loaded through the same code path (`make_grounder`). Their outputs
-are meaningless, so only the timings are reported. Reference figures measured in the
-same run: the sim oracle on the same frame (no models) and the machine's fp32 matmul
-throughput.
+Every model is randomly initialised at the published architecture and input size
+(OWLv2-base/16 at 960 px, OWL-ViT-B/32 at 768 px, OmDet-Turbo Swin-T at 640 px, SAM
+ViT-B, SAM-HQ ViT-B, SAM 2.1 hiera-tiny and EdgeTAM at 1024 px): the same compute as the
+real checkpoints, saved in the real formats and loaded through `make_grounder` and
+`load_masker`, the paths real weights take. Their outputs are meaningless, so only the
+timings are reported. The default run's last line is `speedup=X`: the default pair's
+median time per locate over the fast preset's, measured in the same run, interleaved.
 """
 
 from __future__ import annotations
@@ -26,9 +29,15 @@ import numpy as np
 import torch
 
 from vitalskills.app.locate import evaluate_sim, sim_frame
-from vitalskills.perception.config import OwlSamOptions, PerceptionConfig
+from vitalskills.perception.config import PRESETS, OwlSamOptions, PerceptionConfig
 from vitalskills.perception.factory import make_grounder
+from vitalskills.perception.grounder import Grounder
+from vitalskills.perception.maskers import load_masker
+from vitalskills.perception.random_maskers import save_random_edgetam_video, save_random_masker
 from vitalskills.perception.random_models import save_random_detector, save_random_sam
+from vitalskills.perception.tracking import ObjectTracker
+from vitalskills.perception.video_segment import load_video_segmenter
+from vitalskills.robot import SceneFrame
 
 TASKS = ["plug_in_socket", "usb_insert", "card_swipe", "key_in_lock"]
 
@@ -104,16 +113,198 @@ def accuracy(seeds: int) -> None:
     )
 
 
+def _fresh(frame: SceneFrame, n: int) -> SceneFrame:
+    """Return `frame` with one pixel changed: a new camera image, so no encoding is reused."""
+    rgb = frame.rgb.copy()
+    rgb[0, 0, 0] = (int(rgb[0, 0, 0]) + n) % 256
+    return SceneFrame(
+        rgb=rgb, depth=frame.depth, intrinsics=frame.intrinsics, extrinsics=frame.extrinsics
+    )
+
+
+def _params(model: torch.nn.Module) -> float:
+    return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+def _grounders(tmp: Path) -> tuple[Grounder, Grounder]:
+    """Build the default pair (OWLv2 + SAM ViT-B .pth) and the fast preset at real sizes."""
+    owlv2 = save_random_detector(tmp / "owlv2-base", "owlv2", size="base")
+    sam = save_random_sam(tmp / "sam_vit_b_random.pth", "vit_b")
+    owlvit = save_random_detector(tmp / "owlvit-base", "owlvit", size="base")
+    edgetam = save_random_masker(tmp / "edgetam", "edgetam", size="real")
+    default = OwlSamOptions(detector=str(owlv2), sam_checkpoint=sam, threshold=0.0)
+    fast = PRESETS["fast"].model_copy(
+        update={"detector": str(owlvit), "masker": str(edgetam), "threshold": 0.0}
+    )
+    config = PerceptionConfig(grounders={"default": default, "fast": fast})
+    return make_grounder("default", config), make_grounder("fast", config)
+
+
+def speedup(iters: int, threads: int) -> None:
+    """Time the fast preset against the default pair, warm, interleaved, same frames."""
+    torch.set_num_threads(threads)
+    frame = sim_frame("plug_in_socket", "scene", seed=0)
+    h, w = frame.depth.shape
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        default, fast = _grounders(Path(tmp))
+        print(f"built, saved and loaded both pairs in {time.perf_counter() - start:.1f} s")
+    print(
+        f"default: OWLv2-base/16 @960 ({_params(default.detector.model):.0f} M) + SAM ViT-B "
+        f"segment-anything ({_params(default.sam.predictor.model):.0f} M)"
+    )
+    print(
+        f"fast:    OWL-ViT-B/32 @768 ({_params(fast.detector.model):.0f} M) + EdgeTAM @1024 "
+        f"({_params(fast.sam.model):.1f} M)"
+    )
+    times: dict[str, list[float]] = {"default": [], "fast": []}
+    again: dict[str, list[float]] = {"default": [], "fast": []}
+    for grounder in (default, fast):  # warm-up: first calls allocate and pick kernels
+        grounder.locate(_fresh(frame, 255), "power strip")
+    for n in range(iters):
+        for name, grounder in (("default", default), ("fast", fast)):
+            scene = _fresh(frame, n + 1)
+            start = time.perf_counter()
+            grounder.locate(scene, "power strip")
+            times[name].append(time.perf_counter() - start)
+            # A second query on the same image: the masker reuses its encoding.
+            start = time.perf_counter()
+            grounder.locate(scene, "socket")
+            again[name].append(time.perf_counter() - start)
+    print(
+        f"\nwarm, CPU, {torch.get_num_threads()} torch threads, {iters} locates each on a "
+        f"{w}x{h} simulator frame (median, min in s)"
+    )
+    for name in times:
+        print(
+            f"{name:<8} new image {statistics.median(times[name]):7.3f} ({min(times[name]):.3f})"
+            f"   another query, same image {statistics.median(again[name]):7.3f} "
+            f"({min(again[name]):.3f})"
+        )
+    print(f"reference: fp32 1024^3 matmul {matmul_gflops('cpu'):.0f} GFLOP/s")
+    follow = tracking(frame, iters)
+    print(
+        f"fast + EdgeTAM tracking: re-locate per frame {statistics.median(follow):7.3f} "
+        f"({min(follow):.3f}) against a fresh text query {statistics.median(times['fast']):.3f}"
+    )
+    ratio = statistics.median(times["default"]) / statistics.median(times["fast"])
+    print(f"speedup={ratio:.1f}")
+
+
+def tracking(frame: SceneFrame, iters: int) -> list[float]:
+    """Time re-locating a found object on new frames by EdgeTAM video propagation.
+
+    Times `ObjectTracker.follow` (the propagation to the new frame and its mask; the
+    geometry after it is about a millisecond). Random weights may call the object lost;
+    the propagation has run by then, and the track is restarted untimed.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        video = save_random_edgetam_video(Path(tmp) / "edgetam-video")
+        tracker = ObjectTracker(load_video_segmenter(video, "cpu"), min_score=0.0)
+    mask = np.zeros(frame.depth.shape, bool)
+    mask[60:140, 100:140] = True
+    tracker.start("power strip", frame.rgb, mask)  # as after a found text query
+    tracker.follow("power strip", _fresh(frame, 200).rgb)  # warm-up
+    times = []
+    for n in range(iters):
+        scene = _fresh(frame, 100 + n)
+        start = time.perf_counter()
+        followed = tracker.follow("power strip", scene.rgb)
+        times.append(time.perf_counter() - start)
+        if followed is None:
+            tracker.start("power strip", scene.rgb, mask)
+    return times
+
+
+def _median_time(call: object, iters: int) -> float:
+    values = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        call()  # type: ignore[operator]
+        values.append(time.perf_counter() - start)
+    return statistics.median(values)
+
+
+def components(iters: int, threads: int, only: str | None = None) -> None:
+    """Time each detector and each masker alone at real size: warm, per new image.
+
+    `same image` is a second call on an image already seen: detectors then run only
+    their text side (OWL) and maskers only their prompt decoder.
+    """
+    torch.set_num_threads(threads)
+    frame = sim_frame("plug_in_socket", "scene", seed=0)
+    box = (100.0, 60.0, 140.0, 140.0)
+    images = [_fresh(frame, n).rgb for n in range(iters)]
+    print(f"CPU, {threads} torch threads, median of {iters} warm calls, 320x240 frame")
+    header = f"{'model':<34} {'params M':>9} {'weights MB':>11} {'new image s':>12}"
+    print(f"{header} {'same image s':>13}")
+
+    def wanted(title: str) -> bool:
+        return only is None or only.lower() in title.lower()
+
+    def report(title: str, model: torch.nn.Module, call: object) -> None:
+        call(_fresh(frame, 255).rgb)  # type: ignore[operator]  # warm-up
+        fresh = _median_time(lambda i=iter(images): call(next(i)), iters)  # type: ignore[operator]
+        same = _median_time(lambda: call(images[-1]), iters)  # type: ignore[operator]
+        size = _params(model)
+        print(f"{title:<34} {size:9.1f} {size * 4:11.0f} {fresh:12.3f} {same:13.3f}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from vitalskills.perception.detector import ZeroShotDetector
+
+        for kind, title in (
+            ("owlv2", "OWLv2-base/16 @960"),
+            ("owlvit", "OWL-ViT-B/32 @768"),
+            ("omdet-turbo", "OmDet-Turbo Swin-T @640"),
+        ):
+            if not wanted(title):
+                continue
+            detector = ZeroShotDetector(str(save_random_detector(Path(tmp) / kind, kind, "base")))
+            report(title, detector.model, lambda rgb, d=detector: d.detect(rgb, "power strip"))
+            del detector
+        maskers: list[tuple[str, Path]] = []
+        if wanted("SAM ViT-B (segment-anything .pth)"):
+            sam_pth = save_random_sam(Path(tmp) / "sam_vit_b_random.pth", "vit_b")
+            maskers.append(("SAM ViT-B (segment-anything .pth)", sam_pth))
+        for kind, title in (
+            ("sam", "SAM ViT-B (transformers)"),
+            ("sam_hq", "SAM-HQ ViT-B"),
+            ("sam2", "SAM 2.1 hiera-tiny"),
+            ("edgetam", "EdgeTAM"),
+        ):
+            if wanted(title):
+                maskers.append((title, save_random_masker(Path(tmp) / kind, kind, "real")))
+        for title, source in maskers:
+            masker = load_masker(source)
+            model = getattr(masker, "model", None) or masker.predictor.model
+            report(title, model, lambda rgb, m=masker: m.mask(rgb, box))
+            del masker, model
+
+
 def main() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the figures, not per-file loading bars
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="what", required=True)
+    sub = parser.add_subparsers(dest="what")
+    fast = sub.add_parser("speedup", help="fast preset vs default pair (the default command)")
+    fast.add_argument("--iters", type=int, default=3)
+    fast.add_argument("--threads", type=int, default=2)
+    parts = sub.add_parser("components", help="each detector and masker alone, real sizes")
+    parts.add_argument("--iters", type=int, default=3)
+    parts.add_argument("--threads", type=int, default=2)
+    parts.add_argument("--only", help="time only the models whose name contains this")
     lat = sub.add_parser("latency", help="owlv2-sam latency with full-size random models")
     lat.add_argument("--iters", type=int, default=3)
     lat.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     acc = sub.add_parser("accuracy", help="sim grounder accuracy over seeds")
     acc.add_argument("--seeds", type=int, default=100)
     args = parser.parse_args()
-    if args.what == "latency":
+    if args.what in (None, "speedup"):
+        speedup(getattr(args, "iters", 3), getattr(args, "threads", 2))
+    elif args.what == "components":
+        components(args.iters, args.threads, args.only)
+    elif args.what == "latency":
         latency(args.iters, args.device)
     else:
         accuracy(args.seeds)

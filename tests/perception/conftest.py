@@ -28,6 +28,11 @@ def grounding_dino_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def omdet_turbo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_random_detector(tmp_path_factory.mktemp("models") / "omdet-tiny", "omdet-turbo")
+
+
+@pytest.fixture(scope="session")
 def sam_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Named like the official files so the model type is read from the name.
     return save_random_sam(tmp_path_factory.mktemp("models") / "sam_vit_tiny_test.pth")

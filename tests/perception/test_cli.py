@@ -110,3 +110,45 @@ def test_missing_inputs_explain_both_modes() -> None:
     result = runner.invoke(app, ["locate", "--query", "box"])
     assert result.exit_code == 2 and "or --task TASK" in result.output
     assert runner.invoke(app, ["locate", "--help"]).exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def qwen3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vitalskills.perception.random_models import save_random_qwen3_vl
+
+    return save_random_qwen3_vl(tmp_path_factory.mktemp("models") / "qwen3-vl-tiny")
+
+
+def vlm_args(files: dict[str, str], model: Path) -> list[str]:
+    return [
+        "locate", files["image"], "--depth", files["depth"], "--intrinsics", files["intrinsics"],
+        "--query", "grey box", "--grounder", "vlm-point", "--vlm-model", str(model), "--json",
+    ]  # fmt: skip
+
+
+def test_a_qwen3_vl_folder_is_read_per_mille_unless_told_otherwise(
+    files: dict[str, str], qwen3_dir: Path
+) -> None:
+    result = runner.invoke(app, vlm_args(files, qwen3_dir))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["grounder"] == "vlm-point" and "vlm" in data["timings"]
+    # Random weights: whatever it said was read with Qwen3-VL's rules.
+    assert data["found"] or "(read as `qwen3`)" in data["detail"]
+    result = runner.invoke(app, [*vlm_args(files, qwen3_dir), "--point-format", "molmo2"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["found"] is False and "(read as `molmo2`)" in data["detail"]
+
+
+def test_point_format_is_checked_and_needed_for_unknown_families(
+    files: dict[str, str], tmp_path: Path
+) -> None:
+    from vitalskills.perception.random_models import save_random_vlm
+
+    llava = save_random_vlm(tmp_path / "llava-tiny")
+    result = runner.invoke(app, vlm_args(files, llava))
+    assert result.exit_code == 1, result.output
+    assert "(a `llava` model) writes points" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, [*vlm_args(files, llava), "--point-format", "inches"])
+    assert result.exit_code == 2 and "inches" in result.output

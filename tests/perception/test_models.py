@@ -31,7 +31,9 @@ def owl_sam_config(detector: Path, sam: Path, **extra: object) -> PerceptionConf
     return PerceptionConfig(grounders={"test-owl": options})
 
 
-@pytest.mark.parametrize("kind", ["owlv2_dir", "owlvit_dir", "grounding_dino_dir"])
+@pytest.mark.parametrize(
+    "kind", ["owlv2_dir", "owlvit_dir", "grounding_dino_dir", "omdet_turbo_dir"]
+)
 def test_detector_loads_from_directory_and_boxes_lie_in_the_image(
     kind: str, request: pytest.FixtureRequest, scene: tuple[SceneFrame, np.ndarray]
 ) -> None:
@@ -101,7 +103,7 @@ def test_missing_files_name_the_file_and_how_to_get_it(tmp_path: Path, owlv2_dir
         ZeroShotDetector("google/owlv2-base-patch16-ensemble")
     assert "hf download google/owlv2-base-patch16-ensemble" in error.value.hint
     config = PerceptionConfig(grounders={"o": OwlSamOptions(detector=str(owlv2_dir))})
-    with pytest.raises(PerceptionError, match="needs a SAM checkpoint"):
+    with pytest.raises(PerceptionError, match="needs a masker and none is configured"):
         make_grounder("o", config)
 
 
@@ -123,7 +125,7 @@ def test_unknown_grounder_lists_known_ones() -> None:
     config = PerceptionConfig(grounders={"mine": OwlSamOptions()})
     with pytest.raises(UnknownGrounder, match="unknown grounder `nope`") as error:
         make_grounder("nope", config)
-    assert "mine, owlv2-sam, sim, vlm-point" in error.value.hint
+    assert "fast, mine, owlv2-sam, sim, vlm-point" in error.value.hint
 
 
 def test_task_files_name_dashed_grounders() -> None:
@@ -186,3 +188,28 @@ def test_full_pipeline_on_a_simulator_frame(owlv2_dir: Path, sam_checkpoint: Pat
         assert cam[2] > 0
     else:
         assert result.detail
+
+
+@pytest.mark.parametrize("kind", ["owlv2_dir", "owlvit_dir"])
+def test_owl_encodes_the_image_once_and_matches_the_model_forward(
+    kind: str, request: pytest.FixtureRequest, scene: tuple[SceneFrame, np.ndarray]
+) -> None:
+    from PIL import Image
+
+    detector = ZeroShotDetector(str(request.getfixturevalue(kind)))
+    rgb = scene[0].rgb
+    calls = []
+    embed = detector.model.image_embedder
+    detector.model.image_embedder = lambda *a, **k: calls.append(1) or embed(*a, **k)  # a spy
+    for query in ("grey box", "table", "grey box"):
+        cached = detector._owl_outputs(rgb, query)
+        inputs = detector.processor(
+            images=Image.fromarray(rgb), text=[[query]], return_tensors="pt"
+        )
+        with torch.no_grad():
+            full = detector.model(**inputs)
+        assert torch.allclose(cached.logits, full.logits, atol=1e-5)
+        assert torch.allclose(cached.pred_boxes, full.pred_boxes, atol=1e-5)
+    assert len(calls) == 1
+    detector.detect(rgb[::-1].copy(), "grey box")  # another image is encoded afresh
+    assert len(calls) == 2

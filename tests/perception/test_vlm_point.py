@@ -10,44 +10,102 @@ import pytest
 from vitalskills.perception.config import PerceptionConfig, VlmPointOptions
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
 from vitalskills.perception.factory import make_grounder
-from vitalskills.perception.random_models import save_random_vlm
-from vitalskills.perception.vlm_point import VlmPointGrounder, parse_points
+from vitalskills.perception.random_models import save_random_qwen3_vl, save_random_vlm
+from vitalskills.perception.vlm_point import (
+    FORMAT_PROMPTS,
+    VlmPointGrounder,
+    parse_points,
+    resolve_point_format,
+)
 from vitalskills.robot import SceneFrame
 
 W, H = 640, 480
 
+# Answers as each family writes them. Molmo: its model card's `<point>` tags (percent).
+# Molmo2: the `<points coords="IMAGE INDEX X Y ...">` grammar its model card's
+# `extract_multi_image_points` reads (x, y per mille, 3-4 digits). Qwen3-VL: the JSON
+# its cookbook's pointing prompt asks for ("... in JSON format like this:
+# {"point_2d": [x, y], "label": ...}"), on a 0-1000 scale.
+MOLMO = ' <point x="61.5" y="40.2" alt="power strip">power strip</point>'
+MOLMO2 = '<points coords="1 1 615 402">power strip</points>'
+QWEN3 = '```json\n[\n\t{"point_2d": [615, 402], "label": "power strip"}\n]\n```'
+# All three name the same pixel of a 640x480 image.
+SAME = [(393.6, 192.96)]
+
 
 @pytest.mark.parametrize(
-    ("answer", "units", "expected"),
+    ("answer", "point_format", "expected"),
     [
-        # Molmo, one point: percent of width and height.
-        (' <point x="61.5" y="40.2" alt="power strip">power strip</point>', "pixels",
-         [(393.6, 192.96)]),
+        (MOLMO, "molmo", SAME),
+        (MOLMO2, "molmo2", SAME),
+        (QWEN3, "qwen3", SAME),
         # Molmo, several points, in index order.
-        ('<points x1="10.0" y1="20.0" x2="50" y2="50" alt="sockets">sockets</points>', "pixels",
+        ('<points x1="10.0" y1="20.0" x2="50" y2="50" alt="sockets">sockets</points>', "molmo",
          [(64.0, 96.0), (320.0, 240.0)]),
         # Single-quoted attributes and upper case tags.
-        ("<POINT X='25' Y='75'>plug</POINT>", "pixels", [(160.0, 360.0)]),
-        # Molmo tags win over other numbers in the text.
-        ('There are 2 of them. <point x="50.0" y="50.0" alt="a">a</point>', "pixels",
-         [(320.0, 240.0)]),
-        # Qwen-style JSON in absolute pixels.
-        ('```json\n[{"point_2d": [412, 230], "label": "power strip"}]\n```', "pixels",
-         [(412.0, 230.0)]),
-        # Plain pairs in other units.
+        ("<POINT X='25' Y='75'>plug</POINT>", "molmo", [(160.0, 360.0)]),
+        # Molmo2 counting several objects, with zero-padded coordinates, inside a sentence.
+        ('Counting the <points coords="1 1 073 160 2 173 600 3 258 725" alt="boats">the boats'
+         "</points> shows a total of 3.", "molmo2",
+         [(46.72, 76.8), (110.72, 288.0), (165.12, 348.0)]),
+        # Molmo2's video grammar: a time, then the points of that frame; groups split by `;`.
+        ('<tracks coords="0.0 1 500 500;0.5 1 510 505">plug</tracks>', "molmo2",
+         [(320.0, 240.0), (326.4, 242.4)]),
+        ("There are none.", "molmo2", []),
+        # Qwen3-VL answering with a box: its centre.
+        ('[{"bbox_2d": [100, 200, 300, 400], "label": "power strip"}]', "qwen3",
+         [(128.0, 144.0)]),
+        # Qwen3-VL without JSON: a bare pair, still per mille.
+        ("The power strip is at (500, 250).", "qwen3", [(320.0, 120.0)]),
+        # Bare pairs in a named unit.
+        ('[{"point_2d": [412, 230]}]', "pixels", [(412.0, 230.0)]),
         ("The strip is at (0.25, 0.5).", "unit", [(160.0, 240.0)]),
         ("[500, 250]", "permille", [(320.0, 120.0)]),
         ("at 50.0, 10.0", "percent", [(320.0, 48.0)]),
         # Outside the image, or no point at all.
-        ('<point x="120.0" y="40.0" alt="x">x</point>', "pixels", []),
+        ('<point x="120.0" y="40.0" alt="x">x</point>', "molmo", []),
         ("I cannot see a power strip in this image.", "pixels", []),
     ],
 )  # fmt: skip
-def test_parse_points(answer: str, units: str, expected: list[tuple[float, float]]) -> None:
-    got = parse_points(answer, W, H, units)
+def test_parse_points(answer: str, point_format: str, expected: list[tuple[float, float]]) -> None:
+    got = parse_points(answer, W, H, point_format)
     assert len(got) == len(expected)
     for (u, v), (eu, ev) in zip(got, expected, strict=True):
         assert u == pytest.approx(eu) and v == pytest.approx(ev)
+
+
+@pytest.mark.parametrize(
+    ("answer", "wrong_format", "expected"),
+    [
+        # Another family's tags are not read: a wrong family is "not found", never a point.
+        (MOLMO2, "molmo", []),
+        (MOLMO, "molmo2", []),
+        # Qwen3-VL's per-mille answer read as pixels lands somewhere else entirely.
+        (QWEN3, "pixels", [(615.0, 402.0)]),
+    ],
+)
+def test_reading_with_the_wrong_family_is_wrong(
+    answer: str, wrong_format: str, expected: list[tuple[float, float]]
+) -> None:
+    assert parse_points(answer, W, H, wrong_format) == expected
+
+
+@pytest.mark.parametrize(
+    ("model_type", "point_format"),
+    [("molmo", "molmo"), ("molmo2", "molmo2"), ("qwen3_vl", "qwen3"), ("qwen3_vl_moe", "qwen3")],
+)
+def test_auto_reads_the_family_from_the_model_type(model_type: str, point_format: str) -> None:
+    assert resolve_point_format(model_type, "auto", "m") == point_format
+    assert resolve_point_format(model_type, "pixels", "m") == "pixels"
+
+
+def test_molmo2_is_recognised_from_its_real_config_json(tmp_path: Path) -> None:
+    """Molmo2's family comes from the config.json a real checkpoint directory holds."""
+    from transformers import AutoConfig, Molmo2Config
+
+    Molmo2Config().save_pretrained(tmp_path / "molmo2")
+    config = AutoConfig.from_pretrained(tmp_path / "molmo2", local_files_only=True)
+    assert resolve_point_format(config.model_type, "auto", "molmo2") == "molmo2"
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +114,8 @@ def vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def vlm_config(model: Path, **extra: object) -> PerceptionConfig:
+    # The tiny LLaVA's family has no pointing syntax of its own: name one.
+    extra.setdefault("point_format", "molmo")
     options = VlmPointOptions(model=str(model), max_new_tokens=8, **extra)
     return PerceptionConfig(grounders={"pointer": options})
 
@@ -118,3 +178,31 @@ def test_vlm_configuration_errors(tmp_path: Path, vlm_dir: Path) -> None:
         make_grounder("pointer", vlm_config(tmp_path / "missing"))
     with pytest.raises(PerceptionError, match=r"no `\{query\}` placeholder"):
         make_grounder("pointer", vlm_config(vlm_dir, prompt="Point at it."))
+
+
+def test_auto_refuses_a_family_it_cannot_read(vlm_dir: Path) -> None:
+    with pytest.raises(PerceptionError, match=r"cannot tell how `.*` \(a `llava` model\)") as error:
+        make_grounder("pointer", vlm_config(vlm_dir, point_format="auto"))
+    assert "point_format" in error.value.hint and "--point-format" in error.value.hint
+
+
+@pytest.fixture(scope="module")
+def qwen3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_random_qwen3_vl(tmp_path_factory.mktemp("models") / "qwen3-vl-tiny")
+
+
+def test_tiny_qwen3_vl_reads_per_mille_json_and_asks_for_it(
+    qwen3_dir: Path, scene: tuple[SceneFrame, np.ndarray]
+) -> None:
+    frame, truth = scene
+    base = make_grounder("q", PerceptionConfig(grounders={"q": VlmPointOptions(
+        model=str(qwen3_dir), max_new_tokens=6)}))  # fmt: skip
+    assert type(base.model).__name__ == "Qwen3VLForConditionalGeneration"
+    assert base.point_format == "qwen3" and base.prompt == FORMAT_PROMPTS["qwen3"]
+    assert isinstance(base.answer(frame.rgb, "grey box"), str)  # the real processor and generate
+    grounder = ScriptedVlm(base.model, base.processor, base.options, name="q")
+    # 500/1000 of 160x120 is pixel (80, 60): the box-top centre.
+    grounder.reply = '```json\n[{"point_2d": [500, 500], "label": "grey box"}]\n```'
+    result = grounder.locate(frame, "grey box")
+    assert result.found and result.box == (80.0, 60.0, 80.0, 60.0)
+    assert np.linalg.norm(result.point - truth) < 0.002

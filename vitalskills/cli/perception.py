@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
 from vitalskills.cli.app import app, console, renamed, user_errors
 from vitalskills.cli.sim import ConditionName, TaskName
 from vitalskills.errors import UsageError
+from vitalskills.perception.config import PointFormat
 
 _MODEL = "Model options (override the grounder's config)"
+
+#: --point-format's choices: the config's `point_format` values.
+PointFormatName = StrEnum("PointFormatName", [(name, name) for name in get_args(PointFormat)])
 
 
 def _overrides(**options: object) -> dict[str, object]:
@@ -40,11 +45,19 @@ def locate(
     depth_scale: Annotated[float, typer.Option(help="Multiply depth by this to get metres.")] = 1.0,
     grounder: Annotated[
         str | None,
-        typer.Option(help="Grounder name: owlv2-sam, vlm-point, sim or one from the config."),
+        typer.Option(help="Grounder name: fast, owlv2-sam, vlm-point, sim or one from the config."),
     ] = None,
     detector: Annotated[
         str | None,
         typer.Option(help="Detector directory or cached HF id.", rich_help_panel=_MODEL),
+    ] = None,
+    masker: Annotated[
+        str | None,
+        typer.Option(
+            help="Masker: a SAM / SAM-HQ / SAM 2 / EdgeTAM model folder or cached HF id, "
+            "or a sam_vit_*.pth.",
+            rich_help_panel=_MODEL,
+        ),
     ] = None,
     sam_checkpoint: Annotated[
         Path | None, typer.Option(help="SAM checkpoint sam_vit_*.pth.", rich_help_panel=_MODEL)
@@ -66,6 +79,14 @@ def locate(
         str | None,
         typer.Option(
             help="VLM prompt with {query}, e.g. 'Point at the {query}.'", rich_help_panel=_MODEL
+        ),
+    ] = None,
+    point_format: Annotated[
+        PointFormatName | None,
+        typer.Option(
+            help="How the VLM writes points: auto (from its config.json), molmo, molmo2, qwen3, "
+            "or bare pairs in pixels/percent/unit/permille.",
+            rich_help_panel=_MODEL,
         ),
     ] = None,
     device: Annotated[
@@ -91,11 +112,13 @@ def locate(
 
     overrides = _overrides(
         detector=detector,
+        masker=masker,
         sam_checkpoint=sam_checkpoint,
         sam_type=sam_type,
         threshold=threshold,
         model=vlm_model,
         prompt=prompt,
+        point_format=point_format.value if point_format else None,
         device=device,
     )
     with user_errors():

@@ -4,8 +4,8 @@ The user config file (`$VITALSKILLS_CONFIG`, else `$XDG_CONFIG_HOME/vitalskills/
 config.yaml`, else `~/.config/vitalskills/config.yaml`) may hold a `grounders:` section
 mapping names to options, each with a `backend`, and a `default_grounder:`. The backend
 names (`owlv2-sam`, `vlm-point`, `sim`) are also grounder names with default options, so
-`locate "mug" using sim` works with no config at all. `factory.make_grounder` builds
-a grounder from these options.
+`locate "mug" using sim` works with no config at all; so are the `PRESETS` (`fast`).
+`factory.make_grounder` builds a grounder from these options.
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ from vitalskills.perception.errors import BadConfig, UnknownGrounder
 #: The open-vocabulary detector `owlv2-sam` uses unless configured otherwise.
 DEFAULT_DETECTOR = "google/owlv2-base-patch16-ensemble"
 DEFAULT_PROMPT = "Point at the {query}."
+
+MASKER_DESCRIPTION = (
+    "SAM / SAM-HQ / SAM 2 / EdgeTAM model folder or cached id (config.json says which), "
+    "or a segment-anything .pth; replaces sam_checkpoint"
+)
+
+#: How a pointing VLM writes points: a family's own syntax, or bare (x, y) pairs in a unit.
+PointFormat = Literal["auto", "molmo", "molmo2", "qwen3", "pixels", "percent", "unit", "permille"]
 
 
 class _Options(BaseModel):
@@ -47,9 +55,16 @@ class OwlSamOptions(_Options):
     detector: str = Field(
         DEFAULT_DETECTOR, description="local model directory or Hugging Face id in the cache"
     )
+    masker: str | None = Field(None, description=MASKER_DESCRIPTION)
     sam_checkpoint: Path | None = Field(None, description="official sam_vit_*.pth file")
     sam_type: str | None = Field(None, description="vit_b/vit_l/vit_h; default from file name")
     threshold: float = Field(0.1, ge=0.0, le=1.0, description="minimum detector score")
+    track: str | None = Field(
+        None,
+        description="SAM 2 / EdgeTAM video model folder: a query found once is followed "
+        "to later frames by video propagation instead of a new text query",
+    )
+    track_max_age_s: float = Field(60.0, gt=0.0, description="forget a track unused this long")
     device: str = "cpu"
 
 
@@ -58,11 +73,14 @@ class VlmPointOptions(_Options):
 
     backend: Literal["vlm-point"] = "vlm-point"
     model: str = Field("allenai/Molmo-7B-D-0924", description="local directory or cached id")
-    prompt: str = Field(DEFAULT_PROMPT, description="prompt template; {query} is replaced")
-    point_units: Literal["pixels", "percent", "unit", "permille"] = Field(
-        "pixels", description="unit of bare coordinates (Molmo's point tags are always percent)"
+    prompt: str | None = Field(
+        None, description="prompt template; {query} is replaced; default: the family's own"
+    )
+    point_format: PointFormat = Field(
+        "auto", description="how the answer writes points; auto: from config.json's model_type"
     )
     max_new_tokens: int = Field(64, gt=0)
+    masker: str | None = Field(None, description=MASKER_DESCRIPTION)
     sam_checkpoint: Path | None = None
     sam_type: str | None = None
     window_px: int = Field(3, ge=0, description="depth median window around the point")
@@ -85,6 +103,14 @@ class PerceptionConfig(BaseModel):
     default_grounder: str = "owlv2-sam"
     grounders: dict[str, GrounderOptions] = Field(default_factory=dict)
 
+
+#: Built-in grounder names with chosen models (a config entry of the same name wins).
+#: `fast`: the pair measured fastest on CPU (benchmarks/locate.py, docs/perception.md).
+PRESETS: dict[str, _Options] = {
+    "fast": OwlSamOptions(
+        detector="google/owlvit-base-patch32", masker="yonigozlan/EdgeTAM-hf", threshold=0.1
+    ),
+}
 
 BACKEND_OPTIONS: dict[str, type[_Options]] = {
     "sim": SimOptions,
@@ -126,10 +152,12 @@ def grounder_options(
     """Return the validated options of grounder `name`, with `overrides` applied."""
     if name in config.grounders:
         options = config.grounders[name]
+    elif name in PRESETS:
+        options = PRESETS[name]
     elif name in BACKEND_OPTIONS:
         options = BACKEND_OPTIONS[name]()
     else:
-        known = sorted({*config.grounders, *BACKEND_OPTIONS})
+        known = sorted({*config.grounders, *PRESETS, *BACKEND_OPTIONS})
         raise UnknownGrounder(
             f"unknown grounder `{name}`",
             hint=f"known grounders: {', '.join(known)}; add others under `grounders:` in "

@@ -1,6 +1,6 @@
 """Open-vocabulary box detection through transformers' zero-shot object detection models.
 
-One path serves OWLv2 (the default), OWL-ViT and Grounding DINO: `AutoProcessor` plus
+One path serves OWLv2 (the default), OWL-ViT, Grounding DINO and OmDet-Turbo: `AutoProcessor` plus
 `AutoModelForZeroShotObjectDetection`, always with `local_files_only=True` so that a
 missing model is an error here, never a download. The families differ only in how the
 query is written and how boxes map back to the image, which `Detection` hides.
@@ -9,7 +9,8 @@ query is written and how boxes map back to the image, which `Detection` hides.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,9 +18,11 @@ from PIL import Image
 from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
 from vitalskills.perception.config import DEFAULT_DETECTOR
-from vitalskills.perception.errors import PerceptionError, WeightsNotFound
+from vitalskills.perception.errors import PerceptionError
+from vitalskills.perception.grounder import image_key
+from vitalskills.perception.hub import load_pretrained, resolve_device
 
-SUPPORTED = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino")
+SUPPORTED = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino", "omdet-turbo")
 
 
 @dataclass
@@ -28,41 +31,6 @@ class Detection:
 
     box: tuple[float, float, float, float]
     score: float
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
-
-
-def resolve_model(name: str, what: str) -> str:
-    """Return a local directory or a Hugging Face id to load with `local_files_only`.
-
-    Raises `WeightsNotFound` for a path that does not exist, naming it and saying how to
-    fetch the weights.
-    """
-    if _looks_like_path(name):
-        path = Path(name).expanduser()
-        if not path.is_dir():
-            raise WeightsNotFound(
-                f"{what} directory `{path}` does not exist",
-                hint=f"download it once with `hf download {DEFAULT_DETECTOR} --local-dir {path}` "
-                "(any supported model id works) or point the config at another directory",
-            )
-        return str(path)
-    return name
-
-
-def load_pretrained(name: str, what: str, loader: type, **kwargs: object) -> object:
-    """Call `loader.from_pretrained(name, local_files_only=True)` with a clear error."""
-    source = resolve_model(name, what)
-    try:
-        return loader.from_pretrained(source, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as error:
-        raise WeightsNotFound(
-            f"cannot load {what} `{name}` from disk: {str(error).splitlines()[0]}",
-            hint=f"download it while online with `hf download {name}` (it lands in the local "
-            "Hugging Face cache) or with `--local-dir DIR` and give DIR instead",
-        ) from None
 
 
 class ZeroShotDetector:
@@ -77,8 +45,34 @@ class ZeroShotDetector:
                 f"`{model}` is a `{self.model_type}` model, not a supported zero-shot detector",
                 hint=f"use one of these model families: {', '.join(SUPPORTED)}",
             )
-        self.device = device
-        self.model.to(device).eval()
+        self.device = resolve_device(device)
+        self.model.to(self.device).eval()
+        self._key: tuple[tuple[int, ...], bytes] | None = None
+        self._image: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def _owl_outputs(self, rgb: np.ndarray, query: str) -> SimpleNamespace:
+        """Run OWL-ViT / OWLv2 with the image half computed once per image.
+
+        The image encoder is nearly all of the cost and does not depend on the query, so
+        several queries on one image encode it once; only the text encoder and the
+        class head run per query. Same results as the model's own forward.
+        """
+        key = image_key(rgb)
+        if key != self._key:
+            pixels = self.processor(images=Image.fromarray(rgb), return_tensors="pt")
+            feature_map = self.model.image_embedder(pixels["pixel_values"].to(self.device))[0]
+            b, h, w, d = feature_map.shape
+            features = feature_map.reshape(b, h * w, d)
+            self._image = (features, self.model.box_predictor(features, feature_map), feature_map)
+            self._key = key
+        assert self._image is not None
+        features, boxes, _ = self._image
+        text = self.processor(text=[[query]], return_tensors="pt").to(self.device)
+        encoder = getattr(self.model, self.model_type)  # .owlvit or .owlv2
+        queries = encoder.get_text_features(**text).pooler_output
+        query_mask = text["input_ids"][None, :, 0] > 0
+        logits, _ = self.model.class_predictor(features, queries[None], query_mask)
+        return SimpleNamespace(logits=logits, pred_boxes=boxes)
 
     @torch.no_grad()
     def detect(self, rgb: np.ndarray, query: str) -> Detection | None:
@@ -86,10 +80,18 @@ class ZeroShotDetector:
         h, w = rgb.shape[:2]
         image = Image.fromarray(rgb)
         grounding = "grounding-dino" in self.model_type
-        text = query.strip().lower() + "." if grounding else [[query]]
-        inputs = self.processor(images=image, text=text, return_tensors="pt").to(self.device)
-        outputs = self.model(**inputs)
-        if grounding:
+        omdet = self.model_type == "omdet-turbo"
+        if self.model_type in ("owlv2", "owlvit"):
+            outputs: Any = self._owl_outputs(rgb, query)
+        else:
+            text = query.strip().lower() + "." if grounding else [query]
+            inputs = self.processor(images=image, text=text, return_tensors="pt").to(self.device)
+            outputs = self.model(**inputs)
+        if omdet:
+            results = self.processor.post_process_grounded_object_detection(
+                outputs, text_labels=[[query]], threshold=0.0, target_sizes=[(h, w)]
+            )
+        elif grounding:
             results = self.processor.post_process_grounded_object_detection(
                 outputs, inputs.input_ids, threshold=0.0, text_threshold=0.0, target_sizes=[(h, w)]
             )

@@ -7,7 +7,7 @@ locates with `sim` never imports transformers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vitalskills.perception.config import (
     OwlSamOptions,
@@ -20,6 +20,9 @@ from vitalskills.perception.config import (
 from vitalskills.perception.errors import PerceptionError
 from vitalskills.perception.grounder import Grounder
 
+if TYPE_CHECKING:
+    from vitalskills.perception.maskers import Masker
+
 
 def _build_sim(name: str, options: SimOptions) -> Grounder:
     from vitalskills.perception.sim_grounder import SimGrounder
@@ -27,20 +30,43 @@ def _build_sim(name: str, options: SimOptions) -> Grounder:
     return SimGrounder(name=name, erode_px=options.erode_px, point=options.point)
 
 
+def _build_masker(name: str, options: OwlSamOptions | VlmPointOptions) -> Masker | None:
+    from vitalskills.perception.maskers import load_masker
+
+    if options.masker is not None and options.sam_checkpoint is not None:
+        raise PerceptionError(
+            f"grounder `{name}` names both `masker` and `sam_checkpoint`",
+            hint="keep one: `masker` takes a .pth file or a model folder",
+        )
+    source = options.masker or options.sam_checkpoint
+    if source is None:
+        return None
+    return load_masker(source, options.sam_type, options.device)
+
+
 def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
     from vitalskills.perception.detector import ZeroShotDetector
     from vitalskills.perception.owl_sam import OwlSamGrounder
-    from vitalskills.perception.sam import SAM_DOWNLOAD_HINT, SamMasker, load_sam
+    from vitalskills.perception.sam import SAM_DOWNLOAD_HINT
 
-    if options.sam_checkpoint is None:
+    masker = _build_masker(name, options)
+    if masker is None:
         raise PerceptionError(
-            f"grounder `{name}` needs a SAM checkpoint and none is configured",
-            hint=SAM_DOWNLOAD_HINT,
+            f"grounder `{name}` needs a masker and none is configured",
+            hint="give `masker:` a model folder (SAM, SAM 2, EdgeTAM) or a .pth file; "
+            + SAM_DOWNLOAD_HINT,
         )
-    sam = load_sam(options.sam_checkpoint, options.sam_type, options.device)
+    tracker = None
+    if options.track is not None:
+        from vitalskills.perception.tracking import ObjectTracker
+        from vitalskills.perception.video_segment import load_video_segmenter
+
+        segmenter = load_video_segmenter(options.track, options.device)
+        tracker = ObjectTracker(segmenter, max_age_s=options.track_max_age_s)
     return OwlSamGrounder(
         ZeroShotDetector(options.detector, options.device),
-        SamMasker(sam),
+        masker,
+        tracker=tracker,
         name=name,
         threshold=options.threshold,
         point=options.point,
@@ -51,7 +77,7 @@ def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
 def _build_vlm_point(name: str, options: VlmPointOptions) -> Grounder:
     from vitalskills.perception.vlm_point import VlmPointGrounder
 
-    return VlmPointGrounder.from_options(name, options)
+    return VlmPointGrounder.from_options(name, options, _build_masker(name, options))
 
 
 BUILDERS: dict[str, Callable[[str, Any], Grounder]] = {

@@ -6,6 +6,7 @@ act on the `LocateResult` it returns.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,3 +105,13 @@ def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     if u.size == 0:
         return None
     return (float(u.min()), float(v.min()), float(u.max()), float(v.max()))
+
+
+def image_key(rgb: np.ndarray) -> tuple[tuple[int, ...], bytes]:
+    """Return a key that changes whenever an image's pixels do (shape + content digest).
+
+    Models that encode an image once for several queries compare keys, not identities:
+    a caller may refill the same array with the next camera frame.
+    """
+    digest = hashlib.blake2b(np.ascontiguousarray(rgb).data, digest_size=16).digest()
+    return rgb.shape, digest

@@ -11,8 +11,9 @@ import numpy as np
 
 from vitalskills.perception.detector import ZeroShotDetector
 from vitalskills.perception.geometry import check_camera, check_frame, object_point
-from vitalskills.perception.grounder import LocateResult, set_heading, stage
-from vitalskills.perception.sam import SamMasker
+from vitalskills.perception.grounder import LocateResult, mask_box, set_heading, stage
+from vitalskills.perception.maskers import Masker
+from vitalskills.perception.tracking import ObjectTracker
 from vitalskills.robot import SceneFrame
 
 #: SAM may leak past the box; keep mask pixels within this margin of it.
@@ -32,19 +33,21 @@ def clip_to_box(mask: np.ndarray, box: tuple[float, float, float, float]) -> np.
 
 
 class OwlSamGrounder:
-    """Detector (OWLv2, OWL-ViT or Grounding DINO) -> best box -> SAM mask -> 3D point."""
+    """Detector (OWLv2, OWL-ViT, Grounding DINO, OmDet-Turbo) -> best box -> mask -> 3D point."""
 
     def __init__(
         self,
         detector: ZeroShotDetector,
-        sam: SamMasker,
+        sam: Masker,
         *,
         name: str = "owlv2-sam",
         threshold: float = 0.1,
         point: str = "top",
         erode_px: int = 2,
+        tracker: ObjectTracker | None = None,
     ) -> None:
         self.name = name
+        self.tracker = tracker
         self.detector = detector
         self.sam = sam
         self.threshold = threshold
@@ -57,6 +60,8 @@ class OwlSamGrounder:
         check_camera(frame.intrinsics, frame.extrinsics)
         timings: dict[str, float] = {}
         result = LocateResult(query=query, grounder=self.name, found=False, timings=timings)
+        if self.tracker is not None and self._follow(frame, query, result):
+            return result
         with stage(timings, "detector"):
             detection = self.detector.detect(frame.rgb, query)
         if detection is None:
@@ -88,4 +93,32 @@ class OwlSamGrounder:
         result.detail = (
             f"box scored {detection.score:.3f}; point from {int(result.mask.sum())} mask pixels"
         )
+        if self.tracker is not None:
+            with stage(timings, "track"):
+                self.tracker.start(query, frame.rgb, result.mask)
         return result
+
+    def _follow(self, frame: SceneFrame, query: str, result: LocateResult) -> bool:
+        """Re-locate `query` by propagating its last mask; False means ask the detector."""
+        assert self.tracker is not None
+        with stage(result.timings, "track"):
+            followed = self.tracker.follow(query, frame.rgb)
+        if followed is None:
+            return False
+        mask, presence = followed
+        with stage(result.timings, "geometry"):
+            point = object_point(
+                self.point, mask, frame.depth, frame.intrinsics, frame.extrinsics,
+                erode_px=self.erode_px,
+            )  # fmt: skip
+        if point is None:
+            self.tracker.forget(query)
+            return False
+        result.found, result.point, result.mask = True, point, mask
+        result.score, result.box = presence, mask_box(mask)
+        set_heading(result, frame)
+        result.detail = (
+            f"followed from the previous locate by video propagation (presence "
+            f"{presence:.3f}); point from {int(mask.sum())} mask pixels"
+        )
+        return True

@@ -72,14 +72,16 @@ def _dims(size: Size) -> tuple[dict, dict, int]:
 
 def save_random_detector(
     directory: Path,
-    kind: Literal["owlv2", "owlvit", "grounding-dino"] = "owlv2",
+    kind: Literal["owlv2", "owlvit", "grounding-dino", "omdet-turbo"] = "owlv2",
     size: Size = "tiny",
     seed: int = 0,
 ) -> Path:
-    """Save a random OWLv2, OWL-ViT or (tiny only) Grounding DINO detector with its processor."""
+    """Save a random OWLv2, OWL-ViT, OmDet-Turbo or (tiny only) Grounding DINO detector."""
     torch.manual_seed(seed)
     if kind == "grounding-dino":
         return _save_tiny_grounding_dino(directory)
+    if kind == "omdet-turbo":
+        return _save_omdet_turbo(directory, size)
     text, vision, projection = _dims(size)
     tokenizer = byte_level_clip_tokenizer()
     text.update(
@@ -152,6 +154,50 @@ def _save_tiny_grounding_dino(directory: Path) -> Path:
     return directory
 
 
+def _save_omdet_turbo(directory: Path, size: Size) -> Path:
+    """Save an OmDet-Turbo: as published (Swin-T through timm, CLIP text, 640 px) or tiny."""
+    from transformers import (
+        DetrImageProcessor,
+        OmDetTurboConfig,
+        OmDetTurboForObjectDetection,
+        OmDetTurboProcessor,
+    )
+
+    tokenizer = byte_level_clip_tokenizer(max_length=77)
+    ids = dict(
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=0,
+    )  # fmt: skip
+    if size == "base":  # omlab/omdet-turbo-swin-tiny-hf's architecture
+        image = 640
+        config = OmDetTurboConfig(text_config=ids)
+    else:
+        image = 64
+        # As published, the text width is the class embedding width and differs from the
+        # decoder's (transformers builds the task projection only then).
+        text = dict(hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                    num_attention_heads=2, projection_dim=64, **ids)  # fmt: skip
+        # timm's own test network stands in for Swin-T: features at strides 8, 16, 32.
+        backbone = {"model_type": "timm_backbone", "backbone": "test_convnext",
+                    "out_indices": [1, 2, 3]}  # fmt: skip
+        config = OmDetTurboConfig(
+            text_config=text, backbone_config=backbone, image_size=image,
+            text_projection_in_dim=64, text_projection_out_dim=64, task_encoder_hidden_dim=64,
+            class_embed_dim=64, encoder_hidden_dim=32, vision_features_channels=[32, 32, 32],
+            encoder_in_channels=[32, 48, 64], encoder_attention_heads=2,
+            encoder_dim_feedforward=64, decoder_hidden_dim=32, decoder_num_heads=2,
+            decoder_num_layers=1, decoder_dim_feedforward=64, num_queries=20, cache_size=4,
+            apply_layernorm_after_vision_backbone=False,  # Swin-T output is channels-last
+        )  # fmt: skip
+    model = OmDetTurboForObjectDetection(config)
+    images = DetrImageProcessor(size={"height": image, "width": image}, do_pad=False)
+    processor = OmDetTurboProcessor(image_processor=images, tokenizer=tokenizer)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
 #: A minimal chat template: the image, then the prompt, then the answer.
 CHAT_TEMPLATE = (
     "{% for m in messages %}USER: {% for c in m['content'] %}"
@@ -160,9 +206,18 @@ CHAT_TEMPLATE = (
 )
 
 
-def character_tokenizer() -> PreTrainedTokenizerFast:
-    """Return a one-token-per-character tokenizer over printable ASCII plus `<image>`."""
-    words = ["<unk>", "<s>", "</s>", "<pad>", "<image>"] + [chr(c) for c in range(32, 127)]
+def character_tokenizer(
+    named: dict[str, str] | None = None, eos: str = "</s>", newline: bool = False
+) -> PreTrainedTokenizerFast:
+    """Return a one-token-per-character tokenizer over printable ASCII plus special tokens.
+
+    `named` maps a tokenizer attribute (`image_token`, ...) to its special token
+    (default: LLaVA's `<image>`); `eos` is added as a special token when it is not `</s>`.
+    """
+    named = named if named is not None else {"image_token": "<image>"}
+    specials = ["<unk>", "<s>", "</s>", "<pad>", *([eos] if eos != "</s>" else [])]
+    words = specials + list(named.values()) + [chr(c) for c in range(32, 127)]
+    words += ["\n"] if newline else []
     backend = Tokenizer(
         models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>")
     )
@@ -172,9 +227,9 @@ def character_tokenizer() -> PreTrainedTokenizerFast:
         tokenizer_object=backend,
         unk_token="<unk>",
         bos_token="<s>",
-        eos_token="</s>",
+        eos_token=eos,
         pad_token="<pad>",
-        extra_special_tokens={"image_token": "<image>"},
+        extra_special_tokens=named,
     )
 
 
@@ -207,6 +262,69 @@ def save_random_vlm(directory: Path, seed: int = 0) -> Path:
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
         chat_template=CHAT_TEMPLATE,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+#: Qwen3-VL's chat markup, reduced to the parts a single image and prompt use.
+QWEN3_VL_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% else %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def save_random_qwen3_vl(directory: Path, seed: int = 0) -> Path:
+    """Save a tiny random Qwen3-VL (its native transformers classes) with its processor.
+
+    The processor is the real `Qwen3VLProcessor` with Qwen2-VL image patching (16 px
+    patches merged 2x2); only the tokenizer is a character-level stand-in for Qwen's BPE.
+    """
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    torch.manual_seed(seed)
+    names = ("image_token", "video_token", "vision_start_token", "vision_end_token")
+    vision_tokens = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    # <|im_start|> is written as characters: a random model never needs it as one token.
+    tokenizer = character_tokenizer(
+        dict(zip(names, vision_tokens, strict=True)), eos="<|im_end|>", newline=True
+    )
+    ids = tokenizer.get_vocab()
+    text = dict(
+        vocab_size=len(ids), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, head_dim=16, pad_token_id=ids["<pad>"],
+        bos_token_id=ids["<s>"], eos_token_id=ids["<|im_end|>"],
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                         "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+    )  # fmt: skip
+    vision = dict(
+        depth=1, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16,
+        spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32,
+        num_position_embeddings=16, deepstack_visual_indexes=[0],
+    )  # fmt: skip
+    config = Qwen3VLConfig(
+        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )  # fmt: skip
+    model = Qwen3VLForConditionalGeneration(config)
+    pixels = {"shortest_edge": 32 * 32 * 4, "longest_edge": 64 * 64 * 4}
+    patching = dict(patch_size=16, merge_size=2, temporal_patch_size=2)
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=pixels, **patching),
+        video_processor=Qwen3VLVideoProcessor(**patching),
+        tokenizer=tokenizer,
+        chat_template=QWEN3_VL_CHAT_TEMPLATE,
     )
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)

@@ -20,6 +20,7 @@ from segment_anything.build_sam import _build_sam
 from segment_anything.modeling import Sam
 
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
+from vitalskills.perception.grounder import image_key
 
 #: Model type -> image-encoder dimensions for segment-anything's builder.
 SAM_TYPES: dict[str, dict[str, Any]] = {
@@ -100,24 +101,31 @@ def load_sam(checkpoint: Path | str, sam_type: str | None = None, device: str = 
 
 
 class SamMasker:
-    """Turn a box prompt into a mask with `SamPredictor`."""
+    """Turn a box or a click into a mask with `SamPredictor`, encoding each image once."""
 
     def __init__(self, model: Sam) -> None:
         self.predictor = SamPredictor(model)
+        self._key: tuple[tuple[int, ...], bytes] | None = None
+
+    def _set_image(self, rgb: np.ndarray) -> None:
+        key = image_key(rgb)
+        if key != self._key:
+            self.predictor.set_image(rgb, image_format="RGB")
+            self._key = key
 
     @torch.no_grad()
     def mask(
         self, rgb: np.ndarray, box: tuple[float, float, float, float]
     ) -> tuple[np.ndarray, float]:
         """Return the (H, W) bool mask SAM predicts inside `box` (x0, y0, x1, y1) and its score."""
-        self.predictor.set_image(rgb, image_format="RGB")
+        self._set_image(rgb)
         masks, scores, _ = self.predictor.predict(box=np.asarray(box), multimask_output=False)
         return masks[0].astype(bool), float(scores[0])
 
     @torch.no_grad()
     def mask_at_point(self, rgb: np.ndarray, u: float, v: float) -> tuple[np.ndarray, float]:
         """Return the mask SAM predicts for a single foreground click at pixel (u, v)."""
-        self.predictor.set_image(rgb, image_format="RGB")
+        self._set_image(rgb)
         masks, scores, _ = self.predictor.predict(
             point_coords=np.array([[u, v]]), point_labels=np.array([1]), multimask_output=True
         )

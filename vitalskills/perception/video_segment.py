@@ -21,6 +21,7 @@ import numpy as np
 
 from vitalskills.errors import UsageError
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
+from vitalskills.perception.hub import require_packages, resolve_device
 
 #: The parts a prompt may name: what semantic augmentation keeps.
 PART_NAMES = ("target", "held", "gripper")
@@ -132,28 +133,6 @@ def build_prompts(positives: Sequence[str], negatives: Sequence[str] = ()) -> li
     ]
 
 
-def resolve_device(device: str) -> str:
-    """Return the torch device to run on: `auto` is CUDA when there is one, else the CPU.
-
-    Raises:
-        PerceptionError: CUDA was asked for but torch sees no GPU, or the name is unknown.
-    """
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise PerceptionError(
-                f"device `{device}` was asked for but torch sees no CUDA GPU",
-                hint="use --device cpu (slow for full-size models) or --device auto",
-            )
-        return device
-    if device != "cpu":
-        raise PerceptionError(f"unknown device `{device}`", hint="use auto, cpu or cuda")
-    return device
-
-
 def read_model_type(path: Path) -> str:
     """Return the `model_type` of a saved model directory.
 
@@ -215,18 +194,6 @@ def _transformers_class(name: str) -> Any:
     return found
 
 
-def _check_needs(kind: VideoModelKind, model_type: str) -> None:
-    import importlib.util
-
-    missing = [name for name in kind.needs if importlib.util.find_spec(name) is None]
-    if missing:
-        raise PerceptionError(
-            f"`{model_type}` models need the {', '.join(f'`{m}`' for m in missing)} package, "
-            "which is not installed",
-            hint=f"install it (`uv pip install {' '.join(missing)}`) or use a SAM2 checkpoint",
-        )
-
-
 def load_video_segmenter(path: Path | str, device: str = "auto") -> VideoSegmenter:
     """Load a SAM2 or EdgeTAM video model and its processor from a local directory.
 
@@ -244,7 +211,7 @@ def load_video_segmenter(path: Path | str, device: str = "auto") -> VideoSegment
     directory = Path(path).expanduser()
     model_type = read_model_type(directory)
     kind = _video_kind(directory, model_type)
-    _check_needs(kind, model_type)
+    require_packages(kind.needs, f"`{model_type}` models", "use a SAM2 checkpoint")
     model_class = _transformers_class(kind.model)
     processor_class = _transformers_class(kind.processor)
     target = resolve_device(device)

@@ -1,0 +1,89 @@
+"""Loading transformers models from local files only, with errors that say what to do.
+
+Every model in `perception` loads through here: a local directory or a Hugging Face id
+already in the local cache, always with `local_files_only=True`, so a missing model is
+an error naming it, never a download. torch and transformers are imported inside the
+functions, so importing this module is light.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from vitalskills.perception.errors import PerceptionError, WeightsNotFound
+
+#: What to run to fetch any supported model once, on a machine with internet access.
+DOWNLOAD_EXAMPLE = "hf download google/owlv2-base-patch16-ensemble --local-dir DIR"
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
+
+
+def resolve_model(name: str, what: str) -> str:
+    """Return a local directory or a Hugging Face id to load with `local_files_only`.
+
+    Raises `WeightsNotFound` for a path that does not exist, naming it and saying how to
+    fetch the weights.
+    """
+    if _looks_like_path(name):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            raise WeightsNotFound(
+                f"{what} directory `{path}` does not exist",
+                hint=f"download it once with `{DOWNLOAD_EXAMPLE.replace('DIR', str(path))}` "
+                "(any supported model id works) or point the config at another directory",
+            )
+        return str(path)
+    return name
+
+
+def load_pretrained(name: str, what: str, loader: Any, **kwargs: object) -> Any:
+    """Call `loader.from_pretrained(name, local_files_only=True)` with a clear error."""
+    from transformers.utils import logging as hf_logging
+
+    source = resolve_model(name, what)
+    hf_logging.disable_progress_bar()  # our own display owns the terminal
+    try:
+        return loader.from_pretrained(source, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as error:
+        raise WeightsNotFound(
+            f"cannot load {what} `{name}` from disk: {str(error).splitlines()[0]}",
+            hint=f"download it while online with `hf download {name}` (it lands in the local "
+            "Hugging Face cache) or with `--local-dir DIR` and give DIR instead",
+        ) from None
+
+
+def require_packages(packages: tuple[str, ...], what: str, instead: str) -> None:
+    """Raise a `PerceptionError` naming the packages `what` needs that are not installed."""
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    if missing:
+        raise PerceptionError(
+            f"{what} need the {', '.join(f'`{m}`' for m in missing)} package, "
+            "which is not installed",
+            hint=f"install it (`uv pip install {' '.join(missing)}`) or {instead}",
+        )
+
+
+def resolve_device(device: str) -> str:
+    """Return the torch device to run on: `auto` is CUDA when there is one, else the CPU.
+
+    Raises:
+        PerceptionError: CUDA was asked for but torch sees no GPU, or the name is unknown.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise PerceptionError(
+                f"device `{device}` was asked for but torch sees no CUDA GPU",
+                hint="use --device cpu (slow for full-size models) or --device auto",
+            )
+        return device
+    if device != "cpu":
+        raise PerceptionError(f"unknown device `{device}`", hint="use auto, cpu or cuda")
+    return device
