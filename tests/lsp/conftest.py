@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest_lsp
@@ -16,7 +17,8 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 LIBRARY = Path(__file__).resolve().parent / "library"
-HOME = Path(__file__).resolve().parent / "no-user-home"
+#: An empty per-user directory (the server writes its hash cache there), outside the tree.
+HOME = Path(tempfile.mkdtemp(prefix="vitalskills-lsp-home-"))
 
 
 @pytest_lsp.fixture(
