@@ -21,7 +21,12 @@ from vitalskills.cli.app import (
     user_errors,
 )
 from vitalskills.cli.bench import refuse_given
-from vitalskills.cli.sim import ConditionName, DistractorsOption
+from vitalskills.cli.sim import (
+    ConditionName,
+    DistractorsOption,
+    GroundingErrorOption,
+    GroundingMissOption,
+)
 from vitalskills.errors import UsageError
 
 
@@ -71,6 +76,8 @@ def run(
         str | None,
         typer.Option(help="Default grounder for `locate` (simulator: `sim`; robot: configured)."),
     ] = None,
+    grounding_error: GroundingErrorOption = None,
+    grounding_miss: GroundingMissOption = None,
     realtime: Annotated[
         bool,
         typer.Option(help="Pace the simulator at its control rate instead of as fast as it steps."),
@@ -130,6 +137,7 @@ def run(
     3: no bridge server answered at --robot within --connect-timeout, nothing ran;
     130: interrupted (Ctrl-C or SIGTERM), the plan halted and the robot stopped.
     """
+    from vitalskills.app.run import grounding_options
     from vitalskills.lang import parse_override
     from vitalskills.report.summary import SummaryCollector
     from vitalskills.runtime.display import LiveDisplay
@@ -150,6 +158,7 @@ def run(
                 {
                     "--robot": robot, "--condition": condition, "--seed": seed,
                     "--distractors": distractors, "--task": sim_task, "--grounder": grounder,
+                    "--grounding-error": grounding_error, "--grounding-miss": grounding_miss,
                     "--record": record, "--realtime": realtime or None,
                 },
                 ("does not apply", "do not apply"),
@@ -161,6 +170,8 @@ def run(
         return
     if not_found:
         raise typer.BadParameter("applies only with --dry-run", param_hint="--not-found")
+    with user_errors(exit_code=ExitCode.USAGE):
+        grounding = grounding_options(grounding_error, grounding_miss)
     _simulate_or_drive(
         file,
         subscribers,
@@ -172,6 +183,7 @@ def run(
             distractors=distractors,
             sim_task=sim_task,
             grounder=grounder,
+            grounding=grounding,
             skills_dirs=list(skills or []),
             overrides=overrides,
             realtime=realtime,
@@ -260,10 +272,12 @@ def _simulate_or_drive(
             recorder = Recorder(record)
             run_options.server_log = record / "server.log"
     if run_options.robot is None:
+        default = run_options.grounder or ("noisy-oracle" if run_options.grounding else "sim")
         err_console.print(
             "[cyan]simulator:[/] MuJoCo behind the bridge in a child process; `locate` uses "
-            f"the `{run_options.grounder or 'sim'}` grounder"
+            f"the `{default}` grounder"
             + (" (privileged simulator segmentation)" if run_options.grounder is None else "")
+            + (f" perturbed: {_params(run_options.grounding)}" if run_options.grounding else "")
         )
     try:
         with sigterm_as_interrupt(), user_errors(codes=_run_exit_codes()):
@@ -279,6 +293,10 @@ def _simulate_or_drive(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if record is not None:
         err_console.print(f"recorded to {record} (open it with `vitalskills report {record}`)")
+
+
+def _params(grounding: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in grounding.items())
 
 
 @app.command()

@@ -88,6 +88,27 @@ DistractorsOption = Annotated[
         help="Distractor objects per episode (default: 2-5 in scene, else 0).",
     ),
 ]
+GroundingErrorOption = Annotated[
+    float | None,
+    typer.Option(
+        "--grounding-error",
+        min=0.0,
+        max=200.0,
+        metavar="MM",
+        help="Perturb the simulator's oracle like a real grounder, with a median 3D error "
+        "of about MM mm (pixel, depth and calibration errors; the `noisy-oracle` grounder).",
+    ),
+]
+GroundingMissOption = Annotated[
+    float | None,
+    typer.Option(
+        "--grounding-miss",
+        min=0.0,
+        max=1.0,
+        metavar="P",
+        help="The perturbed oracle answers `not found` with probability P.",
+    ),
+]
 WristJitterOption = Annotated[
     float | None,
     typer.Option(
