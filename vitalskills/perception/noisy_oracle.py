@@ -12,11 +12,11 @@ A real grounder is off in a few typical ways, each a parameter of `NoisyOracleOp
   strip") when the scene camera sees one.
 
 The perturbation goes through the scene camera as a real detection does: the oracle's
-point (from the privileged mask, computed with the miscalibrated extrinsics) is
-projected to its pixel, the pixel and the depth are perturbed, and the pair is lifted
-back to the base frame with the same camera model. The point is perturbed at the
-object's own depth: a grounder that points a few pixels off still reads the depth of
-the object it pointed at. `locate`, `if found`, `min_score` and retries see the result
+point (from the privileged mask) is projected to its pixel, the pixel and the depth are
+perturbed, and the pair is lifted back and mapped to the base frame with the
+miscalibrated camera pose. The point is perturbed at the object's own depth: a grounder
+that points a few pixels off still reads the depth of the object it pointed at. The
+heading (`yaw`) stays the oracle's. `locate`, `if found`, `min_score` and retries see the result
 as they would see a real grounder's.
 
 `grounding_error_preset(mm)` sets these so that the median 3D error is about `mm`.
@@ -124,13 +124,12 @@ class NoisyOracleGrounder:
         o = self.options
         miss_draw, pick_draw, which = self._rng.random(3)
         normal = self._rng.standard_normal(3)
-        believed = dataclasses.replace(frame, extrinsics=frame.extrinsics @ self.camera_error)
         if miss_draw < o.miss:
             return LocateResult(
                 query=query, grounder=self.name, found=False, privileged=True,
                 detail=f"a simulated miss (miss rate {o.miss:g})",
             )  # fmt: skip
-        target = self.oracle.locate(believed, query)
+        target = self.oracle.locate(frame, query)
         if not target.found or target.point is None:
             return target
         best = max(matching_objects(frame, query), key=lambda n: int(frame.segmentation[n].sum()))
@@ -138,17 +137,18 @@ class NoisyOracleGrounder:
         picked = ""
         if decoys and pick_draw < o.wrong_pick:
             decoy = decoys[int(which * len(decoys))]
-            wrong = self.oracle.locate(believed, decoy)
+            wrong = self.oracle.locate(frame, decoy)
             if wrong.found and wrong.point is not None:
                 target, picked = dataclasses.replace(wrong, query=query), decoy
         assert target.point is not None
-        cam = to_camera(target.point, believed.extrinsics)
+        cam = to_camera(target.point, frame.extrinsics)
         pixel = project(cam, frame.intrinsics)[0] + o.point_px * normal[:2]
         depth = cam[2] + o.depth_mm / 1000.0 * normal[2]
         if depth <= 0:
             depth = cam[2]  # noise cannot put the point behind the camera
         moved = backproject(pixel[None], np.array([depth]), frame.intrinsics)[0]
-        target.point = to_base(moved, believed.extrinsics)
+        # The detection is right in the camera; the wrong calibration misplaces it.
+        target.point = to_base(moved, frame.extrinsics @ self.camera_error)
         target.grounder = self.name
         target.detail = (
             f"{target.detail}; perturbed by {float(np.hypot(*(o.point_px * normal[:2]))):.1f} px "
