@@ -186,7 +186,7 @@ def test_a_foreign_parameter_lists_the_known_ones() -> None:
 
 
 def test_a_negative_grounding_error_is_refused() -> None:
-    with pytest.raises(BadConfig, match="grounding error must be .* >= 0, got -1"):
+    with pytest.raises(BadConfig, match=r"grounding error must be .* >= 0, got -1"):
         grounding_error_preset(-1.0)
 
 
