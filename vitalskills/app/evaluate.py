@@ -8,7 +8,7 @@ own size and the policy resizes it, exactly as training resized the demonstratio
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,8 @@ from vitalskills.robot import policy_view
 from vitalskills.skills.manifest import SkillManifest
 
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo
-    from vitalskills.sim.rollouts import EvalResult
+    from vitalskills.sim.env import VitalEnv
+    from vitalskills.sim.rollouts import EvalResult, Prepare
 
 #: Ends the policy name of an evaluation in which the skill's residual ran.
 RESIDUAL_SUFFIX = "+residual"
@@ -44,12 +45,14 @@ def evaluate_skill(
     on_episode: Callable[[int, bool], None] | None = None,
     residual: bool = True,
     wrist_jitter: float | None = None,
+    grounding: Mapping[str, float] | None = None,
 ) -> EvalResult:
     """Run the skill's policy for `episodes` seeded simulator episodes; return the counts.
 
     With `residual` (the default) a skill's residual corrects its BC policy; without, or
     for a skill that has none, the BC policy runs alone. `wrist_jitter` (m) moves the
-    wrist camera on its mount (a stress test).
+    wrist camera on its mount (a stress test). `grounding` (`noisy-oracle` parameters)
+    starts each episode where a perturbed `locate` would (see `grounding_start`).
     """
     from vitalskills.sim.rollouts import evaluate
 
@@ -72,19 +75,54 @@ def evaluate_skill(
         video_dir=video_dir,
         on_episode=on_episode,
         wrist_jitter=wrist_jitter,
+        prepare=grounding_start(grounding) if grounding else None,
+        grounding=dict(grounding) if grounding else None,
         policy_name=f"skill:{manifest.name}@{manifest.version}{RESIDUAL_SUFFIX if actor else ''}",
     )
 
 
-def check_savable(distractors: int | None, wrist_jitter: float | None) -> None:
-    """Refuse to save a stress test: a set distractor count or a moved wrist camera.
+def grounding_start(grounding: Mapping[str, float]) -> Prepare:
+    """Start each episode where a `locate` with these grounding errors would leave it.
+
+    An episode starts around the approach point of the true target, as if `locate` had
+    been exact. This asks a `noisy-oracle` grounder (seeded with the episode's seed) for
+    the target in the scene camera's frame and moves the start by its error, as a
+    `reach` to its answer would; a miss fails the episode before its first step, as
+    `if found` would end the task.
+    """
+    from vitalskills.perception.config import NoisyOracleOptions
+    from vitalskills.perception.noisy_oracle import NoisyOracleGrounder
+    from vitalskills.perception.sim_grounder import SimGrounder
+    from vitalskills.sim.robot import privileged_scene
+
+    def prepare(env: VitalEnv, seed: int) -> dict[str, np.ndarray] | None:
+        options = NoisyOracleOptions(**{**grounding, "seed": seed})
+        frame = privileged_scene(env)
+        query = env.task.target_labels[0]
+        located = NoisyOracleGrounder("noisy-oracle", options).locate(frame, query)
+        if not located.found or located.point is None:
+            return None
+        oracle = SimGrounder().locate(frame, query).point
+        assert oracle is not None
+        return env.shift_start(located.point - oracle)
+
+    return prepare
+
+
+def check_savable(
+    distractors: int | None,
+    wrist_jitter: float | None,
+    grounding: Mapping[str, float] | None = None,
+) -> None:
+    """Refuse to save a stress test: distractors, a moved wrist camera, grounding errors.
 
     A skill's recorded evaluation is its table (the plain conditions); stress tests are
     reported on their own.
     """
-    if wrist_jitter is not None or distractors is not None:
+    if wrist_jitter is not None or distractors is not None or grounding:
         raise UsageError(
-            "a stress-test evaluation (`--wrist-jitter`, `--distractors`) is not saved",
+            "a stress-test evaluation (`--wrist-jitter`, `--distractors`, "
+            "`--grounding-error`, `--grounding-miss`) is not saved",
             hint="save the plain condition's evaluation, report stress tests on their own",
         )
 
@@ -98,7 +136,7 @@ def save_evaluation(manifest: SkillManifest, result: EvalResult, command: str) -
     Raises:
         UsageError: the result is a stress test (see `check_savable`).
     """
-    check_savable(result.distractors, result.wrist_jitter)
+    check_savable(result.distractors, result.wrist_jitter, result.grounding)
     part = "vital" if result.policy.endswith(RESIDUAL_SUFFIX) else "bc"
     cell = {
         "episodes": result.episodes,

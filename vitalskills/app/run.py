@@ -162,16 +162,6 @@ def check_weights(skill: object) -> None:
         skill.weight_paths(verify=True)
 
 
-def grounding_options(error_mm: float | None, miss: float | None) -> dict[str, float]:
-    """The `noisy-oracle` parameters that `--grounding-error MM` and `--grounding-miss P` ask."""
-    from vitalskills.perception.noisy_oracle import grounding_error_preset
-
-    params = grounding_error_preset(error_mm) if error_mm is not None else {}
-    if miss is not None:
-        params["miss"] = miss
-    return params
-
-
 def default_grounder(options: RunOptions) -> str | None:
     """The run's default grounder: `--grounder`, else the oracle on the simulator.
 

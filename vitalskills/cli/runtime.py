@@ -137,8 +137,8 @@ def run(
     3: no bridge server answered at --robot within --connect-timeout, nothing ran;
     130: interrupted (Ctrl-C or SIGTERM), the plan halted and the robot stopped.
     """
-    from vitalskills.app.run import grounding_options
     from vitalskills.lang import parse_override
+    from vitalskills.perception.noisy_oracle import grounding_parameters
     from vitalskills.report.summary import SummaryCollector
     from vitalskills.runtime.display import LiveDisplay
     from vitalskills.runtime.trace import TraceWriter
@@ -171,7 +171,7 @@ def run(
     if not_found:
         raise typer.BadParameter("applies only with --dry-run", param_hint="--not-found")
     with user_errors(exit_code=ExitCode.USAGE):
-        grounding = grounding_options(grounding_error, grounding_miss)
+        grounding = grounding_parameters(grounding_error, grounding_miss)
     _simulate_or_drive(
         file,
         subscribers,

@@ -155,6 +155,8 @@ def eval_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first episode.")] = 0,
     distractors: DistractorsOption = None,
     wrist_jitter_mm: WristJitterOption = None,
+    grounding_error: GroundingErrorOption = None,
+    grounding_miss: GroundingMissOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     video: Annotated[
         Path | None, typer.Option("--video", help="Write one MP4 per episode into this folder.")
@@ -238,10 +240,17 @@ def eval_command(
             simulator_only={
                 "--policy": policy, "--condition": condition, "--distractors": distractors,
                 "--wrist-jitter": wrist_jitter_mm, "--video": video,
+                "--grounding-error": grounding_error, "--grounding-miss": grounding_miss,
             },
         )  # fmt: skip
         return
-    from vitalskills.app.evaluate import check_savable, evaluate_skill, save_evaluation
+    from vitalskills.app.evaluate import (
+        check_savable,
+        evaluate_skill,
+        grounding_start,
+        save_evaluation,
+    )
+    from vitalskills.perception.noisy_oracle import grounding_parameters
     from vitalskills.sim.rollouts import evaluate
     from vitalskills.skills import default_library
 
@@ -268,8 +277,9 @@ def eval_command(
         for flag, given_flag in (("--no-residual", no_residual), ("--save", save)):
             if given_flag and not skill:
                 raise UsageError(f"`{flag}` needs `--skill`", hint="name the skill to evaluate")
+        grounding = grounding_parameters(grounding_error, grounding_miss)
         if save:
-            check_savable(distractors, wrist_jitter_mm)
+            check_savable(distractors, wrist_jitter_mm, grounding)
         bar = progress.add_task(f"{task_name} {condition_name}: {label}", total=episodes,
                                 successes=0)  # fmt: skip
         successes = 0
@@ -289,12 +299,16 @@ def eval_command(
         )
         if manifest is not None:
             result = evaluate_skill(
-                manifest, task_name, condition_name, residual=not no_residual, **options
-            )
+                manifest, task_name, condition_name, residual=not no_residual,
+                grounding=grounding, **options,
+            )  # fmt: skip
             if save:
                 save_evaluation(manifest, result, command_line(ctx))
         else:
-            result = evaluate(task_name, policy.value, condition_name, **options)
+            result = evaluate(
+                task_name, policy.value, condition_name, **options, grounding=grounding or None,
+                prepare=grounding_start(grounding) if grounding else None,
+            )  # fmt: skip
     if as_json:
         print(json.dumps(result.to_dict()))
         return

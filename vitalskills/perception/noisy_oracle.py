@@ -78,6 +78,14 @@ def grounding_error_preset(
     }
 
 
+def grounding_parameters(error_mm: float | None, miss: float | None) -> dict[str, float]:
+    """The parameters `--grounding-error MM` and `--grounding-miss P` ask for (none: {})."""
+    params = grounding_error_preset(error_mm) if error_mm is not None else {}
+    if miss is not None:
+        params["miss"] = miss
+    return params
+
+
 def look_alikes(frame: SceneFrame, name: str) -> list[str]:
     """Return the other scene objects called like `name` with a word before ("red power strip")."""
     own = {normalise(label) for label in frame.labels.get(name, [])}

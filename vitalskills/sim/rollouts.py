@@ -15,6 +15,9 @@ from vitalskills.sim.tasks import SimError
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 PolicyFactory = Callable[[VitalEnv, int], Policy]
+#: Called after each reset with the episode's seed: the observation of a changed start,
+#: or None to end the episode there as a failure.
+Prepare = Callable[[VitalEnv, int], "dict[str, np.ndarray] | None"]
 
 POLICIES: dict[str, PolicyFactory] = {"expert": expert_policy, "random": random_policy}
 
@@ -32,6 +35,7 @@ class EvalResult:
     seeds: list[int]
     distractors: int | None = None
     wrist_jitter: float | None = None
+    grounding: dict[str, float] | None = None
     failed_seeds: list[int] = field(default_factory=list)
     mean_steps: float = 0.0
 
@@ -57,10 +61,23 @@ def _video_frame(env: VitalEnv, obs: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def run_episode(
-    env: VitalEnv, policy: Policy, seed: int, frames: list[np.ndarray] | None = None
+    env: VitalEnv,
+    policy: Policy,
+    seed: int,
+    frames: list[np.ndarray] | None = None,
+    prepare: Prepare | None = None,
 ) -> dict:
-    """Run one episode from `seed` to success or truncation; return its last info."""
+    """Run one episode from `seed` to success or truncation; return its last info.
+
+    `prepare` changes the start after the reset; when it returns None the episode
+    fails there, without a step (a target the grounder missed).
+    """
     obs, info = env.reset(seed=seed)
+    if prepare is not None:
+        prepared = prepare(env, seed)
+        if prepared is None:
+            return {**info, "success": False, "step": 0}
+        obs = prepared
     if frames is not None:
         frames.append(_video_frame(env, obs))
     done = False
@@ -84,6 +101,8 @@ def evaluate(
     image_size: int = 128,
     policy_name: str | None = None,
     wrist_jitter: float | None = None,
+    prepare: Prepare | None = None,
+    grounding: dict[str, float] | None = None,
 ) -> EvalResult:
     """Evaluate a policy on episodes seeded `seed`, `seed + 1`, ...
 
@@ -99,6 +118,8 @@ def evaluate(
         image_size: wrist image side.
         policy_name: name to report when `policy` is a factory.
         wrist_jitter: move the wrist camera on its mount by up to this much (m) per axis.
+        prepare: changes each episode's start after its reset (see `run_episode`).
+        grounding: the grounding errors `prepare` applies, to report with the result.
     """
     factory = get_policy(policy) if isinstance(policy, str) else policy
     name = policy if isinstance(policy, str) else policy_name or "custom"
@@ -120,13 +141,14 @@ def evaluate(
     try:
         for i, episode_seed in enumerate(seeds):
             frames: list[np.ndarray] | None = [] if video_dir is not None else None
-            info = run_episode(env, factory(env, episode_seed), episode_seed, frames)
+            policy_fn = factory(env, episode_seed)
+            info = run_episode(env, policy_fn, episode_seed, frames, prepare)
             ok = bool(info["success"])
             successes += ok
             steps.append(info["step"])
             if not ok:
                 failed.append(episode_seed)
-            if frames is not None and video_dir is not None:
+            if frames and video_dir is not None:
                 _write_video(
                     frames, video_dir / f"{task}_{condition}_{name}_seed{episode_seed}.mp4"
                 )
@@ -144,6 +166,7 @@ def evaluate(
         seeds=seeds,
         distractors=distractors,
         wrist_jitter=wrist_jitter,
+        grounding=grounding,
         failed_seeds=failed,
         mean_steps=float(np.mean(steps)) if steps else 0.0,
     )
