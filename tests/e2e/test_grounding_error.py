@@ -68,3 +68,43 @@ def test_bad_grounding_options_are_usage_errors(options: list[str], message: str
     result = CliRunner().invoke(app, ["run", TASK, *options])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()), result.output
+
+
+def test_eval_fails_the_episodes_the_grounder_misses() -> None:
+    args = ["eval", "--task", "plug_in_socket", "--condition", "scene", "--episodes", "2"]
+    result = CliRunner().invoke(app, [*args, "--grounding-miss", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["successes"] == 0 and summary["failed_seeds"] == [0, 1]
+    assert summary["grounding"] == {"miss": 1.0} and summary["mean_steps"] == 0.0
+
+
+def test_eval_starts_where_the_perturbed_locate_leaves_the_reach() -> None:
+    from vitalskills.app.evaluate import grounding_start
+    from vitalskills.perception.noisy_oracle import grounding_error_preset
+    from vitalskills.sim.env import VitalEnv
+
+    env = VitalEnv("plug_in_socket", "scene", render_wrist=False)
+    try:
+        prepare = grounding_start(grounding_error_preset(20.0))
+        shifts = []
+        for seed in (3, 3, 4):
+            env.reset(seed=seed)
+            before = env.ee_pose_matrix()[:3, 3].copy()
+            observation = prepare(env, seed)
+            assert observation is not None
+            moved = env.ee_pose_matrix()[:3, 3]
+            assert np.allclose(observation["ee_pose"][:3], moved, atol=1e-5)
+            shifts.append(moved - before)
+    finally:
+        env.close()
+    assert np.allclose(shifts[0], shifts[1])  # the episode's seed fixes its error
+    assert not np.allclose(shifts[0], shifts[2])
+    assert all(0.002 < np.linalg.norm(shift) < 0.08 for shift in shifts)
+
+
+def test_eval_does_not_save_a_grounding_stress_test() -> None:
+    args = ["eval", "--skill", "plug_insert", "--grounding-error", "10", "--save"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert "is not saved" in " ".join(result.output.split())
