@@ -8,9 +8,9 @@ so an interrupted measurement resumes), and prints the Markdown table:
     uv run --frozen python scripts/grounding_error.py --out runs/grounding_error.jsonl
     uv run --frozen python scripts/grounding_error.py --out runs/grounding_error.jsonl --table
 
-Cells are successes out of seeds, with the failed seeds. The last row is the measured
-3D error of each task's first `locate`: its point against the same seed's 0 mm point
-(which is the oracle's), median over all tasks and seeds.
+Cells are successes out of seeds, with the failed seeds. The last rows are the measured
+3D error of each task's first `locate` (its point against the same seed's 0 mm point,
+which is the oracle's; median over all tasks and seeds) and how often it was found.
 """
 
 from __future__ import annotations
@@ -142,6 +142,12 @@ def table(records: list[dict], tasks: list[str]) -> str:
         ]
         errors.append(f"{np.median(mm):.1f} (n={len(mm)})" if mm else "-")
     lines.append("| median 3D error of the first locate, mm | " + " | ".join(errors) + " |")
+    found = []
+    for error, miss in COLUMNS:
+        firsts = [r["found"][0] for r in records if (r["error_mm"], r["miss"]) == (error, miss)
+                  and r.get("found")]  # fmt: skip
+        found.append(f"{sum(firsts)}/{len(firsts)}" if firsts else "-")
+    lines.append("| first locate found | " + " | ".join(found) + " |")
     return "\n".join(lines)
 
 
