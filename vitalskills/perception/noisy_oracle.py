@@ -35,6 +35,7 @@ from vitalskills.perception.geometry import backproject, project, to_base, to_ca
 from vitalskills.perception.grounder import LocateResult
 from vitalskills.perception.sim_grounder import SimGrounder, matching_objects, normalise
 from vitalskills.robot import SceneFrame
+from vitalskills.robot.geometry import axis_angle_to_matrix
 
 #: The simulator's scene camera, for the preset: focal length (px) and distance to the
 #: targets (m; 0.5 to 0.7 over the conditions' layouts).
@@ -98,16 +99,6 @@ def look_alikes(frame: SceneFrame, name: str) -> list[str]:
     )
 
 
-def _rotation(axis_angle: np.ndarray) -> np.ndarray:
-    """Rodrigues' formula: the rotation matrix of an axis-angle vector (rad)."""
-    angle = float(np.linalg.norm(axis_angle))
-    if angle == 0.0:
-        return np.eye(3)
-    k = axis_angle / angle
-    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * cross @ cross
-
-
 class NoisyOracleGrounder:
     """The `sim` oracle with a real grounder's errors, drawn from a seeded generator.
 
@@ -124,7 +115,9 @@ class NoisyOracleGrounder:
         self._rng = np.random.default_rng([_STREAM, self.seed])
         calibration = self._rng.standard_normal(6)
         self.camera_error = np.eye(4)  # the believed camera pose, in the true camera's frame
-        self.camera_error[:3, :3] = _rotation(np.deg2rad(options.extrinsics_deg) * calibration[:3])
+        self.camera_error[:3, :3] = axis_angle_to_matrix(
+            np.deg2rad(options.extrinsics_deg) * calibration[:3]
+        )
         self.camera_error[:3, 3] = options.extrinsics_mm / 1000.0 * calibration[3:]
 
     def locate(self, frame: SceneFrame, query: str) -> LocateResult:
