@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zlib
 
 import numpy as np
 
@@ -104,7 +105,9 @@ class NoisyOracleGrounder:
 
     Each `locate` draws the same numbers in the same order whatever the parameters (a
     miss draw, a pick draw, three normals), so runs at different error levels with one
-    seed share their draws: the error grows, its direction stays.
+    seed share their draws: the error grows, its direction stays. The miss and pick
+    draws are also turned by the query, so two tasks run with the same seeds do not
+    miss on the same seeds.
     """
 
     def __init__(self, name: str, options: NoisyOracleOptions) -> None:
@@ -123,7 +126,10 @@ class NoisyOracleGrounder:
     def locate(self, frame: SceneFrame, query: str) -> LocateResult:
         """Return the oracle's answer as a grounder with these errors would give it."""
         o = self.options
-        miss_draw, pick_draw, which = self._rng.random(3)
+        # Misses and picks depend on what is asked: the draws are turned by an amount
+        # set by the query, so tasks with one seed but other objects miss independently.
+        turn = zlib.crc32(normalise(query).encode()) / 2.0**32
+        miss_draw, pick_draw, which = (self._rng.random(3) + turn) % 1.0
         normal = self._rng.standard_normal(3)
         if miss_draw < o.miss:
             return LocateResult(
