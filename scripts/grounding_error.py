@@ -8,7 +8,9 @@ so an interrupted measurement resumes), and prints the Markdown table:
     uv run --frozen python scripts/grounding_error.py --out runs/grounding_error.jsonl
     uv run --frozen python scripts/grounding_error.py --out runs/grounding_error.jsonl --table
 
-Cells are successes out of seeds, with the failed seeds. The last rows are the measured
+Cells are successes out of seeds, with the failed seeds (`w`: the bridge's watchdog
+stopped the run because the loaded machine starved it; `--rerun-stalled` runs those
+again). The last rows are the measured
 3D error of each task's first `locate` (its point against the same seed's 0 mm point,
 which is the oracle's; median over all tasks and seeds) and how often it was found.
 """
@@ -76,6 +78,11 @@ def run_one(task: str, seed: int, error: float, miss: float) -> dict:
     return record
 
 
+def stalled(record: dict) -> bool:
+    """Whether a run failed because the machine starved it: the bridge's watchdog fired."""
+    return "watchdog" in str(record.get("reason", ""))
+
+
 def load(out: Path) -> list[dict]:
     if not out.is_file():
         return []
@@ -122,7 +129,7 @@ def table(records: list[dict], tasks: list[str]) -> str:
             if not runs:
                 row.append("-")
                 continue
-            failed = [str(r["seed"]) for r in runs if not r["ok"]]
+            failed = [f"{r['seed']}{'w' if stalled(r) else ''}" for r in runs if not r["ok"]]
             cell = f"{sum(r['ok'] for r in runs)}/{len(runs)}"
             row.append(cell + (f" (failed {', '.join(failed)})" if failed else ""))
         lines.append(f"| {task} | " + " | ".join(row) + " |")
@@ -158,7 +165,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="scene seeds 0..N-1")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once")
     parser.add_argument("--table", action="store_true", help="only print the table")
+    parser.add_argument(
+        "--rerun-stalled", action="store_true", help="run the watchdog-stopped runs again"
+    )
     args = parser.parse_args()
+    if args.rerun_stalled:
+        records = load(args.out)
+        args.out.write_text("".join(json.dumps(r) + "\n" for r in records if not stalled(r)))
+        with args.out.with_suffix(".stalled.jsonl").open("a") as file:
+            file.writelines(json.dumps(r) + "\n" for r in records if stalled(r))
     if not args.table:
         measure(args.out, args.tasks, list(range(args.seeds)), args.jobs)
     print(table(load(args.out), args.tasks))
