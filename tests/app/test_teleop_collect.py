@@ -288,7 +288,7 @@ def test_ctrl_c_stops_the_robot_and_keeps_the_finished_episodes(
         (["--target", "1,2,3", "--operator-view", "ipc:///x"], 2,
          "error: --target, --operator-view need --robot"),
         (["--robot", "tcp://127.0.0.1:9", "--image-size", "64"], 2,
-         "--image-size and --wrist-jitter apply to the simulator"),
+         "--image-size, --wrist-jitter, --workers and --ray apply to the simulator"),
         (["--robot", "tcp://127.0.0.1:9", "--teleop", "joystick"], 2,
          "error: unknown teleop device `joystick`"),
         (["--robot", "tcp://127.0.0.1:9", "--teleop", "keyboard", "--operator-view", "ipc:///x"],

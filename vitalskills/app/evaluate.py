@@ -10,8 +10,8 @@ the same per-episode results wherever they run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from vitalskills.robot import policy_view
 from vitalskills.skills.manifest import SkillManifest, load_manifest
 
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo
+    from vitalskills.sim.env import VitalEnv
     from vitalskills.sim.rollouts import EpisodeOutcome, EvalResult, Rollouts
 
 #: Ends the policy name of an evaluation in which the skill's residual ran.
@@ -52,6 +53,8 @@ class SimEvalJob:
     distractors: int | None = None
     video_dir: Path | None = None
     wrist_jitter: float | None = None
+    #: `noisy-oracle` parameters: each episode starts where a perturbed `locate` would.
+    grounding: dict[str, float] = field(default_factory=dict)
 
     def __call__(self) -> Rollouts:
         from vitalskills.sim.rollouts import Rollouts
@@ -62,6 +65,7 @@ class SimEvalJob:
         return Rollouts(
             self.task, factory, self.condition, self.distractors, self.video_dir,
             wrist_jitter=self.wrist_jitter,
+            prepare=GroundingStart(self.grounding) if self.grounding else None,
         )  # fmt: skip
 
 
@@ -107,8 +111,9 @@ def evaluate_in_workers(
     seeds = [seed + index for index in range(episodes)]
     outcomes = run_episodes(job, seeds, workers, done)
     return summarize(
-        job.task, policy_name, job.condition, outcomes, job.distractors, job.wrist_jitter
-    )
+        job.task, policy_name, job.condition, outcomes, job.distractors, job.wrist_jitter,
+        job.grounding or None,
+    )  # fmt: skip
 
 
 def evaluate_policy(
@@ -123,11 +128,15 @@ def evaluate_policy(
     on_episode: Callable[[int, bool], None] | None = None,
     wrist_jitter: float | None = None,
     workers: Workers = Workers(),
+    grounding: Mapping[str, float] | None = None,
 ) -> EvalResult:
-    """Run a built-in simulator policy (`expert`, `random`) for seeded episodes on `workers`."""
+    """Run a built-in simulator policy (`expert`, `random`) for seeded episodes on `workers`.
+
+    `grounding` as for `evaluate_skill`.
+    """
     job = SimEvalJob(
         task, condition, policy, distractors=distractors, video_dir=video_dir,
-        wrist_jitter=wrist_jitter,
+        wrist_jitter=wrist_jitter, grounding=dict(grounding or {}),
     )  # fmt: skip
     return evaluate_in_workers(
         job, policy, episodes=episodes, seed=seed, workers=workers, on_episode=on_episode
@@ -147,18 +156,22 @@ def evaluate_skill(
     residual: bool = True,
     wrist_jitter: float | None = None,
     workers: Workers = Workers(),
+    grounding: Mapping[str, float] | None = None,
 ) -> EvalResult:
     """Run the skill's policy for `episodes` seeded simulator episodes; return the counts.
 
     With `residual` (the default) a skill's residual corrects its BC policy; without, or
     for a skill that has none, the BC policy runs alone. `wrist_jitter` (m) moves the
-    wrist camera on its mount (a stress test). `workers` says where the episodes run
-    (default: in this process); the result is the same wherever they ran.
+    wrist camera on its mount (a stress test). `grounding` (`noisy-oracle` parameters)
+    starts each episode where a perturbed `locate` would (see `GroundingStart`).
+    `workers` says where the episodes run (default: in this process); the result is the
+    same wherever they ran.
     """
     with_residual = residual and has_residual(manifest)
     job = SimEvalJob(
         task, condition, skill=manifest.root or Path.cwd(), residual=with_residual,
         distractors=distractors, video_dir=video_dir, wrist_jitter=wrist_jitter,
+        grounding=dict(grounding or {}),
     )  # fmt: skip
     name = f"skill:{manifest.name}@{manifest.version}{RESIDUAL_SUFFIX if with_residual else ''}"
     return evaluate_in_workers(
@@ -166,15 +179,50 @@ def evaluate_skill(
     )
 
 
-def check_savable(distractors: int | None, wrist_jitter: float | None) -> None:
-    """Refuse to save a stress test: a set distractor count or a moved wrist camera.
+@dataclass(frozen=True)
+class GroundingStart:
+    """Start each episode where a `locate` with these grounding errors would leave it.
+
+    An episode starts around the approach point of the true target, as if `locate` had
+    been exact. This asks a `noisy-oracle` grounder (seeded with the episode's seed) for
+    the target in the scene camera's frame and moves the start by its error, as a
+    `reach` to its answer would; a miss fails the episode before its first step, as
+    `if found` would end the task. Plain data, so that workers receive it with their job.
+    """
+
+    grounding: Mapping[str, float]
+
+    def __call__(self, env: VitalEnv, seed: int) -> dict[str, np.ndarray] | None:
+        from vitalskills.perception.config import NoisyOracleOptions
+        from vitalskills.perception.noisy_oracle import NoisyOracleGrounder
+        from vitalskills.perception.sim_grounder import SimGrounder
+        from vitalskills.sim.robot import privileged_scene
+
+        options = NoisyOracleOptions(**{**self.grounding, "seed": seed})
+        frame = privileged_scene(env)
+        query = env.task.target_labels[0]
+        located = NoisyOracleGrounder("noisy-oracle", options).locate(frame, query)
+        if not located.found or located.point is None:
+            return None
+        oracle = SimGrounder().locate(frame, query).point
+        assert oracle is not None
+        return env.shift_start(located.point - oracle)
+
+
+def check_savable(
+    distractors: int | None,
+    wrist_jitter: float | None,
+    grounding: Mapping[str, float] | None = None,
+) -> None:
+    """Refuse to save a stress test: distractors, a moved wrist camera, grounding errors.
 
     A skill's recorded evaluation is its table (the plain conditions); stress tests are
     reported on their own.
     """
-    if wrist_jitter is not None or distractors is not None:
+    if wrist_jitter is not None or distractors is not None or grounding:
         raise UsageError(
-            "a stress-test evaluation (`--wrist-jitter`, `--distractors`) is not saved",
+            "a stress-test evaluation (`--wrist-jitter`, `--distractors`, "
+            "`--grounding-error`, `--grounding-miss`) is not saved",
             hint="save the plain condition's evaluation, report stress tests on their own",
         )
 
@@ -188,7 +236,7 @@ def save_evaluation(manifest: SkillManifest, result: EvalResult, command: str) -
     Raises:
         UsageError: the result is a stress test (see `check_savable`).
     """
-    check_savable(result.distractors, result.wrist_jitter)
+    check_savable(result.distractors, result.wrist_jitter, result.grounding)
     part = "vital" if result.policy.endswith(RESIDUAL_SUFFIX) else "bc"
     cell = {
         "episodes": result.episodes,

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from vitalskills.app.simscene import choose_scene
+from vitalskills.errors import UsageError
 from vitalskills.lang import CheckFailed, Task, check_task, compile_task
+from vitalskills.perception.config import NoisyOracleOptions, grounder_options, load_config
 from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.grounder import Grounder
 from vitalskills.robot import PolicyProvider, Robot, RobotCapabilities, RobotUnreachable
@@ -70,8 +72,11 @@ class RunOptions:
         robot: a bridge address; None starts the simulator behind the bridge.
         condition, seed, distractors: simulator settings.
         sim_task: the simulator scene; None chooses it from the task.
-        grounder: the default grounder; None is `sim` on the simulator, else the
-            configured default.
+        grounder: the default grounder; None is `sim` on the simulator (`noisy-oracle`
+            with `grounding`), else the configured default.
+        grounding: `noisy-oracle` parameters for this run (`--grounding-error`,
+            `--grounding-miss`), applied to every noisy-oracle grounder it uses; each is
+            seeded with `seed` unless its config names a seed.
         realtime: pace the simulator at its control rate on the wall clock.
         timeout: fail the run after this many seconds (simulated on the simulator).
         connect_timeout: with `robot`, how long to wait for its bridge server's hello
@@ -84,6 +89,7 @@ class RunOptions:
     distractors: int | None = None
     sim_task: str | None = None
     grounder: str | None = None
+    grounding: Mapping[str, float] = field(default_factory=dict)
     skills_dirs: Sequence[Path] = ()
     overrides: Mapping[str, str] = field(default_factory=dict)
     realtime: bool = False
@@ -158,16 +164,57 @@ def check_weights(skill: object) -> None:
         skill.weight_paths(verify=True)
 
 
+def default_grounder(options: RunOptions) -> str | None:
+    """The run's default grounder: `--grounder`, else the oracle on the simulator.
+
+    Raises:
+        UsageError: grounding errors were asked for on a robot, or with a grounder that
+            is not a `noisy-oracle` one.
+    """
+    if not options.grounding:
+        return options.grounder or ("sim" if options.robot is None else None)
+    if options.robot is not None:
+        raise UsageError(
+            "`--grounding-error` and `--grounding-miss` apply only on the simulator",
+            hint="they perturb the simulator's oracle; leave them out with --robot",
+        )
+    name = options.grounder or "noisy-oracle"
+    backend = grounder_options(name, load_config()).backend
+    if backend != "noisy-oracle":
+        raise UsageError(
+            f"`--grounding-error` and `--grounding-miss` perturb the simulator's oracle, "
+            f"but grounder `{name}` is a `{backend}` one",
+            hint="leave out --grounder, or name a grounder with `backend: noisy-oracle`",
+        )
+    return name
+
+
+def _grounder(name: str | None, seed: int, grounding: Mapping[str, float]) -> Grounder:
+    """Build grounder `name`; a `noisy-oracle` one gets the run's seed and `grounding`."""
+    name = name or load_config().default_grounder
+    options = grounder_options(name, load_config())
+    if not isinstance(options, NoisyOracleOptions):
+        return make_grounder(name)
+    seeded = {"seed": seed} if options.seed is None else {}
+    return make_grounder(name, overrides={**seeded, **grounding})
+
+
 def build_grounders(
-    plan: Plan, default: str | None, timings: Timings
+    plan: Plan,
+    default: str | None,
+    timings: Timings,
+    *,
+    seed: int = 0,
+    grounding: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, Grounder], str]:
     """The grounders `plan` names plus the default one, built once and timed."""
-
-    fallback = make_grounder(default)
+    grounding = grounding or {}
+    fallback = _grounder(default, seed, grounding)
     grounders: dict[str, Grounder] = {fallback.name: TimedGrounder(fallback, timings)}
     for node in plan.nodes:
         if isinstance(node, Locate) and node.grounder and node.grounder not in grounders:
-            grounders[node.grounder] = TimedGrounder(make_grounder(node.grounder), timings)
+            built = _grounder(node.grounder, seed, grounding)
+            grounders[node.grounder] = TimedGrounder(built, timings)
     return grounders, fallback.name
 
 
@@ -210,6 +257,7 @@ def run_file(
     say = on_status or (lambda _line: None)
     started = time.perf_counter()
     timings = Timings()
+    default = default_grounder(options)
     library = default_library(list(options.skills_dirs))
     overrides = dict(options.overrides)
     task = compile_task(path, library=library, overrides=overrides)
@@ -253,9 +301,12 @@ def run_file(
         info["robot"] = client.capabilities().name
         info["address"] = address
         check_robot(task, library, client.capabilities())
-        default = options.grounder or ("sim" if on_sim else None)
-        grounders, default_name = build_grounders(plan, default, timings)
+        grounders, default_name = build_grounders(
+            plan, default, timings, seed=options.seed, grounding=options.grounding
+        )
         info["grounder"] = default_name
+        if options.grounding:
+            info["grounding"] = dict(options.grounding)
         robot: Robot = TimedRobot(client, timings)
         if recorder is not None:
             robot = recorder.wrap(robot, client)

@@ -21,7 +21,12 @@ from vitalskills.cli.app import (
     user_errors,
 )
 from vitalskills.cli.bench import refuse_given
-from vitalskills.cli.sim import ConditionName, DistractorsOption
+from vitalskills.cli.sim import (
+    ConditionName,
+    DistractorsOption,
+    GroundingErrorOption,
+    GroundingMissOption,
+)
 from vitalskills.errors import UsageError
 
 
@@ -71,6 +76,8 @@ def run(
         str | None,
         typer.Option(help="Default grounder for `locate` (simulator: `sim`; robot: configured)."),
     ] = None,
+    grounding_error: GroundingErrorOption = None,
+    grounding_miss: GroundingMissOption = None,
     realtime: Annotated[
         bool,
         typer.Option(help="Pace the simulator at its control rate instead of as fast as it steps."),
@@ -143,6 +150,7 @@ def run(
     130: interrupted (Ctrl-C or SIGTERM), the plan halted and the robot stopped.
     """
     from vitalskills.lang import parse_override
+    from vitalskills.perception.noisy_oracle import grounding_parameters
     from vitalskills.report.rerun_log import SPAWN
     from vitalskills.report.summary import SummaryCollector
     from vitalskills.runtime.display import LiveDisplay
@@ -163,6 +171,7 @@ def run(
                 {
                     "--robot": robot, "--condition": condition, "--seed": seed,
                     "--distractors": distractors, "--task": sim_task, "--grounder": grounder,
+                    "--grounding-error": grounding_error, "--grounding-miss": grounding_miss,
                     "--record": record, "--realtime": realtime or None,
                     "--rerun": rerun or None, "--rerun-url": rerun_url,
                 },
@@ -175,6 +184,8 @@ def run(
         return
     if not_found:
         raise typer.BadParameter("applies only with --dry-run", param_hint="--not-found")
+    with user_errors(exit_code=ExitCode.USAGE):
+        grounding = grounding_parameters(grounding_error, grounding_miss)
     _simulate_or_drive(
         file,
         subscribers,
@@ -187,6 +198,7 @@ def run(
             distractors=distractors,
             sim_task=sim_task,
             grounder=grounder,
+            grounding=grounding,
             skills_dirs=list(skills or []),
             overrides=overrides,
             realtime=realtime,
@@ -281,10 +293,12 @@ def _simulate_or_drive(
         if record is not None:
             run_options.server_log = record / "server.log"
     if run_options.robot is None:
+        default = run_options.grounder or ("noisy-oracle" if run_options.grounding else "sim")
         err_console.print(
             "[cyan]simulator:[/] MuJoCo behind the bridge in a child process; `locate` uses "
-            f"the `{run_options.grounder or 'sim'}` grounder"
+            f"the `{default}` grounder"
             + (" (privileged simulator segmentation)" if run_options.grounder is None else "")
+            + (f" perturbed: {_params(run_options.grounding)}" if run_options.grounding else "")
         )
     try:
         with sigterm_as_interrupt(), user_errors(codes=_run_exit_codes()):
@@ -303,6 +317,10 @@ def _simulate_or_drive(
             f"recorded to {record} (open it with `vitalskills report {record}`, "
             f"or `rerun {record / 'run.rrd'}`)"
         )
+
+
+def _params(grounding: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in grounding.items())
 
 
 @app.command()

@@ -89,6 +89,27 @@ DistractorsOption = Annotated[
         help="Distractor objects per episode (default: 2-5 in scene, else 0).",
     ),
 ]
+GroundingErrorOption = Annotated[
+    float | None,
+    typer.Option(
+        "--grounding-error",
+        min=0.0,
+        max=200.0,
+        metavar="MM",
+        help="Perturb the simulator's oracle like a real grounder, with a median 3D error "
+        "of about MM mm (pixel, depth and calibration errors; the `noisy-oracle` grounder).",
+    ),
+]
+GroundingMissOption = Annotated[
+    float | None,
+    typer.Option(
+        "--grounding-miss",
+        min=0.0,
+        max=1.0,
+        metavar="P",
+        help="The perturbed oracle answers `not found` with probability P.",
+    ),
+]
 WristJitterOption = Annotated[
     float | None,
     typer.Option(
@@ -159,6 +180,8 @@ def eval_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first episode.")] = 0,
     distractors: DistractorsOption = None,
     wrist_jitter_mm: WristJitterOption = None,
+    grounding_error: GroundingErrorOption = None,
+    grounding_miss: GroundingMissOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     video: Annotated[
         Path | None, typer.Option("--video", help="Write one MP4 per episode into this folder.")
@@ -245,6 +268,7 @@ def eval_command(
                 "--policy": policy, "--condition": condition, "--distractors": distractors,
                 "--wrist-jitter": wrist_jitter_mm, "--video": video,
                 "--workers": workers, "--ray": ray,
+                "--grounding-error": grounding_error, "--grounding-miss": grounding_miss,
             },
         )  # fmt: skip
         return
@@ -254,6 +278,7 @@ def eval_command(
         evaluate_skill,
         save_evaluation,
     )
+    from vitalskills.perception.noisy_oracle import grounding_parameters
     from vitalskills.skills import default_library
 
     policy = policy or PolicyName.expert
@@ -279,8 +304,9 @@ def eval_command(
         for flag, given_flag in (("--no-residual", no_residual), ("--save", save)):
             if given_flag and not skill:
                 raise UsageError(f"`{flag}` needs `--skill`", hint="name the skill to evaluate")
+        grounding = grounding_parameters(grounding_error, grounding_miss)
         if save:
-            check_savable(distractors, wrist_jitter_mm)
+            check_savable(distractors, wrist_jitter_mm, grounding)
         where = workers_from(workers, ray)
         bar = progress.add_task(f"{task_name} {condition_name}: {label} ({where.describe()})",
                                 total=episodes, successes=0)  # fmt: skip
@@ -302,12 +328,15 @@ def eval_command(
         )
         if manifest is not None:
             result = evaluate_skill(
-                manifest, task_name, condition_name, residual=not no_residual, **options
-            )
+                manifest, task_name, condition_name, residual=not no_residual,
+                grounding=grounding, **options,
+            )  # fmt: skip
             if save:
                 save_evaluation(manifest, result, command_line(ctx))
         else:
-            result = evaluate_policy(task_name, policy.value, condition_name, **options)
+            result = evaluate_policy(
+                task_name, policy.value, condition_name, grounding=grounding, **options
+            )
     if as_json:
         print(json.dumps(result.to_dict()))
         return

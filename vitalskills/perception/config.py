@@ -90,8 +90,36 @@ class VlmPointOptions(_Options):
     device: str = "cpu"
 
 
+class NoisyOracleOptions(_Options):
+    """The simulator oracle, perturbed the way a real grounder errs (docs/perception.md).
+
+    Every error is zero by default (then it is the `sim` oracle). Draws come from `seed`
+    (None: the run's seed), so a run reproduces; the extrinsics error is drawn once.
+    """
+
+    backend: Literal["noisy-oracle"] = "noisy-oracle"
+    point_px: float = Field(
+        0.0, ge=0.0, le=100.0, description="std of the point's pixel error, per image axis (px)"
+    )
+    depth_mm: float = Field(
+        0.0, ge=0.0, le=500.0, description="std of the depth error along the camera axis (mm)"
+    )
+    extrinsics_deg: float = Field(
+        0.0, ge=0.0, le=30.0, description="std of the camera rotation error, per axis (deg)"
+    )
+    extrinsics_mm: float = Field(
+        0.0, ge=0.0, le=500.0, description="std of the camera position error, per axis (mm)"
+    )
+    miss: float = Field(0.0, ge=0.0, le=1.0, description="probability of answering not found")
+    wrong_pick: float = Field(
+        0.0, ge=0.0, le=1.0, description="probability of picking a look-alike, when one is seen"
+    )
+    seed: int | None = Field(None, ge=0, description="seed of the draws; None: the run's seed")
+
+
 GrounderOptions = Annotated[
-    SimOptions | OwlSamOptions | VlmPointOptions, Field(discriminator="backend")
+    SimOptions | OwlSamOptions | VlmPointOptions | NoisyOracleOptions,
+    Field(discriminator="backend"),
 ]
 
 
@@ -116,6 +144,7 @@ BACKEND_OPTIONS: dict[str, type[_Options]] = {
     "sim": SimOptions,
     "owlv2-sam": OwlSamOptions,
     "vlm-point": VlmPointOptions,
+    "noisy-oracle": NoisyOracleOptions,
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from vitalskills.perception.config import (
+    NoisyOracleOptions,
     OwlSamOptions,
     PerceptionConfig,
     SimOptions,
@@ -80,13 +81,23 @@ def _build_vlm_point(name: str, options: VlmPointOptions) -> Grounder:
     return VlmPointGrounder.from_options(name, options, _build_masker(name, options))
 
 
+def _build_noisy_oracle(name: str, options: NoisyOracleOptions) -> Grounder:
+    from vitalskills.perception.noisy_oracle import NoisyOracleGrounder
+
+    return NoisyOracleGrounder(name, options)
+
+
 BUILDERS: dict[str, Callable[[str, Any], Grounder]] = {
     "sim": _build_sim,
+    "noisy-oracle": _build_noisy_oracle,
     "owlv2-sam": _build_owl_sam,
     "vlm-point": _build_vlm_point,
 }
 
 _CACHE: dict[tuple[str, str], Grounder] = {}
+
+#: Backends whose grounders hold a run's state (a seeded generator): built fresh each time.
+UNCACHED = {"noisy-oracle"}
 
 
 def make_grounder(
@@ -97,11 +108,13 @@ def make_grounder(
     """Build (or reuse) the grounder called `name`; None means the configured default.
 
     Models load once per process and set of options: a task with several `locate`
-    steps does not reload them.
+    steps does not reload them. Grounders with a run's state (`UNCACHED`) are new.
     """
     config = config if config is not None else load_config()
     name = name or config.default_grounder
     options = grounder_options(name, config, overrides)
+    if options.backend in UNCACHED:
+        return BUILDERS[options.backend](name, options)
     key = (name, options.model_dump_json())
     if key not in _CACHE:
         _CACHE[key] = BUILDERS[options.backend](name, options)

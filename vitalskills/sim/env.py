@@ -437,6 +437,22 @@ class VitalEnv(gym.Env):
         self._succeeded = self._success()
         return self._succeeded
 
+    def shift_start(self, offset: np.ndarray) -> dict[str, np.ndarray]:
+        """Move the gripper and the object it holds by `offset` (m, base frame) at the start.
+
+        What a `reach` to a point that is `offset` off would have done: `eval
+        --grounding-error` starts each episode where a grounder's error leaves the gripper.
+        Returns the observation from there.
+        """
+        d, shift = self.data, np.asarray(offset, dtype=float).reshape(3)
+        d.qpos[self._gripper_qpos : self._gripper_qpos + 3] += shift
+        d.qpos[self._held_qpos : self._held_qpos + 3] += shift
+        d.mocap_pos[self._mocap] += shift
+        mujoco.mj_forward(self.model, d)
+        info = self._info()
+        self._potential = potential(info["goal_distance"], info["goal_angle"])
+        return self._observe()
+
     def hold(self) -> None:
         """Freeze the motion target where the gripper is now (a protective stop)."""
         pose = self.ee_pose_matrix()

@@ -66,6 +66,34 @@ def scene_frame(env: VitalEnv) -> SceneFrame:
     return SceneFrame(rgb=rgb, depth=depth, intrinsics=intrinsics, extrinsics=extrinsics)
 
 
+def privileged_scene(env: VitalEnv) -> SceneFrame:
+    """Return the scene frame with the privileged masks, target points and labels."""
+    h, w = env.scene_size
+    frame = scene_frame(env)
+    geoms = env.render_segmentation("scene", h, w)
+    model, data = env.model, env.data
+    bodies, objects, labels = {}, {}, {}
+    for spec, target_body, held_body in env.station_bodies():
+        target = data.xmat[target_body].reshape(3, 3)
+        bodies |= {spec.target: target_body, spec.held: held_body}
+        objects[spec.target] = target @ spec.target_point() + data.xpos[target_body]
+        objects[spec.held] = data.xpos[held_body].copy()
+        labels |= {spec.target: list(spec.target_labels), spec.held: list(spec.held_labels)}
+    task = env.stations[0]
+    for item in env.layout.distractors if env.layout else []:
+        name = f"distractor_{item.slot}"
+        bodies[name] = env.body_id(name)
+        objects[name] = item.pos + np.array([0.0, 0.0, 0.02])
+        kind = task.target_labels[0] if item.slot < DECOYS else item.shape
+        labels[name] = [f"{item.colour} {kind}"]
+    body_of_pixel = np.where(geoms >= 0, model.geom_bodyid[np.maximum(geoms, 0)], -1)
+    segmentation = {name: body_of_pixel == body for name, body in bodies.items()}
+    frame.segmentation = segmentation
+    frame.objects = {k: np.asarray(v, dtype=float) for k, v in objects.items()}
+    frame.labels = labels
+    return frame
+
+
 class SimRobot:
     """A simulated robot running one task; a context manager that stops on exit.
 
@@ -153,31 +181,7 @@ class SimRobot:
         """Return the scene camera's RGB-D frame, camera model and privileged labels."""
         if self._obs is None:
             self.reset()
-        env = self.env
-        h, w = env.scene_size
-        frame = scene_frame(env)
-        geoms = env.render_segmentation("scene", h, w)
-        model, data = env.model, env.data
-        bodies, objects, labels = {}, {}, {}
-        for spec, target_body, held_body in env.station_bodies():
-            target = data.xmat[target_body].reshape(3, 3)
-            bodies |= {spec.target: target_body, spec.held: held_body}
-            objects[spec.target] = target @ spec.target_point() + data.xpos[target_body]
-            objects[spec.held] = data.xpos[held_body].copy()
-            labels |= {spec.target: list(spec.target_labels), spec.held: list(spec.held_labels)}
-        task = env.stations[0]
-        for item in env.layout.distractors if env.layout else []:
-            name = f"distractor_{item.slot}"
-            bodies[name] = env.body_id(name)
-            objects[name] = item.pos + np.array([0.0, 0.0, 0.02])
-            kind = task.target_labels[0] if item.slot < DECOYS else item.shape
-            labels[name] = [f"{item.colour} {kind}"]
-        body_of_pixel = np.where(geoms >= 0, model.geom_bodyid[np.maximum(geoms, 0)], -1)
-        segmentation = {name: body_of_pixel == body for name, body in bodies.items()}
-        frame.segmentation = segmentation
-        frame.objects = {k: np.asarray(v, dtype=float) for k, v in objects.items()}
-        frame.labels = labels
-        return frame
+        return privileged_scene(self.env)
 
     def close(self) -> None:
         """Stop and free the simulator's renderers."""

@@ -15,6 +15,9 @@ from vitalskills.sim.tasks import SimError
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 PolicyFactory = Callable[[VitalEnv, int], Policy]
+#: Called after each reset with the episode's seed: the observation of a changed start,
+#: or None to end the episode there as a failure.
+Prepare = Callable[[VitalEnv, int], "dict[str, np.ndarray] | None"]
 
 POLICIES: dict[str, PolicyFactory] = {"expert": expert_policy, "random": random_policy}
 
@@ -32,6 +35,7 @@ class EvalResult:
     seeds: list[int]
     distractors: int | None = None
     wrist_jitter: float | None = None
+    grounding: dict[str, float] | None = None
     failed_seeds: list[int] = field(default_factory=list)
     mean_steps: float = 0.0
 
@@ -57,10 +61,23 @@ def _video_frame(env: VitalEnv, obs: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def run_episode(
-    env: VitalEnv, policy: Policy, seed: int, frames: list[np.ndarray] | None = None
+    env: VitalEnv,
+    policy: Policy,
+    seed: int,
+    frames: list[np.ndarray] | None = None,
+    prepare: Prepare | None = None,
 ) -> dict:
-    """Run one episode from `seed` to success or truncation; return its last info."""
+    """Run one episode from `seed` to success or truncation; return its last info.
+
+    `prepare` changes the start after the reset; when it returns None the episode
+    fails there, without a step (a target the grounder missed).
+    """
     obs, info = env.reset(seed=seed)
+    if prepare is not None:
+        prepared = prepare(env, seed)
+        if prepared is None:
+            return {**info, "success": False, "step": 0}
+        obs = prepared
     if frames is not None:
         frames.append(_video_frame(env, obs))
     done = False
@@ -96,6 +113,8 @@ class Rollouts:
         image_size: wrist image side.
         policy_name: name to report when `policy` is a factory.
         wrist_jitter: move the wrist camera on its mount by up to this much (m) per axis.
+        prepare: changes each episode's start after its reset (see `run_episode`); sent
+            to workers with the rest, so a picklable object rather than a closure.
     """
 
     def __init__(
@@ -108,7 +127,9 @@ class Rollouts:
         image_size: int = 128,
         policy_name: str | None = None,
         wrist_jitter: float | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
+        self.prepare = prepare
         self.factory = get_policy(policy) if isinstance(policy, str) else policy
         self.name = policy if isinstance(policy, str) else policy_name or "custom"
         self.task, self.condition, self.video_dir = task, condition, video_dir
@@ -129,8 +150,8 @@ class Rollouts:
     def __call__(self, seed: int) -> EpisodeOutcome:
         """Run the episode of `seed` (and write its video when asked)."""
         frames: list[np.ndarray] | None = [] if self.video_dir is not None else None
-        info = run_episode(self.env, self.factory(self.env, seed), seed, frames)
-        if frames is not None and self.video_dir is not None:
+        info = run_episode(self.env, self.factory(self.env, seed), seed, frames, self.prepare)
+        if frames and self.video_dir is not None:
             name = f"{self.task}_{self.condition}_{self.name}_seed{seed}.mp4"
             _write_video(frames, self.video_dir / name)
         return EpisodeOutcome(seed=seed, success=bool(info["success"]), steps=int(info["step"]))
@@ -147,6 +168,7 @@ def summarize(
     outcomes: list[EpisodeOutcome],
     distractors: int | None = None,
     wrist_jitter: float | None = None,
+    grounding: dict[str, float] | None = None,
 ) -> EvalResult:
     """Count the outcomes (in seed order) of an evaluation into its `EvalResult`."""
     steps = [outcome.steps for outcome in outcomes]
@@ -161,6 +183,7 @@ def summarize(
         seeds=[outcome.seed for outcome in outcomes],
         distractors=distractors,
         wrist_jitter=wrist_jitter,
+        grounding=grounding,
         failed_seeds=[outcome.seed for outcome in outcomes if not outcome.success],
         mean_steps=float(np.mean(steps)) if steps else 0.0,
     )
@@ -178,15 +201,19 @@ def evaluate(
     image_size: int = 128,
     policy_name: str | None = None,
     wrist_jitter: float | None = None,
+    prepare: Prepare | None = None,
+    grounding: dict[str, float] | None = None,
 ) -> EvalResult:
     """Evaluate a policy in this process on episodes seeded `seed`, `seed + 1`, ...
 
     See `Rollouts` for the arguments; `on_episode` is called after each episode with its
-    index and success. `app.episode_pool` runs the same episodes on several workers.
+    index and success; `grounding` is reported with the result (the errors `prepare`
+    applies). `app.episode_pool` runs the same episodes on several workers.
     """
     rollouts = Rollouts(
-        task, policy, condition, distractors, video_dir, image_size, policy_name, wrist_jitter
-    )
+        task, policy, condition, distractors, video_dir, image_size, policy_name, wrist_jitter,
+        prepare,
+    )  # fmt: skip
     outcomes = []
     try:
         for index in range(episodes):
@@ -195,7 +222,7 @@ def evaluate(
                 on_episode(index, outcomes[-1].success)
     finally:
         rollouts.close()
-    return summarize(task, rollouts.name, condition, outcomes, distractors, wrist_jitter)
+    return summarize(task, rollouts.name, condition, outcomes, distractors, wrist_jitter, grounding)
 
 
 def _write_video(frames: list[np.ndarray], path: Path) -> None:
