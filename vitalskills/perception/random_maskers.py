@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import torch
 
+from vitalskills.perception.random_video_models import tiny_hiera_backbone
+
 MaskerType = Literal["sam", "sam_hq", "sam2", "edgetam"]
 Size = Literal["tiny", "real"]
 
@@ -71,13 +73,7 @@ def _sam2_family(model_type: str, size: Size) -> tuple[Any, Any]:
         side = 256 if edgetam else 64  # RepViT downsamples 32x: 256 px keeps 8x8 features
         width = 32
         if not edgetam:
-            backbone = dict(
-                model_type="sam2_hiera_det_model", hidden_size=16, num_attention_heads=1,
-                image_size=[side, side], blocks_per_stage=[1, 1, 2, 1],
-                embed_dim_per_stage=[16, 32, 64, 128], num_attention_heads_per_stage=[1, 1, 1, 1],
-                window_size_per_stage=[4, 4, 4, 4], global_attention_blocks=[3],
-                window_positional_embedding_background_size=[2, 2],
-            )  # fmt: skip
+            backbone = tiny_hiera_backbone(side)
         channels = [384, 192, 96, 48] if edgetam else [128, 64, 32, 16]
         vision = dict(
             backbone_config=backbone, backbone_channel_list=channels, fpn_hidden_size=width,

@@ -14,8 +14,20 @@ split into 64-wide tokens), and no global-attention block starts a Hiera stage.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
+
+
+def tiny_hiera_backbone(side: int) -> dict[str, Any]:
+    """A four-stage Hiera backbone config (16 to 128 channels) for `side`-pixel images."""
+    return dict(
+        model_type="sam2_hiera_det_model", hidden_size=16, num_attention_heads=1,
+        image_size=[side, side], blocks_per_stage=[1, 1, 2, 1],
+        embed_dim_per_stage=[16, 32, 64, 128], num_attention_heads_per_stage=[1, 1, 1, 1],
+        window_size_per_stage=[4, 4, 4, 4], global_attention_blocks=[3],
+        window_positional_embedding_background_size=[2, 2],
+    )  # fmt: skip
 
 
 def save_random_sam2_video(directory: Path, image_size: int = 128, seed: int = 0) -> Path:
@@ -31,13 +43,7 @@ def save_random_sam2_video(directory: Path, image_size: int = 128, seed: int = 0
     torch.manual_seed(seed)
     size = image_size
     width = 128  # fpn / prompt / decoder / memory width: a multiple of the 64-wide memory
-    backbone = dict(
-        model_type="sam2_hiera_det_model", hidden_size=16, num_attention_heads=1,
-        image_size=[size, size], blocks_per_stage=[1, 1, 2, 1],
-        embed_dim_per_stage=[16, 32, 64, 128], num_attention_heads_per_stage=[1, 1, 1, 1],
-        window_size_per_stage=[4, 4, 4, 4], global_attention_blocks=[3],
-        window_positional_embedding_background_size=[2, 2],
-    )  # fmt: skip
+    backbone = tiny_hiera_backbone(size)
     vision = dict(
         backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
         backbone_feature_sizes=[[size // 4] * 2, [size // 8] * 2, [size // 16] * 2],
