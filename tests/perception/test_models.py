@@ -125,7 +125,7 @@ def test_unknown_grounder_lists_known_ones() -> None:
     config = PerceptionConfig(grounders={"mine": OwlSamOptions()})
     with pytest.raises(UnknownGrounder, match="unknown grounder `nope`") as error:
         make_grounder("nope", config)
-    assert "fast, mine, noisy-oracle, owlv2-sam, sim, vlm-point" in error.value.hint
+    assert "fast, mine, noisy-oracle, owlv2-sam, sam3, sim, vlm-point" in error.value.hint
 
 
 def test_task_files_name_dashed_grounders() -> None:

@@ -45,7 +45,7 @@ def locate(
     depth_scale: Annotated[float, typer.Option(help="Multiply depth by this to get metres.")] = 1.0,
     grounder: Annotated[
         str | None,
-        typer.Option(help="Grounder name: fast, owlv2-sam, vlm-point, sim or one from the config."),
+        typer.Option(help="Grounder: fast, owlv2-sam, vlm-point, sam3, sim or one from config."),
     ] = None,
     detector: Annotated[
         str | None,

@@ -3,7 +3,7 @@
 The user config file (`$VITALSKILLS_CONFIG`, else `$XDG_CONFIG_HOME/vitalskills/
 config.yaml`, else `~/.config/vitalskills/config.yaml`) may hold a `grounders:` section
 mapping names to options, each with a `backend`, and a `default_grounder:`. The backend
-names (`owlv2-sam`, `vlm-point`, `sim`) are also grounder names with default options, so
+names (`owlv2-sam`, `vlm-point`, `sam3`, `sim`) are also grounder names with default options, so
 `locate "mug" using sim` works with no config at all; so are the `PRESETS` (`fast`).
 `factory.make_grounder` builds a grounder from these options.
 """
@@ -90,6 +90,16 @@ class VlmPointOptions(_Options):
     device: str = "cpu"
 
 
+class Sam3Options(_Options):
+    """SAM 3: the text query to instance masks in one model; the best-scoring one is taken."""
+
+    backend: Literal["sam3"] = "sam3"
+    model: str = Field("facebook/sam3", description="SAM 3 model folder or cached id")
+    threshold: float = Field(0.3, ge=0.0, le=1.0, description="minimum instance score")
+    mask_threshold: float = Field(0.5, ge=0.0, le=1.0, description="mask probability cut")
+    device: str = Field("auto", description="auto (CUDA when torch sees one), cpu or cuda")
+
+
 class NoisyOracleOptions(_Options):
     """The simulator oracle, perturbed the way a real grounder errs (docs/perception.md).
 
@@ -118,7 +128,7 @@ class NoisyOracleOptions(_Options):
 
 
 GrounderOptions = Annotated[
-    SimOptions | OwlSamOptions | VlmPointOptions | NoisyOracleOptions,
+    SimOptions | OwlSamOptions | VlmPointOptions | Sam3Options | NoisyOracleOptions,
     Field(discriminator="backend"),
 ]
 
@@ -144,6 +154,7 @@ BACKEND_OPTIONS: dict[str, type[_Options]] = {
     "sim": SimOptions,
     "owlv2-sam": OwlSamOptions,
     "vlm-point": VlmPointOptions,
+    "sam3": Sam3Options,
     "noisy-oracle": NoisyOracleOptions,
 }
 

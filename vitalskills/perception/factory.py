@@ -13,6 +13,7 @@ from vitalskills.perception.config import (
     NoisyOracleOptions,
     OwlSamOptions,
     PerceptionConfig,
+    Sam3Options,
     SimOptions,
     VlmPointOptions,
     grounder_options,
@@ -81,6 +82,12 @@ def _build_vlm_point(name: str, options: VlmPointOptions) -> Grounder:
     return VlmPointGrounder.from_options(name, options, _build_masker(name, options))
 
 
+def _build_sam3(name: str, options: Sam3Options) -> Grounder:
+    from vitalskills.perception.sam3_grounder import Sam3Grounder
+
+    return Sam3Grounder.from_options(name, options)
+
+
 def _build_noisy_oracle(name: str, options: NoisyOracleOptions) -> Grounder:
     from vitalskills.perception.noisy_oracle import NoisyOracleGrounder
 
@@ -92,6 +99,7 @@ BUILDERS: dict[str, Callable[[str, Any], Grounder]] = {
     "noisy-oracle": _build_noisy_oracle,
     "owlv2-sam": _build_owl_sam,
     "vlm-point": _build_vlm_point,
+    "sam3": _build_sam3,
 }
 
 _CACHE: dict[tuple[str, str], Grounder] = {}

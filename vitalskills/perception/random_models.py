@@ -36,6 +36,10 @@ from transformers import (
     OwlViTImageProcessor,
     OwlViTProcessor,
     PreTrainedTokenizerFast,
+    Sam3Config,
+    Sam3ImageProcessor,
+    Sam3Model,
+    Sam3Processor,
     SwinConfig,
 )
 
@@ -329,4 +333,43 @@ def save_random_qwen3_vl(directory: Path, seed: int = 0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
+    return directory
+
+
+def save_random_sam3(directory: Path, seed: int = 0) -> Path:
+    """Save a tiny random SAM 3 (text -> instance masks) with its processor, as published.
+
+    The sizes keep the real structure (ViT with windowed and global attention, FPN, CLIP
+    text encoder, DETR encoder/decoder, mask decoder) at 56 px input and 8 queries.
+    """
+    tokenizer = byte_level_clip_tokenizer(max_length=32)
+    small = {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+    config = Sam3Config(
+        vision_config={
+            "backbone_config": {
+                "model_type": "sam3_vit_model", **small, "num_hidden_layers": 2,
+                "image_size": 56, "patch_size": 14, "window_size": 2,
+                "global_attn_indexes": [1], "pretrain_image_size": 28,
+            },
+            "fpn_hidden_size": 32,
+            "backbone_feature_sizes": [[16, 16], [8, 8], [4, 4]],
+        },
+        text_config={
+            "model_type": "clip_text_model", **small, "vocab_size": len(tokenizer),
+            "projection_dim": 32, "num_hidden_layers": 1, "max_position_embeddings": 32,
+            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        geometry_encoder_config={**small, "num_layers": 1},
+        detr_encoder_config={**small, "num_layers": 1},
+        detr_decoder_config={**small, "num_layers": 1, "num_queries": 8},
+        mask_decoder_config={"hidden_size": 32, "num_attention_heads": 2},
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    Sam3Model(config).eval().save_pretrained(directory)
+    image_processor = Sam3ImageProcessor(
+        size={"height": 56, "width": 56}, mask_size={"height": 16, "width": 16}
+    )
+    Sam3Processor(image_processor, tokenizer).save_pretrained(directory)
     return directory
