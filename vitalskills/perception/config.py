@@ -30,6 +30,12 @@ MASKER_DESCRIPTION = (
 )
 
 #: How a pointing VLM writes points: a family's own syntax, or bare (x, y) pairs in a unit.
+#: The precision a backend holds its models in: `auto` is float16 on CUDA, float32 on the CPU.
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+DTYPE_DESCRIPTION = (
+    "model precision: auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16"
+)
+
 PointFormat = Literal["auto", "molmo", "molmo2", "qwen3", "pixels", "percent", "unit", "permille"]
 
 
@@ -66,6 +72,7 @@ class OwlSamOptions(_Options):
     )
     track_max_age_s: float = Field(60.0, gt=0.0, description="forget a track unused this long")
     device: str = "cpu"
+    dtype: Dtype = Field("auto", description=DTYPE_DESCRIPTION)
 
 
 class VlmPointOptions(_Options):

@@ -20,7 +20,7 @@ from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 from vitalskills.perception.config import DEFAULT_DETECTOR
 from vitalskills.perception.errors import PerceptionError
 from vitalskills.perception.grounder import image_key
-from vitalskills.perception.hub import load_pretrained, resolve_device
+from vitalskills.perception.hub import load_pretrained, resolve_device, resolve_dtype
 
 SUPPORTED = ("owlv2", "owlvit", "grounding-dino", "mm-grounding-dino", "omdet-turbo")
 
@@ -36,16 +36,21 @@ class Detection:
 class ZeroShotDetector:
     """Find the highest-scoring box for a text query with a zero-shot detection model."""
 
-    def __init__(self, model: str = DEFAULT_DETECTOR, device: str = "cpu") -> None:
+    def __init__(
+        self, model: str = DEFAULT_DETECTOR, device: str = "cpu", dtype: str = "auto"
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
         self.processor = load_pretrained(model, "detector", AutoProcessor)
-        self.model = load_pretrained(model, "detector", AutoModelForZeroShotObjectDetection)
+        self.model = load_pretrained(
+            model, "detector", AutoModelForZeroShotObjectDetection, dtype=self.dtype
+        )
         self.model_type = self.model.config.model_type
         if self.model_type not in SUPPORTED:
             raise PerceptionError(
                 f"`{model}` is a `{self.model_type}` model, not a supported zero-shot detector",
                 hint=f"use one of these model families: {', '.join(SUPPORTED)}",
             )
-        self.device = resolve_device(device)
         self.model.to(self.device).eval()
         self._key: tuple[tuple[int, ...], bytes] | None = None
         self._image: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -60,7 +65,9 @@ class ZeroShotDetector:
         key = image_key(rgb)
         if key != self._key:
             pixels = self.processor(images=Image.fromarray(rgb), return_tensors="pt")
-            feature_map = self.model.image_embedder(pixels["pixel_values"].to(self.device))[0]
+            feature_map = self.model.image_embedder(
+                pixels["pixel_values"].to(self.device, self.dtype)
+            )[0]
             b, h, w, d = feature_map.shape
             features = feature_map.reshape(b, h * w, d)
             self._image = (features, self.model.box_predictor(features, feature_map), feature_map)
@@ -85,7 +92,8 @@ class ZeroShotDetector:
             outputs: Any = self._owl_outputs(rgb, query)
         else:
             text = query.strip().lower() + "." if grounding else [query]
-            inputs = self.processor(images=image, text=text, return_tensors="pt").to(self.device)
+            inputs = self.processor(images=image, text=text, return_tensors="pt")
+            inputs = inputs.to(self.device, dtype=self.dtype)
             outputs = self.model(**inputs)
         if omdet:
             results = self.processor.post_process_grounded_object_detection(

@@ -32,7 +32,9 @@ def _build_sim(name: str, options: SimOptions) -> Grounder:
     return SimGrounder(name=name, erode_px=options.erode_px, point=options.point)
 
 
-def _build_masker(name: str, options: OwlSamOptions | VlmPointOptions) -> Masker | None:
+def _build_masker(
+    name: str, options: OwlSamOptions | VlmPointOptions, dtype: str = "float32"
+) -> Masker | None:
     from vitalskills.perception.maskers import load_masker
 
     if options.masker is not None and options.sam_checkpoint is not None:
@@ -43,7 +45,7 @@ def _build_masker(name: str, options: OwlSamOptions | VlmPointOptions) -> Masker
     source = options.masker or options.sam_checkpoint
     if source is None:
         return None
-    return load_masker(source, options.sam_type, options.device)
+    return load_masker(source, options.sam_type, options.device, dtype)
 
 
 def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
@@ -51,7 +53,7 @@ def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
     from vitalskills.perception.owl_sam import OwlSamGrounder
     from vitalskills.perception.sam import SAM_DOWNLOAD_HINT
 
-    masker = _build_masker(name, options)
+    masker = _build_masker(name, options, options.dtype)
     if masker is None:
         raise PerceptionError(
             f"grounder `{name}` needs a masker and none is configured",
@@ -66,7 +68,7 @@ def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
         segmenter = load_video_segmenter(options.track, options.device)
         tracker = ObjectTracker(segmenter, max_age_s=options.track_max_age_s)
     return OwlSamGrounder(
-        ZeroShotDetector(options.detector, options.device),
+        ZeroShotDetector(options.detector, options.device, options.dtype),
         masker,
         tracker=tracker,
         name=name,

@@ -21,7 +21,12 @@ import numpy as np
 
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
 from vitalskills.perception.grounder import image_key
-from vitalskills.perception.hub import load_pretrained, require_packages, resolve_device
+from vitalskills.perception.hub import (
+    load_pretrained,
+    require_packages,
+    resolve_device,
+    resolve_dtype,
+)
 from vitalskills.perception.sam import SamMasker, load_sam
 
 Box = tuple[float, float, float, float]
@@ -71,6 +76,7 @@ class TransformersMasker:
 
     def __init__(self, model: Any, processor: Any, model_type: str, device: str) -> None:
         self.model = model.to(device).eval()
+        self.dtype = model.dtype
         self.processor = processor
         self.model_type = model_type
         self.device = device
@@ -90,7 +96,7 @@ class TransformersMasker:
         inputs = self.processor(images=Image.fromarray(rgb), return_tensors="pt")
         with torch.inference_mode():
             self._embeddings = self.model.get_image_embeddings(
-                inputs["pixel_values"].to(self.device)
+                inputs["pixel_values"].to(self.device, self.dtype)
             )
         self._key = key
 
@@ -106,7 +112,11 @@ class TransformersMasker:
         else:
             inputs = self.processor(original_sizes=[[h, w]], return_tensors="pt", **prompt)
             sizes = {}
-        prompts = {k: v.to(self.device) for k, v in inputs.items() if k.startswith("input_")}
+        prompts = {
+            k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
+            for k, v in inputs.items()
+            if k.startswith("input_")
+        }
         if self.model_type == "sam_hq":
             embeddings, intermediate = self._embeddings
             extra = {
@@ -119,7 +129,7 @@ class TransformersMasker:
         with torch.inference_mode():
             outputs = self.model(multimask_output=multimask, **prompts, **extra)
         masks = self.processor.post_process_masks(
-            outputs.pred_masks.cpu(), inputs["original_sizes"], **sizes
+            outputs.pred_masks.float().cpu(), inputs["original_sizes"], **sizes
         )[0][0]
         scores = outputs.iou_scores[0, 0].float().cpu()
         best = int(torch.argmax(scores))
@@ -136,7 +146,9 @@ class TransformersMasker:
         )
 
 
-def load_transformers_masker(source: str, device: str = "cpu") -> TransformersMasker:
+def load_transformers_masker(
+    source: str, device: str = "cpu", dtype: str = "auto"
+) -> TransformersMasker:
     """Load a SAM / SAM-HQ / SAM 2 / EdgeTAM folder or cached id, from local files only.
 
     Raises:
@@ -161,13 +173,22 @@ def load_transformers_masker(source: str, device: str = "cpu") -> TransformersMa
     kind = MASKER_TYPES[model_type]
     require_packages(kind.needs, f"{kind.title} models", "use a SAM 2 checkpoint")
     target = resolve_device(device)
-    model = load_pretrained(source, f"{kind.title} masker", AutoModelForMaskGeneration)
+    model = load_pretrained(
+        source,
+        f"{kind.title} masker",
+        AutoModelForMaskGeneration,
+        dtype=resolve_dtype(dtype, target),
+    )
     processor = load_pretrained(source, f"{kind.title} masker processor", AutoProcessor)
     return TransformersMasker(model, processor, model_type, target)
 
 
-def load_masker(source: Path | str, sam_type: str | None = None, device: str = "cpu") -> Masker:
+def load_masker(
+    source: Path | str, sam_type: str | None = None, device: str = "cpu", dtype: str = "auto"
+) -> Masker:
     """Load a masker from a segment-anything `.pth` file or a transformers folder / id.
+
+    `dtype` applies to transformers maskers; a segment-anything `.pth` stays in float32.
 
     Raises:
         WeightsNotFound: the file or folder is missing.
@@ -181,4 +202,4 @@ def load_masker(source: Path | str, sam_type: str | None = None, device: str = "
             f"`sam_type` applies to segment-anything .pth checkpoints, not to `{source}`",
             hint="leave sam_type out: a model folder's config.json says what it is",
         )
-    return load_transformers_masker(str(source), device)
+    return load_transformers_masker(str(source), device, dtype)
