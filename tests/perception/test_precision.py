@@ -50,6 +50,15 @@ def test_half_precision_holds_the_models_in_it_and_gives_the_same_structure(
         assert result.point.shape == (3,) and np.all(np.isfinite(result.point))
 
 
+def test_a_segment_anything_checkpoint_stays_float32_beside_a_half_detector(
+    owlvit_dir: Path, sam_checkpoint: Path
+) -> None:
+    grounder, result = _locate(owlvit_dir, sam_checkpoint, "bfloat16")
+    assert grounder.detector.model.dtype == torch.bfloat16
+    assert {p.dtype for p in grounder.sam.predictor.model.parameters()} == {torch.float32}
+    assert result.mask is not None and result.mask.dtype == bool and np.isfinite(result.score)
+
+
 def test_auto_is_float32_on_the_cpu(owlvit_dir: Path, sam2_dir: Path) -> None:
     grounder, _ = _locate(owlvit_dir, sam2_dir, "auto")
     assert grounder.detector.model.dtype == torch.float32

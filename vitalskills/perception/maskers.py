@@ -188,7 +188,9 @@ def load_masker(
 ) -> Masker:
     """Load a masker from a segment-anything `.pth` file or a transformers folder / id.
 
-    `dtype` applies to transformers maskers; a segment-anything `.pth` stays in float32.
+    `dtype` applies to transformers maskers; a segment-anything `.pth` stays in float32
+    because segment-anything casts prompt coordinates to float32 inside its prompt
+    encoder, so a half-precision model fails there.
 
     Raises:
         WeightsNotFound: the file or folder is missing.
