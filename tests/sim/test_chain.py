@@ -59,8 +59,9 @@ def test_closing_around_the_racked_object_takes_it_and_switches_the_task() -> No
     card = env.body_id("held_1")
     grip = env.data.xpos[card] + np.array([0.0, 0.0, TASKS["card_swipe"].grip_height])
     env.step(np.array([0, 0, 0, 0, 0, 0, -1.0], np.float32))  # let go of the plug
-    # Closing 15 mm beside the card grasps nothing: it stays in its rack.
-    aside = grip + yaw_matrix(station.rack_yaw) @ np.array([0.0, 0.015, 0.0])
+    # Closing 25 mm beside the card (further than its rack lets it lean toward the
+    # closing finger) grasps nothing: it stays in its rack.
+    aside = grip + yaw_matrix(station.rack_yaw) @ np.array([0.0, 0.025, 0.0])
     _servo(env, aside + UP * 0.05, station.rack_yaw, -1.0)
     _servo(env, aside, station.rack_yaw, -1.0)
     _servo(env, aside, station.rack_yaw, 1.0, steps=3)
@@ -73,6 +74,38 @@ def test_closing_around_the_racked_object_takes_it_and_switches_the_task() -> No
     assert env.task.name == "card_swipe" and obs["gripper"][0] > 0.95
     _servo(env, grip + UP * 0.08, station.rack_yaw, 1.0)
     assert env.data.xpos[card][2] > 0.07  # lifted out of the rack with the gripper
+    env.close()
+
+
+def _grip_in_hand(env) -> np.ndarray:
+    """The card's grip point in the end-effector frame (what the test reads off the sim)."""
+    card, ee = env.body_id("held_1"), env.ee_pose_matrix()
+    rot = env.data.xmat[card].reshape(3, 3)
+    grip = env.data.xpos[card] + rot @ np.array([0.0, 0.0, TASKS["card_swipe"].grip_height])
+    return ee[:3, :3].T @ (grip - ee[:3, 3])
+
+
+def test_fingers_closing_off_centre_hold_the_card_where_they_closed() -> None:
+    env = make_env(CHAIN, "spatial", image_size=32, render_wrist=False)
+    held = []
+    for along in (0.012, 0.0):  # 12 mm along the card's length, then at its grip point
+        env.reset(seed=5)
+        station = env.layout.station
+        card = env.body_id("held_1")
+        grip = env.data.xpos[card] + np.array([0.0, 0.0, TASKS["card_swipe"].grip_height])
+        env.step(np.array([0, 0, 0, 0, 0, 0, -1.0], np.float32))  # let go of the plug
+        # 6 mm across it too: the closing fingers lean the card and centre it.
+        point = grip + yaw_matrix(station.rack_yaw) @ np.array([along, 0.006, 0.0])
+        _servo(env, point + UP * 0.05, station.rack_yaw, -1.0)
+        _servo(env, point, station.rack_yaw, -1.0)
+        _servo(env, point, station.rack_yaw, 1.0, steps=3)
+        assert env.task.name == "card_swipe"
+        _servo(env, point + UP * 0.08, station.rack_yaw, 1.0)
+        held.append(_grip_in_hand(env))
+    off_centre, centred = held
+    assert abs(abs(off_centre[0]) - 0.012) < 0.002  # held 12 mm along the pads
+    assert abs(off_centre[1]) < 0.0015  # centred between the fingers
+    assert np.linalg.norm(centred[:2]) < 0.0015  # the next episode's grasp is nominal again
     env.close()
 
 

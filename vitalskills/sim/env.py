@@ -42,7 +42,14 @@ from vitalskills.sim.randomize import (
     check_start,
     sample_layout,
 )
-from vitalskills.sim.scene import FINGER_TRAVEL, MAX_DISTRACTORS, RACK_FLOOR, build_mjcf
+from vitalskills.sim.scene import (
+    FINGER_TRAVEL,
+    MAX_DISTRACTORS,
+    PAD_HALF_WIDTH,
+    RACK_FLOOR,
+    build_mjcf,
+    rack_lean,
+)
 from vitalskills.sim.tactile import SATURATION, TactileSkin
 from vitalskills.sim.tasks import (
     SimError,
@@ -68,6 +75,8 @@ TACTILE_RANGE = 2 * SATURATION
 POSE_LOW = np.array([-2.0] * 3 + [-1.0] * 4, dtype=np.float32)
 #: How close (m, end-effector frame) the fingers must be to an object's grip point, and
 #: how well aligned (rad, about the vertical, either way round), to take it from a rack.
+#: Along x a long object is also taken anywhere its length covers the pads, and across
+#: the fingers anywhere its rack lets it lean between them (`grasp_reach`).
 GRASP_REACH = (0.005, 0.005, 0.008)
 GRASP_YAW = 0.25
 #: Segmentation labels of `privileged/wrist_mask`.
@@ -166,6 +175,11 @@ class VitalEnv(gym.Env):
             mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, f"grasp{s}") for s in suffixes
         ]
         self._racks = [body(f"rack{s}") for s in suffixes[1:]]
+        self._grasp_relpose = m.eq_data[self._station_grasps, 3:10].copy()
+        self._grasp_reach = [
+            grasp_reach(spec, _half_length(m, held))
+            for spec, held in zip(self.stations, self._station_helds, strict=True)
+        ]
         self._mocap = m.body_mocapid[body("ee_target")]
         self._distractor_bodies = [body(f"distractor_{i}") for i in range(MAX_DISTRACTORS)]
         self._table = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "table")
@@ -293,6 +307,7 @@ class VitalEnv(gym.Env):
         d.qpos[qpos : qpos + 3] = station.rack_pos + np.array([0.0, 0.0, RACK_FLOOR + 0.0005])
         d.qpos[qpos + 3 : qpos + 7] = matrix_to_quat(yaw_matrix(station.rack_yaw))
         d.eq_active[self._station_grasps[1]] = 0
+        m.eq_data[self._station_grasps, 3:10] = self._grasp_relpose
         # A rack holds its object as the table would: no weight to fall over with.
         m.body_gravcomp[held] = 1.0
 
@@ -362,26 +377,38 @@ class VitalEnv(gym.Env):
             self.data.eq_active[self._grasp] = 0
             self.model.body_gravcomp[self._held] = 0.0
 
-    def _within_grasp(self, station: int) -> bool:
-        """Whether the open fingers are around `station`'s object at its grip point."""
+    def _grip_offset(self, station: int) -> tuple[np.ndarray, float]:
+        """Where `station`'s grip point is in the end-effector frame, and the yaw between them."""
         d, spec = self.data, self.stations[station]
         body = self._station_helds[station]
         rot = d.xmat[body].reshape(3, 3)
         grip = d.xpos[body] + rot @ np.array([0.0, 0.0, spec.grip_height])
         ee = self.ee_pose_matrix()
-        offset = np.abs(ee[:3, :3].T @ (grip - ee[:3, 3]))
         relative = (ee[:3, :3] @ DOWN).T @ rot
         yaw = float(np.arctan2(relative[1, 0], relative[0, 0]))
-        yaw = abs((yaw + np.pi / 2) % np.pi - np.pi / 2)
-        return bool(np.all(offset <= GRASP_REACH) and yaw <= GRASP_YAW)
+        return ee[:3, :3].T @ (grip - ee[:3, 3]), abs((yaw + np.pi / 2) % np.pi - np.pi / 2)
+
+    def _within_grasp(self, station: int) -> bool:
+        """Whether the open fingers would close on `station`'s object (`grasp_reach`)."""
+        offset, yaw = self._grip_offset(station)
+        return bool(np.all(np.abs(offset) <= self._grasp_reach[station]) and yaw <= GRASP_YAW)
 
     def station_bodies(self) -> list[tuple[TaskSpec, int, int]]:
         """Each station's task with its target's and its object's body ids, first task first."""
         return list(zip(self.stations, self._station_targets, self._station_helds, strict=True))
 
     def _take(self, station: int) -> None:
-        """Hold `station`'s object (the fingers centre it) and work on its task."""
-        self.data.eq_active[self._station_grasps[station]] = 1
+        """Hold `station`'s object where the fingers closed on it and work on its task.
+
+        The fingers centre the object between them and square it to their pads; along
+        the pads and up or down it stays where they met it, so a grasp off the grip
+        point holds the object off its nominal place in the hand.
+        """
+        offset, _ = self._grip_offset(station)
+        grasp = self._station_grasps[station]
+        relpos = self._grasp_relpose[station, :3] + np.array([offset[0], 0.0, offset[2]])
+        self.model.eq_data[grasp, 3:6] = relpos
+        self.data.eq_active[grasp] = 1
         self._taken.add(station)
         self._activate(station)
         self._released = False
@@ -706,3 +733,24 @@ class VitalEnv(gym.Env):
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+
+
+def grasp_reach(spec: TaskSpec, half_length: float) -> np.ndarray:
+    """How far (m, per end-effector axis) from its grip point closing fingers take an object.
+
+    `GRASP_REACH`, widened along x to where the object's length (`half_length`, half of
+    it along its x) still covers the whole pads, and across the fingers to how far its
+    rack lets it lean (`rack_lean`).
+    """
+    x, y, z = GRASP_REACH
+    return np.array([max(x, half_length - PAD_HALF_WIDTH), max(y, rack_lean(spec)), z])
+
+
+def _half_length(model: mujoco.MjModel, body: int) -> float:
+    """Half the length (m) of a body's colliding boxes along its own x."""
+    boxes = np.flatnonzero(
+        (model.geom_bodyid == body)
+        & (model.geom_type == mujoco.mjtGeom.mjGEOM_BOX)
+        & (model.geom_contype > 0)
+    )
+    return float(np.max(np.abs(model.geom_pos[boxes, 0]) + model.geom_size[boxes, 0]))

@@ -35,6 +35,8 @@ RACK_PLAY = 0.002
 RACK_FLOOR = 0.003
 #: How much further than a task's own grip the fingers may close (m, per finger).
 FINGER_OVERCLOSE = 0.012
+#: Half the width (m) of a finger's pad, along the end effector's x.
+PAD_HALF_WIDTH = 0.009
 
 WRIST_CAMERA_POS = np.array([0.09, 0.0, -0.03])
 WRIST_CAMERA_LOOK = np.array([0.0, 0.0, 0.06])
@@ -87,7 +89,7 @@ def _gripper(spec: TaskSpec) -> str:
          range="{-FINGER_OVERCLOSE} {FINGER_TRAVEL}"
          damping="5" armature="0.01"/>
   <inertial pos="0 0 -0.02" mass="0.03" diaginertia="1e-5 1e-5 1e-5"/>
-  <geom type="box" pos="0 {sign * 0.001:.4f} -0.017" size="0.009 0.003 0.027"
+  <geom type="box" pos="0 {sign * 0.001:.4f} -0.017" size="{PAD_HALF_WIDTH} 0.003 0.027"
         rgba="0.25 0.25 0.27 1" group="2" friction="1 0.005 0.0001"/>
   <geom type="box" pos="0 {-sign * 0.0005:.4f} 0" size="0.0095 0.0008 0.009" rgba="0.9 0.55 0.2 1"
         contype="0" conaffinity="0" group="1"/>
@@ -121,6 +123,18 @@ def rack_slot(spec: TaskSpec) -> tuple[float, float]:
     hx = max(abs(i.cx) + i.hx for i in spec.inserts) + RACK_PLAY
     hy = max(abs(i.cy) + i.hy for i in spec.inserts) + RACK_PLAY
     return hx, hy
+
+
+def rack_lean(spec: TaskSpec) -> float:
+    """How far (m) a racked object's grip point can be pushed across its slot.
+
+    The object stands with its tip `RACK_DEPTH` deep in a slot with `RACK_PLAY` on each
+    side; a finger closing on it leans it about the tip until the tip jams across the
+    slot, which moves the grip point by `grip_height` times the sine of that angle.
+    """
+    tip_hy = max(abs(i.cy) + i.hy for i in spec.inserts)
+    lean = np.arctan2(2.0 * (rack_slot(spec)[1] - tip_hy), RACK_DEPTH)
+    return float(spec.grip_height * np.sin(lean))
 
 
 def _rack(spec: TaskSpec) -> str:
