@@ -37,10 +37,15 @@ class Located:
 class FrameSource(Protocol):
     """Where a session's frames come from."""
 
-    #: What the source is, for the status line ("scene.png", "sim:plug_in_socket", ...).
-    name: str
-    #: The frame results are in: `base`, or `camera` for files without extrinsics.
-    point_frame: str
+    @property
+    def name(self) -> str:
+        """What the source is, for status lines: `scene.png`, `sim:plug_in_socket`, ..."""
+        ...
+
+    @property
+    def point_frame(self) -> str:
+        """The frame results are in: `base`, or `camera` for files without extrinsics."""
+        ...
 
     def grab(self) -> SceneFrame: ...
 
@@ -103,7 +108,11 @@ def sim_frames(task: str, condition: str, seed: int, distractors: int | None = N
     from vitalskills.sim import SimRobot
 
     robot = SimRobot(task, condition=condition, seed=seed, distractors=distractors)
-    robot.reset(seed=seed)
+    try:
+        robot.reset(seed=seed)
+    except BaseException:
+        robot.close()
+        raise
     return RobotFrames(robot, f"sim:{task}")
 
 

@@ -170,7 +170,7 @@ def locate(
         float | None,
         typer.Option(
             min=0.0,
-            help="With --watch: start a frame at most every S seconds [default: 1].",
+            help="With --watch: start a frame at most every S seconds (default 1).",
             rich_help_panel=_LIVE,
         ),
     ] = None,
