@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vitalskills.perception.geometry import intrinsics_matrix
 from vitalskills.perception.random_models import save_random_detector, save_random_sam
@@ -74,3 +76,21 @@ def table_scene(height: float = 0.8) -> tuple[SceneFrame, np.ndarray]:
 @pytest.fixture()
 def scene() -> tuple[SceneFrame, np.ndarray]:
     return table_scene()
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> dict[str, str]:
+    """`table_scene` as the files `vitalskills locate` reads, and its intrinsics option."""
+    frame, _ = table_scene()
+    Image.fromarray(frame.rgb).save(tmp_path / "scene.png")
+    np.save(tmp_path / "depth.npy", frame.depth)
+    np.save(tmp_path / "depth_mm.npy", (frame.depth * 1000).astype(np.uint16))
+    (tmp_path / "ext.json").write_text(json.dumps(frame.extrinsics.tolist()))
+    k = frame.intrinsics
+    return {
+        "image": str(tmp_path / "scene.png"),
+        "depth": str(tmp_path / "depth.npy"),
+        "depth_mm": str(tmp_path / "depth_mm.npy"),
+        "ext": str(tmp_path / "ext.json"),
+        "intrinsics": f"{k[0, 0]},{k[1, 1]},{k[0, 2]},{k[1, 2]}",
+    }

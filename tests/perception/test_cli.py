@@ -10,27 +10,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.perception.conftest import table_scene
 from vitalskills.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture()
-def files(tmp_path: Path) -> dict[str, str]:
-    frame, _ = table_scene()
-    Image.fromarray(frame.rgb).save(tmp_path / "scene.png")
-    np.save(tmp_path / "depth.npy", frame.depth)
-    np.save(tmp_path / "depth_mm.npy", (frame.depth * 1000).astype(np.uint16))
-    (tmp_path / "ext.json").write_text(json.dumps(frame.extrinsics.tolist()))
-    k = frame.intrinsics
-    return {
-        "image": str(tmp_path / "scene.png"),
-        "depth": str(tmp_path / "depth.npy"),
-        "depth_mm": str(tmp_path / "depth_mm.npy"),
-        "ext": str(tmp_path / "ext.json"),
-        "intrinsics": f"{k[0, 0]},{k[1, 1]},{k[0, 2]},{k[1, 2]}",
-    }
 
 
 def owl_args(files: dict[str, str], owlv2_dir: Path, sam_checkpoint: Path) -> list[str]:

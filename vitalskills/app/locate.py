@@ -1,10 +1,10 @@
-"""One-call entry points behind `vitalskills locate`: a frame from files, or from the simulator."""
+"""What `vitalskills locate` reads frames from and reports, and the simulator's accuracy check."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from vitalskills.perception.config import PerceptionConfig
 from vitalskills.perception.factory import make_grounder
 from vitalskills.perception.frames import read_frame
 from vitalskills.perception.grounder import LocateResult
-from vitalskills.robot import SceneFrame
+from vitalskills.robot import Robot, SceneFrame
 
 
 @dataclass
@@ -34,57 +34,119 @@ class Located:
         return data
 
 
-def locate_files(
-    image: Path,
-    depth: Path,
-    intrinsics: str,
-    query: str,
-    *,
-    extrinsics: Path | None = None,
-    depth_scale: float = 1.0,
-    grounder: str | None = None,
-    overrides: dict[str, Any] | None = None,
-    config: PerceptionConfig | None = None,
-) -> Located:
-    """Locate `query` in an image + depth pair; without extrinsics the point is camera-frame."""
-    frame = read_frame(image, depth, intrinsics, extrinsics, depth_scale)
-    result = make_grounder(grounder, config, overrides).locate(frame, query)
-    if extrinsics is None:
-        result.frame = "camera"
-    return Located(result, frame)
+class FrameSource(Protocol):
+    """Where a session's frames come from."""
+
+    @property
+    def name(self) -> str:
+        """What the source is, for status lines: `scene.png`, `sim:plug_in_socket`, ..."""
+        ...
+
+    @property
+    def point_frame(self) -> str:
+        """The frame results are in: `base`, or `camera` for files without extrinsics."""
+        ...
+
+    def grab(self) -> SceneFrame: ...
+
+    def close(self) -> None: ...
 
 
-def sim_frame(task: str, condition: str, seed: int, distractors: int | None = None) -> SceneFrame:
-    """Return the scene camera's RGB-D frame of a simulated task (with privileged labels)."""
+@dataclass
+class FileFrames:
+    """An image + depth pair on disk; each grab reads the files again."""
+
+    image: Path
+    depth: Path
+    intrinsics: str
+    extrinsics: Path | None = None
+    depth_scale: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return str(self.image)
+
+    @property
+    def point_frame(self) -> str:
+        return "camera" if self.extrinsics is None else "base"
+
+    def grab(self) -> SceneFrame:
+        """Read the files (raises `UsageError` / `BadFrame` for a bad file)."""
+        return read_frame(
+            self.image, self.depth, self.intrinsics, self.extrinsics, self.depth_scale
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class RobotFrames:
+    """A robot's scene camera: the in-process simulator, or a bridge client.
+
+    Args:
+        robot: the robot; this source closes it.
+        name: what to call it in status lines.
+    """
+
+    point_frame = "base"
+
+    def __init__(self, robot: Robot, name: str) -> None:
+        self.robot = robot
+        self.name = name
+
+    def grab(self) -> SceneFrame:
+        """Ask the robot for one scene-camera frame."""
+        return self.robot.scene()
+
+    def close(self) -> None:
+        """Close the robot (a bridge client also asks the arm to stop, as it always does)."""
+        self.robot.close()
+
+
+def sim_frames(task: str, condition: str, seed: int, distractors: int | None = None) -> RobotFrames:
+    """The scene camera of simulated `task` after a reset with `seed` (privileged labels)."""
     from vitalskills.sim import SimRobot
 
     robot = SimRobot(task, condition=condition, seed=seed, distractors=distractors)
     try:
         robot.reset(seed=seed)
-        return robot.scene()
-    finally:
+    except BaseException:
         robot.close()
+        raise
+    return RobotFrames(robot, f"sim:{task}")
 
 
-def locate_sim(
-    task: str,
-    condition: str,
-    seed: int,
-    query: str,
-    *,
-    grounder: str = "sim",
-    distractors: int | None = None,
-    overrides: dict[str, Any] | None = None,
-    config: PerceptionConfig | None = None,
-) -> Located:
-    """Locate `query` in a simulated scene; the answer carries the named object's true point."""
+def robot_frames(address: str, **connect_options: Any) -> RobotFrames:
+    """The scene camera of the robot at bridge `address` (`bridge.client.connect` options).
+
+    Raises:
+        RobotUnreachable: no bridge server answered.
+    """
+    from vitalskills.bridge.client import connect
+
+    return RobotFrames(connect(address, **connect_options), address)
+
+
+def sim_frame(task: str, condition: str, seed: int, distractors: int | None = None) -> SceneFrame:
+    """Return the scene camera's RGB-D frame of a simulated task (with privileged labels)."""
+    source = sim_frames(task, condition, seed, distractors)
+    try:
+        return source.grab()
+    finally:
+        source.close()
+
+
+def true_point(frame: SceneFrame, query: str) -> np.ndarray | None:
+    """Return the true point of the object `query` names, when the frame carries one.
+
+    Only a frame with privileged labels does: a simulated scene, in process or served
+    over the bridge without `--hardware`. Camera files and a real robot's camera do not,
+    and the answer is None.
+    """
     from vitalskills.perception.sim_grounder import matching_objects
 
-    frame = sim_frame(task, condition, seed, distractors)
-    result = make_grounder(grounder, config, overrides).locate(frame, query)
     names = [name for name in matching_objects(frame, query) if name in frame.objects]
-    truth = np.asarray(frame.objects[names[0]], dtype=np.float64) if names else None
-    return Located(result, frame, truth)
+    return np.asarray(frame.objects[names[0]], dtype=np.float64) if names else None
 
 
 @dataclass

@@ -71,6 +71,11 @@ class OwlSamOptions(_Options):
         "to later frames by video propagation instead of a new text query",
     )
     track_max_age_s: float = Field(60.0, gt=0.0, description="forget a track unused this long")
+    track_min_score: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="the video model's object-presence probability below which a followed "
+        "object counts as lost (the next locate asks the detector)",
+    )  # fmt: skip
     device: str = "cpu"
     dtype: Dtype = Field("auto", description=DTYPE_DESCRIPTION)
 

@@ -6,6 +6,8 @@ locates with `sim` never imports transformers.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,10 @@ from vitalskills.perception.grounder import Grounder
 
 if TYPE_CHECKING:
     from vitalskills.perception.maskers import Masker
+
+#: `make_grounder` logs each grounder it builds (a cache hit logs nothing): how a
+#: long-lived process (a run, the `locate` REPL, `--watch`) shows its models loaded once.
+log = logging.getLogger(__name__)
 
 
 def _build_sim(name: str, options: SimOptions) -> Grounder:
@@ -66,7 +72,9 @@ def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
         from vitalskills.perception.video_segment import load_video_segmenter
 
         segmenter = load_video_segmenter(options.track, options.device)
-        tracker = ObjectTracker(segmenter, max_age_s=options.track_max_age_s)
+        tracker = ObjectTracker(
+            segmenter, max_age_s=options.track_max_age_s, min_score=options.track_min_score
+        )
     return OwlSamGrounder(
         ZeroShotDetector(options.detector, options.device, options.dtype),
         masker,
@@ -127,5 +135,10 @@ def make_grounder(
         return BUILDERS[options.backend](name, options)
     key = (name, options.model_dump_json())
     if key not in _CACHE:
+        start = time.perf_counter()
         _CACHE[key] = BUILDERS[options.backend](name, options)
+        log.info(
+            "loaded grounder `%s` (%s) in %.2f s", name, options.backend,
+            time.perf_counter() - start,
+        )  # fmt: skip
     return _CACHE[key]
