@@ -175,6 +175,11 @@ class VitalEnv(gym.Env):
             mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, f"grasp{s}") for s in suffixes
         ]
         self._racks = [body(f"rack{s}") for s in suffixes[1:]]
+        self._rack_geoms = np.flatnonzero(np.isin(m.geom_bodyid, self._racks))
+        self._rack_collides = (
+            m.geom_contype[self._rack_geoms].copy(),
+            m.geom_conaffinity[self._rack_geoms].copy(),
+        )
         self._grasp_relpose = m.eq_data[self._station_grasps, 3:10].copy()
         self._grasp_reach = [
             grasp_reach(spec, _half_length(m, held))
@@ -308,6 +313,7 @@ class VitalEnv(gym.Env):
         d.qpos[qpos + 3 : qpos + 7] = matrix_to_quat(yaw_matrix(station.rack_yaw))
         d.eq_active[self._station_grasps[1]] = 0
         m.eq_data[self._station_grasps, 3:10] = self._grasp_relpose
+        m.geom_contype[self._rack_geoms], m.geom_conaffinity[self._rack_geoms] = self._rack_collides
         # A rack holds its object as the table would: no weight to fall over with.
         m.body_gravcomp[held] = 1.0
 
@@ -402,12 +408,16 @@ class VitalEnv(gym.Env):
 
         The fingers centre the object between them and square it to their pads; along
         the pads and up or down it stays where they met it, so a grasp off the grip
-        point holds the object off its nominal place in the hand.
+        point holds the object off its nominal place in the hand. The object leaves
+        its rack: the rack stops colliding (until the next episode), so centring an
+        object that leaned in its slot does not wrench the arm through the slot's walls.
         """
         offset, _ = self._grip_offset(station)
         grasp = self._station_grasps[station]
         relpos = self._grasp_relpose[station, :3] + np.array([offset[0], 0.0, offset[2]])
         self.model.eq_data[grasp, 3:6] = relpos
+        self.model.geom_contype[self._rack_geoms] = 0
+        self.model.geom_conaffinity[self._rack_geoms] = 0
         self.data.eq_active[grasp] = 1
         self._taken.add(station)
         self._activate(station)
