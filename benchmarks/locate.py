@@ -11,7 +11,9 @@ ViT-B, SAM-HQ ViT-B, SAM 2.1 hiera-tiny and EdgeTAM at 1024 px): the same comput
 real checkpoints, saved in the real formats and loaded through `make_grounder` and
 `load_masker`, the paths real weights take. Their outputs are meaningless, so only the
 timings are reported. The default run's last line is `speedup=X`: the default pair's
-median time per locate over the fast preset's, measured in the same run, interleaved.
+median time per locate over the fast preset's on the CPU, measured in the same run,
+interleaved. When torch sees a CUDA GPU, the default run also times both pairs (and
+EdgeTAM tracking) on it in float16 and in float32 and prints those figures before it.
 """
 
 from __future__ import annotations
@@ -126,29 +128,88 @@ def _params(model: torch.nn.Module) -> float:
     return sum(p.numel() for p in model.parameters()) / 1e6
 
 
-def _grounders(tmp: Path) -> tuple[Grounder, Grounder]:
-    """Build the default pair (OWLv2 + SAM ViT-B .pth) and the fast preset at real sizes."""
+def _pairs(tmp: Path) -> dict[str, OwlSamOptions]:
+    """Save the default pair (OWLv2 + SAM ViT-B .pth) and the fast preset at real sizes."""
     owlv2 = save_random_detector(tmp / "owlv2-base", "owlv2", size="base")
     sam = save_random_sam(tmp / "sam_vit_b_random.pth", "vit_b")
     owlvit = save_random_detector(tmp / "owlvit-base", "owlvit", size="base")
     edgetam = save_random_masker(tmp / "edgetam", "edgetam", size="real")
-    default = OwlSamOptions(detector=str(owlv2), sam_checkpoint=sam, threshold=0.0)
     fast = PRESETS["fast"].model_copy(
         update={"detector": str(owlvit), "masker": str(edgetam), "threshold": 0.0}
     )
-    config = PerceptionConfig(grounders={"default": default, "fast": fast})
-    return make_grounder("default", config), make_grounder("fast", config)
+    return {
+        "default": OwlSamOptions(detector=str(owlv2), sam_checkpoint=sam, threshold=0.0),
+        "fast": fast,
+    }
+
+
+def _grounders(
+    pairs: dict[str, OwlSamOptions], device: str = "cpu", dtype: str = "float32"
+) -> dict[str, Grounder]:
+    """Load every pair through `make_grounder` on `device` in `dtype`."""
+    options = {
+        name: pair.model_copy(update={"device": device, "dtype": dtype})
+        for name, pair in pairs.items()
+    }
+    config = PerceptionConfig(grounders=options)
+    return {name: make_grounder(name, config) for name in options}
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _time_pairs(
+    grounders: dict[str, Grounder], frame: SceneFrame, iters: int, device: str
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Time each grounder on new images and on a second query per image, interleaved."""
+    times: dict[str, list[float]] = {name: [] for name in grounders}
+    again: dict[str, list[float]] = {name: [] for name in grounders}
+    for grounder in grounders.values():  # warm-up: first calls allocate and pick kernels
+        grounder.locate(_fresh(frame, 255), "power strip")
+    for n in range(iters):
+        for name, grounder in grounders.items():
+            scene = _fresh(frame, n + 1)
+            _sync(device)
+            start = time.perf_counter()
+            grounder.locate(scene, "power strip")
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+            # A second query on the same image: the masker reuses its encoding.
+            start = time.perf_counter()
+            grounder.locate(scene, "socket")
+            _sync(device)
+            again[name].append(time.perf_counter() - start)
+    return times, again
+
+
+def _print_times(times: dict[str, list[float]], again: dict[str, list[float]]) -> None:
+    for name in times:
+        print(
+            f"{name:<8} new image {statistics.median(times[name]):7.3f} ({min(times[name]):.3f})"
+            f"   another query, same image {statistics.median(again[name]):7.3f} "
+            f"({min(again[name]):.3f})"
+        )
 
 
 def speedup(iters: int, threads: int) -> None:
-    """Time the fast preset against the default pair, warm, interleaved, same frames."""
+    """Time the fast preset against the default pair, warm, interleaved, same frames.
+
+    The CPU figures (float32) always; with a CUDA GPU, the same on it in float16 (what
+    `dtype: auto` picks there) and float32.
+    """
     torch.set_num_threads(threads)
     frame = sim_frame("plug_in_socket", "scene", seed=0)
     h, w = frame.depth.shape
+    gpu_dtypes = ("float16", "float32") if torch.cuda.is_available() else ()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        default, fast = _grounders(Path(tmp))
+        pairs = _pairs(Path(tmp))
+        cpu = _grounders(pairs)
+        gpu = {dtype: _grounders(pairs, "cuda", dtype) for dtype in gpu_dtypes}
         print(f"built, saved and loaded both pairs in {time.perf_counter() - start:.1f} s")
+    default, fast = cpu["default"], cpu["fast"]
     print(
         f"default: OWLv2-base/16 @960 ({_params(default.detector.model):.0f} M) + SAM ViT-B "
         f"segment-anything ({_params(default.sam.predictor.model):.0f} M)"
@@ -157,30 +218,28 @@ def speedup(iters: int, threads: int) -> None:
         f"fast:    OWL-ViT-B/32 @768 ({_params(fast.detector.model):.0f} M) + EdgeTAM @1024 "
         f"({_params(fast.sam.model):.1f} M)"
     )
-    times: dict[str, list[float]] = {"default": [], "fast": []}
-    again: dict[str, list[float]] = {"default": [], "fast": []}
-    for grounder in (default, fast):  # warm-up: first calls allocate and pick kernels
-        grounder.locate(_fresh(frame, 255), "power strip")
-    for n in range(iters):
-        for name, grounder in (("default", default), ("fast", fast)):
-            scene = _fresh(frame, n + 1)
-            start = time.perf_counter()
-            grounder.locate(scene, "power strip")
-            times[name].append(time.perf_counter() - start)
-            # A second query on the same image: the masker reuses its encoding.
-            start = time.perf_counter()
-            grounder.locate(scene, "socket")
-            again[name].append(time.perf_counter() - start)
-    print(
-        f"\nwarm, CPU, {torch.get_num_threads()} torch threads, {iters} locates each on a "
-        f"{w}x{h} simulator frame (median, min in s)"
-    )
-    for name in times:
+    for dtype, grounders in gpu.items():
+        times, again = _time_pairs(grounders, frame, iters, "cuda")
         print(
-            f"{name:<8} new image {statistics.median(times[name]):7.3f} ({min(times[name]):.3f})"
-            f"   another query, same image {statistics.median(again[name]):7.3f} "
-            f"({min(again[name]):.3f})"
+            f"\nwarm, CUDA ({torch.cuda.get_device_name()}), {dtype}, {iters} locates each "
+            f"on a {w}x{h} simulator frame (median, min in s)"
         )
+        _print_times(times, again)
+        _, follow = tracking(frame, iters, "cuda", dtype)
+        print(
+            f"fast + EdgeTAM tracking: re-locate per frame {statistics.median(follow):7.3f} "
+            f"({min(follow):.3f})"
+        )
+        ratio = statistics.median(times["default"]) / statistics.median(times["fast"])
+        print(f"CUDA {dtype} speedup (default over fast): {ratio:.1f}")
+    if gpu:
+        print(f"reference: CUDA fp32 1024^3 matmul {matmul_gflops('cuda'):.0f} GFLOP/s")
+    times, again = _time_pairs(cpu, frame, iters, "cpu")
+    print(
+        f"\nwarm, CPU, {torch.get_num_threads()} torch threads, {iters} locates each "
+        f"on a {w}x{h} simulator frame (median, min in s)"
+    )
+    _print_times(times, again)
     print(f"reference: fp32 1024^3 matmul {matmul_gflops('cpu'):.0f} GFLOP/s")
     starts, follow = tracking(frame, iters)
     print(
@@ -193,7 +252,9 @@ def speedup(iters: int, threads: int) -> None:
     print(f"speedup={ratio:.1f}")
 
 
-def tracking(frame: SceneFrame, iters: int) -> tuple[list[float], list[float]]:
+def tracking(
+    frame: SceneFrame, iters: int, device: str = "cpu", dtype: str = "float32"
+) -> tuple[list[float], list[float]]:
     """Time starting a track and re-locating a found object by EdgeTAM video propagation.
 
     Returns the times of `ObjectTracker.start` (what a found text query pays on top when
@@ -203,7 +264,7 @@ def tracking(frame: SceneFrame, iters: int) -> tuple[list[float], list[float]]:
     """
     with tempfile.TemporaryDirectory() as tmp:
         video = save_random_edgetam_video(Path(tmp) / "edgetam-video")
-        tracker = ObjectTracker(load_video_segmenter(video, "cpu"), min_score=0.0)
+        tracker = ObjectTracker(load_video_segmenter(video, device, dtype), min_score=0.0)
     mask = np.zeros(frame.depth.shape, bool)
     mask[60:140, 100:140] = True
     tracker.start("power strip", frame.rgb, mask)  # as after a found text query
@@ -211,11 +272,14 @@ def tracking(frame: SceneFrame, iters: int) -> tuple[list[float], list[float]]:
     starts, follows = [], []
     for n in range(iters):
         scene = _fresh(frame, 100 + n)
+        _sync(device)
         start = time.perf_counter()
         tracker.start("socket", scene.rgb, mask)  # another query found on this frame
+        _sync(device)
         starts.append(time.perf_counter() - start)
         start = time.perf_counter()
         followed = tracker.follow("power strip", scene.rgb)
+        _sync(device)
         follows.append(time.perf_counter() - start)
         if followed is None:
             tracker.start("power strip", scene.rgb, mask)

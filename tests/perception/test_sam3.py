@@ -14,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.perception.conftest import table_scene
-from tests.perception.test_cli import files  # noqa: F401  (the CLI's input files fixture)
 from vitalskills.cli import app
 from vitalskills.perception.config import PerceptionConfig, Sam3Options
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
@@ -62,7 +61,7 @@ def test_threshold_rejects_low_scores(sam3_dir: Path) -> None:
 
 def test_cli_locate_with_a_configured_sam3(
     sam3_dir: Path,
-    files: dict[str, str],  # noqa: F811  (the fixture imported above)
+    files: dict[str, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

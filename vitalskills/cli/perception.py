@@ -128,7 +128,7 @@ def locate(
         DtypeName | None,
         typer.Option(
             help="Model precision: auto (float16 on CUDA, float32 on CPU), float32, float16, "
-            "bfloat16 (owlv2-sam, fast).",
+            "bfloat16 (owlv2-sam, fast, vlm-point, sam3).",
             rich_help_panel=_MODEL,
         ),
     ] = None,

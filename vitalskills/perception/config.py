@@ -29,13 +29,13 @@ MASKER_DESCRIPTION = (
     "or a segment-anything .pth; replaces sam_checkpoint"
 )
 
-#: How a pointing VLM writes points: a family's own syntax, or bare (x, y) pairs in a unit.
 #: The precision a backend holds its models in: `auto` is float16 on CUDA, float32 on the CPU.
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 DTYPE_DESCRIPTION = (
     "model precision: auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16"
 )
 
+#: How a pointing VLM writes points: a family's own syntax, or bare (x, y) pairs in a unit.
 PointFormat = Literal["auto", "molmo", "molmo2", "qwen3", "pixels", "percent", "unit", "permille"]
 
 
@@ -100,6 +100,7 @@ class VlmPointOptions(_Options):
         False, description="allow the model's own code (original Molmo)"
     )
     device: str = "cpu"
+    dtype: Dtype = Field("auto", description=DTYPE_DESCRIPTION)
 
 
 class Sam3Options(_Options):
@@ -110,6 +111,7 @@ class Sam3Options(_Options):
     threshold: float = Field(0.3, ge=0.0, le=1.0, description="minimum instance score")
     mask_threshold: float = Field(0.5, ge=0.0, le=1.0, description="mask probability cut")
     device: str = Field("auto", description="auto (CUDA when torch sees one), cpu or cuda")
+    dtype: Dtype = Field("auto", description=DTYPE_DESCRIPTION)
 
 
 class NoisyOracleOptions(_Options):

@@ -38,9 +38,7 @@ def _build_sim(name: str, options: SimOptions) -> Grounder:
     return SimGrounder(name=name, erode_px=options.erode_px, point=options.point)
 
 
-def _build_masker(
-    name: str, options: OwlSamOptions | VlmPointOptions, dtype: str = "float32"
-) -> Masker | None:
+def _build_masker(name: str, options: OwlSamOptions | VlmPointOptions) -> Masker | None:
     from vitalskills.perception.maskers import load_masker
 
     if options.masker is not None and options.sam_checkpoint is not None:
@@ -51,7 +49,7 @@ def _build_masker(
     source = options.masker or options.sam_checkpoint
     if source is None:
         return None
-    return load_masker(source, options.sam_type, options.device, dtype)
+    return load_masker(source, options.sam_type, options.device, options.dtype)
 
 
 def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
@@ -59,7 +57,7 @@ def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
     from vitalskills.perception.owl_sam import OwlSamGrounder
     from vitalskills.perception.sam import SAM_DOWNLOAD_HINT
 
-    masker = _build_masker(name, options, options.dtype)
+    masker = _build_masker(name, options)
     if masker is None:
         raise PerceptionError(
             f"grounder `{name}` needs a masker and none is configured",
@@ -71,7 +69,7 @@ def _build_owl_sam(name: str, options: OwlSamOptions) -> Grounder:
         from vitalskills.perception.tracking import ObjectTracker
         from vitalskills.perception.video_segment import load_video_segmenter
 
-        segmenter = load_video_segmenter(options.track, options.device)
+        segmenter = load_video_segmenter(options.track, options.device, options.dtype)
         tracker = ObjectTracker(
             segmenter, max_age_s=options.track_max_age_s, min_score=options.track_min_score
         )

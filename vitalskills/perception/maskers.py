@@ -188,9 +188,9 @@ def load_masker(
 ) -> Masker:
     """Load a masker from a segment-anything `.pth` file or a transformers folder / id.
 
-    `dtype` applies to transformers maskers; a segment-anything `.pth` stays in float32
-    because segment-anything casts prompt coordinates to float32 inside its prompt
-    encoder, so a half-precision model fails there.
+    `dtype` (`auto`: float16 on CUDA, float32 on the CPU) is the precision of a
+    transformers masker's whole model, and of a segment-anything masker's image encoder
+    (its prompt encoder and mask decoder stay float32: `sam.encode_in` says why).
 
     Raises:
         WeightsNotFound: the file or folder is missing.
@@ -198,7 +198,7 @@ def load_masker(
     """
     path = Path(source).expanduser()
     if path.suffix == ".pth" or path.is_file():
-        return SamMasker(load_sam(path, sam_type, resolve_device(device)))
+        return SamMasker(load_sam(path, sam_type, resolve_device(device), dtype))
     if sam_type is not None:
         raise PerceptionError(
             f"`sam_type` applies to segment-anything .pth checkpoints, not to `{source}`",

@@ -4,6 +4,8 @@ Checkpoints are the official `sam_vit_b_01ec64.pth`, `sam_vit_l_0b3195.pth` and
 `sam_vit_h_4b8939.pth` state dicts. We build the network with segment-anything's own
 builder and load the state dict with `torch.load(weights_only=True)`, so a checkpoint
 can never run code. `vit_tiny` is a test-only size built by the same builder.
+
+`dtype` (half precision) applies to the image encoder only; see `encode_in`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from segment_anything.modeling import Sam
 
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
 from vitalskills.perception.grounder import image_key
+from vitalskills.perception.hub import resolve_dtype
 
 #: Model type -> image-encoder dimensions for segment-anything's builder.
 SAM_TYPES: dict[str, dict[str, Any]] = {
@@ -81,8 +84,14 @@ def build_sam(sam_type: str) -> Sam:
     return _build_sam(**SAM_TYPES[sam_type], checkpoint=None)
 
 
-def load_sam(checkpoint: Path | str, sam_type: str | None = None, device: str = "cpu") -> Sam:
-    """Load an official SAM checkpoint (a state dict `.pth`) without running pickled code."""
+def load_sam(
+    checkpoint: Path | str, sam_type: str | None = None, device: str = "cpu", dtype: str = "auto"
+) -> Sam:
+    """Load an official SAM checkpoint (a state dict `.pth`) without running pickled code.
+
+    `device` is a torch device name (already resolved); `dtype` (`auto`: float16 on CUDA,
+    float32 on the CPU) is the image encoder's precision, see `encode_in`.
+    """
     path = Path(checkpoint).expanduser()
     if not path.is_file():
         raise WeightsNotFound(f"SAM checkpoint `{path}` does not exist", hint=SAM_DOWNLOAD_HINT)
@@ -97,7 +106,27 @@ def load_sam(checkpoint: Path | str, sam_type: str | None = None, device: str = 
             f"{str(error).splitlines()[0]}",
             hint="check --sam-type matches the file (vit_b/vit_l/vit_h), or re-download it",
         ) from None
-    return model.to(device).eval()
+    return encode_in(model.to(device).eval(), resolve_dtype(dtype, device))
+
+
+def encode_in(model: Sam, dtype: torch.dtype) -> Sam:
+    """Hold `model`'s image encoder in `dtype`, taking and giving float32; return `model`.
+
+    The image encoder (a ViT) holds nearly all of SAM's weights and compute, so it is
+    where half precision saves GPU memory and time. The prompt encoder and mask decoder
+    stay float32: segment-anything's `PositionEmbeddingRandom` casts prompt coordinates
+    to float32 before multiplying them with its Gaussian matrix, so a half-precision
+    prompt encoder fails, and the decoder is light (about 4 M parameters) anyway. Hooks
+    cast the encoder's input to `dtype` and its embedding back to float32, so
+    `SamPredictor` (which normalises pixels with float32 buffers and reads the
+    encoder's `img_size`) runs unchanged.
+    """
+    if dtype == torch.float32:
+        return model
+    encoder = model.image_encoder.to(dtype)
+    encoder.register_forward_pre_hook(lambda _, args: (args[0].to(dtype), *args[1:]))
+    encoder.register_forward_hook(lambda _, __, output: output.float())
+    return model
 
 
 class SamMasker:

@@ -2,8 +2,9 @@
 
 One model replaces the detector + masker pair: it reads the query, proposes instances
 and cuts their masks together. The best-scoring instance goes through the same
-mask-depth geometry as `owlv2-sam`. Its 840 M parameters want a GPU (`device: auto`).
-The scene image is encoded once for several queries on the same frame.
+mask-depth geometry as `owlv2-sam`. Its 840 M parameters want a GPU (`device: auto`),
+where `dtype: auto` holds them in float16; scores and masks come back as float32 and
+bool. The scene image is encoded once for several queries on the same frame.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from vitalskills.perception.config import Sam3Options
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
 from vitalskills.perception.geometry import check_camera, check_frame, object_point
 from vitalskills.perception.grounder import LocateResult, image_key, set_heading, stage
-from vitalskills.perception.hub import load_pretrained, resolve_device
+from vitalskills.perception.hub import load_pretrained, resolve_device, resolve_dtype
 from vitalskills.robot import SceneFrame
 
 SAM3_HINT = (
@@ -60,11 +61,12 @@ class Sam3Grounder:
             WeightsNotFound: the folder, its config.json or its weights are missing.
             PerceptionError: the folder holds another kind of model.
         """
-        model, processor = load_sam3(options.model)
+        device = resolve_device(options.device)
+        model, processor = load_sam3(options.model, resolve_dtype(options.dtype, device))
         return cls(
             model,
             processor,
-            resolve_device(options.device),
+            device,
             name=name,
             threshold=options.threshold,
             mask_threshold=options.mask_threshold,
@@ -100,6 +102,11 @@ class Sam3Grounder:
             text = self.processor(text=query, return_tensors="pt").to(self.device)
             with torch.inference_mode():
                 outputs = self.model(vision_embeds=self._vision, **text)
+            # Post-processing (sigmoid, resize to the image, mask cut) in float32 whatever
+            # the model's precision, so half and full precision cut masks alike.
+            for key in ("pred_logits", "pred_boxes", "pred_masks", "presence_logits"):
+                if getattr(outputs, key, None) is not None:
+                    setattr(outputs, key, getattr(outputs, key).float())
             instances = self.processor.post_process_instance_segmentation(
                 outputs, threshold=0.0, mask_threshold=self.mask_threshold, target_sizes=[size]
             )[0]
@@ -132,13 +139,16 @@ class Sam3Grounder:
         return result
 
 
-def load_sam3(source: str) -> tuple[Any, Any]:
+def load_sam3(source: str, dtype: Any = None) -> tuple[Any, Any]:
     """Load a SAM 3 model and its processor from a folder or cached id, local files only.
+
+    `dtype` is the torch dtype to hold the model in (None: float32).
 
     Raises:
         WeightsNotFound: the folder, its config.json or its weights are missing.
         PerceptionError: the folder holds another kind of model.
     """
+    import torch
     from transformers import AutoConfig, Sam3Model, Sam3Processor
 
     path = Path(source).expanduser()
@@ -153,6 +163,6 @@ def load_sam3(source: str) -> tuple[Any, Any]:
             f"`{source}` is a `{config.model_type}` model, not SAM 3 (model_type `sam3`)",
             hint=SAM3_HINT,
         )
-    model = load_pretrained(source, "SAM 3 model", Sam3Model)
+    model = load_pretrained(source, "SAM 3 model", Sam3Model, dtype=dtype or torch.float32)
     processor = load_pretrained(source, "SAM 3 processor", Sam3Processor)
     return model, processor

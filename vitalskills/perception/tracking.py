@@ -58,7 +58,7 @@ class ObjectTracker:
         processor, device = self.segmenter.processor, self.segmenter.device
         with torch.inference_mode():
             session = processor.init_video_session(
-                inference_device=device, processing_device="cpu", dtype=torch.float32
+                inference_device=device, processing_device="cpu", dtype=self.segmenter.dtype
             )
             inputs = processor(images=rgb, device=device, return_tensors="pt")
             processor.add_inputs_to_inference_session(
@@ -88,7 +88,9 @@ class ObjectTracker:
             output = model(inference_session=track.session, frame=inputs.pixel_values[0])
             mask = (
                 processor.post_process_masks(
-                    [output.pred_masks], original_sizes=inputs.original_sizes, binarize=True
+                    [output.pred_masks.float()],
+                    original_sizes=inputs.original_sizes,
+                    binarize=True,
                 )[0][0, 0]
                 .cpu()
                 .numpy()

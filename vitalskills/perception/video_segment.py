@@ -21,7 +21,7 @@ import numpy as np
 
 from vitalskills.errors import UsageError
 from vitalskills.perception.errors import PerceptionError, WeightsNotFound
-from vitalskills.perception.hub import require_packages, resolve_device
+from vitalskills.perception.hub import require_packages, resolve_device, resolve_dtype
 
 #: The parts a prompt may name: what semantic augmentation keeps.
 PART_NAMES = ("target", "held", "gripper")
@@ -194,8 +194,15 @@ def _transformers_class(name: str) -> Any:
     return found
 
 
-def load_video_segmenter(path: Path | str, device: str = "auto") -> VideoSegmenter:
+def load_video_segmenter(
+    path: Path | str, device: str = "auto", dtype: str = "float32"
+) -> VideoSegmenter:
     """Load a SAM2 or EdgeTAM video model and its processor from a local directory.
+
+    `dtype` is the precision the model and its tracking memory are held in (`auto`:
+    float16 on CUDA, float32 on the CPU); masks come back as bool whatever it is. It
+    defaults to float32 because demonstration masks are made offline, where accuracy
+    matters more than speed; a grounder's `track:` passes its own `dtype`.
 
     The directory is what `save_pretrained` writes (config.json, model.safetensors and
     the processor's config); nothing is ever downloaded. Every weight the video model
@@ -225,7 +232,10 @@ def load_video_segmenter(path: Path | str, device: str = "auto") -> VideoSegment
     hf_logging.set_verbosity_error()
     try:
         model, info = model_class.from_pretrained(
-            directory, local_files_only=True, output_loading_info=True
+            directory,
+            local_files_only=True,
+            output_loading_info=True,
+            dtype=resolve_dtype(dtype, target),
         )
         processor = processor_class.from_pretrained(directory, local_files_only=True)
     except (OSError, ValueError, TypeError, KeyError) as error:
@@ -263,6 +273,11 @@ class VideoSegmenter:
     model_type: str
     path: Path
     threshold: float = 0.0  # on mask logits, as the processor binarizes
+
+    @property
+    def dtype(self) -> Any:
+        """The torch dtype the model is held in: its sessions hold frames and memory in it."""
+        return self.model.dtype
 
     def describe(self) -> dict[str, Any]:
         """Return what made the masks: the model directory, its type and the device."""
@@ -306,14 +321,15 @@ class VideoSegmenter:
         if not prompts:
             return masks
         with torch.inference_mode():
-            # The processed video (model resolution, float32) stays in CPU memory; only
-            # the frame being segmented and the tracking memory live on the device.
+            # The processed video (model resolution, in the model's dtype) stays in CPU
+            # memory; only the frame being segmented and the tracking memory live on the
+            # device.
             session = self.processor.init_video_session(
                 video=list(frames),
                 inference_device=self.device,
                 video_storage_device="cpu",
                 processing_device="cpu",
-                dtype=torch.float32,
+                dtype=self.dtype,
             )
             ids = list(range(1, len(prompts) + 1))
             for obj_id, prompt in zip(ids, prompts, strict=True):
@@ -332,7 +348,7 @@ class VideoSegmenter:
             tracked = self.model.propagate_in_video_iterator(session, start_frame_idx=0)
             for done, output in enumerate(tracked, start=1):
                 frame_masks = self.processor.post_process_masks(
-                    [output.pred_masks],
+                    [output.pred_masks.float()],
                     original_sizes=[[height, width]],
                     mask_threshold=self.threshold,
                     binarize=True,

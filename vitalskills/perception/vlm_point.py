@@ -29,7 +29,7 @@ from vitalskills.perception.config import DEFAULT_PROMPT, VlmPointOptions
 from vitalskills.perception.errors import PerceptionError
 from vitalskills.perception.geometry import check_camera, check_frame, object_point, pixel_point
 from vitalskills.perception.grounder import LocateResult, set_heading, stage
-from vitalskills.perception.hub import load_pretrained
+from vitalskills.perception.hub import load_pretrained, resolve_device, resolve_dtype
 from vitalskills.perception.maskers import Masker
 from vitalskills.robot import SceneFrame
 
@@ -179,7 +179,8 @@ class VlmPointGrounder:
                 hint='write it like "Point at the {query}."',
             )
         self.name = name
-        self.model = model.to(options.device).eval()
+        self.device = resolve_device(options.device)
+        self.model = model.to(self.device).eval()
         self.processor = processor
         self.options = options
         self.sam = sam
@@ -188,14 +189,19 @@ class VlmPointGrounder:
     def from_options(
         cls, name: str, options: VlmPointOptions, masker: Masker | None = None
     ) -> VlmPointGrounder:
-        """Load the VLM from local files only; `masker` (optional) turns points into masks."""
+        """Load the VLM in `options.dtype` from local files; `masker` turns points into masks."""
         remote = {"trust_remote_code": options.trust_remote_code}
+        dtype = resolve_dtype(options.dtype, resolve_device(options.device))
         processor = load_pretrained(options.model, "VLM processor", AutoProcessor, **remote)
         try:
-            model = load_pretrained(options.model, "VLM", AutoModelForImageTextToText, **remote)
+            model = load_pretrained(
+                options.model, "VLM", AutoModelForImageTextToText, dtype=dtype, **remote
+            )
         except PerceptionError:
             # Remote-code VLMs (the original Molmo) register as causal LMs.
-            model = load_pretrained(options.model, "VLM", AutoModelForCausalLM, **remote)
+            model = load_pretrained(
+                options.model, "VLM", AutoModelForCausalLM, dtype=dtype, **remote
+            )
         return cls(model, processor, options, name=name, sam=masker)
 
     @torch.no_grad()
@@ -209,7 +215,8 @@ class VlmPointGrounder:
             ]
             prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         inputs = self.processor(images=Image.fromarray(rgb), text=prompt, return_tensors="pt")
-        inputs = inputs.to(self.options.device)
+        # Pixels in the model's precision; token ids and masks keep their integer types.
+        inputs = inputs.to(self.device, dtype=self.model.dtype)
         output = self.model.generate(
             **inputs, max_new_tokens=self.options.max_new_tokens, do_sample=False
         )
