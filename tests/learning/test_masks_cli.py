@@ -329,7 +329,8 @@ def test_an_appended_episode_drops_the_feature_until_masked_again(tmp_path: Path
     [
         ([], 2, "error: give exactly one of --chroma COLOUR or --sam2 MODEL_DIR"),
         (["--chroma", "green", "--sam2", "m"], 2, "error: give exactly one of --chroma"),
-        (["--chroma", "green", "--prompt", "target=1,2"], 2, "error: --prompt and --negative"),
+        (["--chroma", "green", "--prompt", "target=1,2"], 2, "error: --prompt, --negative and"),
+        (["--chroma", "green", "--dtype", "float16"], 2, "error: --prompt, --negative and --dtype"),
         (["--sam2", "m", "--hue-range", "80,160"], 2, "error: --hue-range tune --chroma"),
         (["--chroma", "green", "--hue-range", "80"], 2, "error: `--hue-range 80` is not LO,HI"),
         (["--chroma", "green", "--keep-region", "1,2"], 2, "error: `--keep-region 1,2` is not"),

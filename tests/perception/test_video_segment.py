@@ -67,6 +67,7 @@ def test_a_saved_model_loads_and_tracks_prompted_objects(sam2_dir: Path) -> None
         "model": str(sam2_dir),
         "model_type": "sam2_video",
         "device": "cpu",
+        "dtype": "float32",
     }
 
 
@@ -104,6 +105,18 @@ def test_masks_sam2_writes_masks_into_the_dataset(sam2_dir: Path, tmp_path: Path
         assert keep.shape == (len(episode), SIZE, SIZE) and keep.dtype == bool
         assert keep[:, 26:32, 10:22].all()  # the fixed region, whatever the model says
         assert (data / "masks" / f"episode_{episode.meta.index:06d}.png").is_file()
+
+
+def test_masks_sam2_in_bfloat16_records_its_precision(sam2_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "demos"
+    make_dataset(data, episodes=1)
+    args = ["masks", str(data), "--sam2", str(sam2_dir), "--device", "cpu", "--dtype", "bfloat16"]
+    result = runner.invoke(app, [*args, "--prompt", "target=8,12"])
+    assert result.exit_code == 0, result.output
+    made = DemoDataset(data).info.derived[MASK_KEY]
+    assert made["dtype"] == "bfloat16" and made["device"] == "cpu"
+    for episode in DemoDataset(data):
+        assert StoredMasks().keep(episode).dtype == bool
 
 
 def test_a_click_outside_the_frame_is_refused(sam2_dir: Path) -> None:

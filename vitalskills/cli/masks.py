@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from vitalskills.cli.app import app, command_line, console, err_console, user_errors
+from vitalskills.cli.perception import DtypeName
 from vitalskills.errors import UsageError
 
 _CHROMA = "Green / blue screen (--chroma)"
@@ -199,6 +200,14 @@ def masks_command(
         str,
         typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_VIDEO),
     ] = "auto",
+    dtype: Annotated[
+        DtypeName,
+        typer.Option(
+            help="Video model precision: float32, or auto (float16 on CUDA, float32 on CPU), "
+            "float16, bfloat16 for speed on a GPU.",
+            rich_help_panel=_VIDEO,
+        ),
+    ] = DtypeName.float32,
     keep_region: Annotated[
         list[str] | None,
         typer.Option(
@@ -255,11 +264,11 @@ def masks_command(
             prompts = build_prompts(prompt or [], negative or [])
             check_maskable(data)  # before loading a model, which may take a while
             with err_console.status(f"loading the video model from {sam2}"):
-                segmenter = load_video_segmenter(sam2, device)
+                segmenter = load_video_segmenter(sam2, device, dtype.value)
             source = video = VideoMasks(segmenter, prompts)
         else:
-            if prompt or negative:
-                raise UsageError("--prompt and --negative are for --sam2, not --chroma")
+            if prompt or negative or dtype is not DtypeName.float32:
+                raise UsageError("--prompt, --negative and --dtype are for --sam2, not --chroma")
             source = ChromaKey(
                 colour=str(chroma),
                 hue_range=_hue_range(hue_range),

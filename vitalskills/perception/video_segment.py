@@ -280,8 +280,13 @@ class VideoSegmenter:
         return self.model.dtype
 
     def describe(self) -> dict[str, Any]:
-        """Return what made the masks: the model directory, its type and the device."""
-        return {"model": str(self.path), "model_type": self.model_type, "device": self.device}
+        """Return what made the masks: the model directory, its type, device and precision."""
+        return {
+            "model": str(self.path),
+            "model_type": self.model_type,
+            "device": self.device,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
 
     def track(
         self,
