@@ -81,6 +81,8 @@ class RunOptions:
         timeout: fail the run after this many seconds (simulated on the simulator).
         connect_timeout: with `robot`, how long to wait for its bridge server's hello
             (never longer than `timeout`).
+        track: a SAM 2 / EdgeTAM video model folder: the default grounder (an
+            `owlv2-sam` one) follows what it found to later locates (its `track:`).
     """
 
     robot: str | None = None
@@ -96,6 +98,7 @@ class RunOptions:
     timeout: float | None = None
     connect_timeout: float = 5.0
     server_log: Path | None = None
+    track: Path | None = None
 
 
 @dataclass
@@ -189,12 +192,37 @@ def default_grounder(options: RunOptions) -> str | None:
     return name
 
 
-def _grounder(name: str | None, seed: int, grounding: Mapping[str, float]) -> Grounder:
+def check_track(options: RunOptions, default: str | None) -> None:
+    """Refuse `--track` before anything starts unless the default grounder can follow.
+
+    Raises:
+        UsageError: the folder is missing, or the default grounder is not `owlv2-sam`.
+    """
+    if options.track is None:
+        return
+    if not options.track.expanduser().is_dir():
+        raise UsageError(
+            f"--track {options.track}: no such folder",
+            hint="give a SAM 2 / EdgeTAM video model folder (see docs/perception.md)",
+        )
+    name = default or load_config().default_grounder
+    backend = grounder_options(name, load_config()).backend
+    if backend != "owlv2-sam":
+        raise UsageError(
+            f"--track follows objects found by an `owlv2-sam` grounder, but `{name}` is a "
+            f"`{backend}` one",
+            hint="name one with --grounder, e.g. --grounder fast --track ~/models/edgetam",
+        )
+
+
+def _grounder(
+    name: str | None, seed: int, grounding: Mapping[str, float], track: Path | None = None
+) -> Grounder:
     """Build grounder `name`; a `noisy-oracle` one gets the run's seed and `grounding`."""
     name = name or load_config().default_grounder
     options = grounder_options(name, load_config())
     if not isinstance(options, NoisyOracleOptions):
-        return make_grounder(name)
+        return make_grounder(name, overrides={"track": str(track)} if track else None)
     seeded = {"seed": seed} if options.seed is None else {}
     return make_grounder(name, overrides={**seeded, **grounding})
 
@@ -206,10 +234,11 @@ def build_grounders(
     *,
     seed: int = 0,
     grounding: Mapping[str, float] | None = None,
+    track: Path | None = None,
 ) -> tuple[dict[str, Grounder], str]:
-    """The grounders `plan` names plus the default one, built once and timed."""
+    """The grounders `plan` names plus the default one (following with `track`), timed."""
     grounding = grounding or {}
-    fallback = _grounder(default, seed, grounding)
+    fallback = _grounder(default, seed, grounding, track)
     grounders: dict[str, Grounder] = {fallback.name: TimedGrounder(fallback, timings)}
     for node in plan.nodes:
         if isinstance(node, Locate) and node.grounder and node.grounder not in grounders:
@@ -258,6 +287,7 @@ def run_file(
     started = time.perf_counter()
     timings = Timings()
     default = default_grounder(options)
+    check_track(options, default)
     library = default_library(list(options.skills_dirs))
     overrides = dict(options.overrides)
     task = compile_task(path, library=library, overrides=overrides)
@@ -302,8 +332,9 @@ def run_file(
         info["address"] = address
         check_robot(task, library, client.capabilities())
         grounders, default_name = build_grounders(
-            plan, default, timings, seed=options.seed, grounding=options.grounding
-        )
+            plan, default, timings, seed=options.seed, grounding=options.grounding,
+            track=options.track,
+        )  # fmt: skip
         info["grounder"] = default_name
         if options.grounding:
             info["grounding"] = dict(options.grounding)

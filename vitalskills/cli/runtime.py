@@ -78,6 +78,13 @@ def run(
     ] = None,
     grounding_error: GroundingErrorOption = None,
     grounding_miss: GroundingMissOption = None,
+    track: Annotated[
+        Path | None,
+        typer.Option(
+            help="A SAM 2 / EdgeTAM video model folder: the default grounder (an owlv2-sam "
+            "one, e.g. --grounder fast) follows what it found to later locates.",
+        ),
+    ] = None,
     realtime: Annotated[
         bool,
         typer.Option(help="Pace the simulator at its control rate instead of as fast as it steps."),
@@ -172,7 +179,7 @@ def run(
                     "--robot": robot, "--condition": condition, "--seed": seed,
                     "--distractors": distractors, "--task": sim_task, "--grounder": grounder,
                     "--grounding-error": grounding_error, "--grounding-miss": grounding_miss,
-                    "--record": record, "--realtime": realtime or None,
+                    "--track": track, "--record": record, "--realtime": realtime or None,
                     "--rerun": rerun or None, "--rerun-url": rerun_url,
                 },
                 ("does not apply", "do not apply"),
@@ -199,6 +206,7 @@ def run(
             sim_task=sim_task,
             grounder=grounder,
             grounding=grounding,
+            track=track,
             skills_dirs=list(skills or []),
             overrides=overrides,
             realtime=realtime,
