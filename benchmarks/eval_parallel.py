@@ -5,7 +5,10 @@ with the 128 x 128 wrist camera rendered every step) on the same seeds four ways
   - sequential:   in this process, one episode after another (`--workers 1`),
   - 1 worker:     one spawned worker process (the pool's own cost),
   - 2 workers:    two spawned worker processes (`--workers 2`),
-  - ray 2:        two actors on a local Ray cluster (`--ray auto --workers 2`).
+  - ray 2:        two actors on a local Ray cluster (`--ray auto --workers 2`),
+  - ray 2, kept:  the same, a second evaluation in one pool (as `train residual --ray`
+                  evaluates again and again): the actors are kept, a new job object has
+                  them load the skill again, nothing else starts.
 Each time covers the whole evaluation as a user runs it: starting the workers and loading
 the skill in each, then the episodes; the best of `--rounds` counts (other jobs only
 ever slow a run down). Two one-time costs of a process are measured apart and kept out:
@@ -41,7 +44,7 @@ def main() -> None:
 
     import torch
 
-    from vitalskills.app.episode_pool import Workers, run_episodes
+    from vitalskills.app.episode_pool import EpisodePool, Workers, run_episodes
     from vitalskills.app.evaluate import SimEvalJob, evaluate_skill
     from vitalskills.skills import default_library
 
@@ -84,7 +87,22 @@ def main() -> None:
             flush=True,
         )
     if not args.no_ray:
+        seeds = range(args.seed, args.seed + args.episodes)
+        with EpisodePool(Workers(2, ray="auto")) as pool:
+            list(pool.map(SimEvalJob(args.task, skill=manifest.root), seeds))  # actors start
+            start = time.perf_counter()
+            kept = [
+                done.result for done in pool.map(SimEvalJob(args.task, skill=manifest.root), seeds)
+            ]
+            seconds = _since(start)
         ray.shutdown()
+        ratio = args.episodes / seconds / rates["sequential"]
+        wins = sum(outcome.success for outcome in kept)
+        print(
+            f"{'ray 2, kept':<12} {seconds:>8.1f} {args.episodes / seconds:>11.3f} "
+            f"{ratio:>13.2f}x  {wins}/{len(kept)}",
+            flush=True,
+        )
     same = all(result == results["sequential"] for result in results.values())
     print(f"same per-episode results in every run: {'yes' if same else 'NO'}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")

@@ -8,6 +8,8 @@ real process that exits (`os._exit`) through the pool's documented test hook.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +182,40 @@ def test_ray_local_cluster_gives_the_same_results_and_reruns_a_dead_actor(
     assert nodes == ["127.0.0.1"]
     assert marker.exists(), "the Ray actor given seed 31 did not exit"
     assert pooled == here
+
+
+class PidJob:
+    """Notes each build in `log` and answers each seed with the worker's pid."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def __call__(self) -> object:
+        with self.log.open("a") as notes:
+            notes.write(f"{os.getpid()}\n")
+        return lambda seed: os.getpid()
+
+
+def test_ray_actors_are_kept_for_the_next_map_and_build_each_job_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: vitalskills[ray]")
+    # The job class lives in this test module, which Ray's workers cannot import: send it
+    # by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    first, second = PidJob(tmp_path / "first.log"), PidJob(tmp_path / "second.log")
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    try:
+        with EpisodePool(Workers(2, ray="auto")) as pool:
+            pids = [{item.result for item in pool.map(job, range(6))} for job in (first, first)]
+            pids.append({item.result for item in pool.map(second, range(6))})
+    finally:
+        ray.shutdown()
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    actors = set().union(*pids)
+    assert len(actors) == 2  # the same two actors served all three maps
+    built = {name: (tmp_path / name).read_text().split() for name in ("first.log", "second.log")}
+    assert sorted(map(int, built["first.log"])) == sorted(actors)  # once per actor, not per map
+    assert sorted(map(int, built["second.log"])) == sorted(actors)

@@ -154,14 +154,16 @@ def run_episodes(
 class EpisodePool:
     """Episode workers for one or more `map`s; a context manager that stops them.
 
-    Local workers start with the first `map` and are kept for the next ones (a residual
-    run evaluates many times); a `map` of the same job object again reuses the runners
-    they built. Ray actors live for one `map`.
+    Workers (local processes or Ray actors) start with the first `map` and are kept for
+    the next ones (a residual run evaluates many times), so torch and MuJoCo are
+    imported once per worker; a `map` of another job has them build its runner, and a
+    `map` of the same job object again reuses the runners they built.
     """
 
     def __init__(self, workers: Workers) -> None:
         self.workers = workers
         self._local: list[_LocalWorker] = []
+        self._actors: list[_RayActor] = []
 
     def __enter__(self) -> EpisodePool:
         return self
@@ -177,16 +179,19 @@ class EpisodePool:
         abandoned.
         """
         if self.workers.ray is not None:
-            return _ray_map(job, seeds, self.workers)
+            return self._ray_map(job, seeds)
         if self.workers.resolved_count() == 1 and not self.workers.spawn_one:
             return _in_process_map(job, seeds)
         return self._local_map(job, seeds)
 
     def close(self) -> None:
-        """Stop the local workers."""
+        """Stop the local workers and the Ray actors."""
         for worker in self._local:
             worker.stop()
         self._local.clear()
+        for actor in self._actors:
+            actor.stop()
+        self._actors.clear()
 
     def _local_map(self, job: Job[R], seeds: Iterable[int]) -> Iterator[Done[R]]:
         count = self.workers.resolved_count()
@@ -229,6 +234,50 @@ class EpisodePool:
             for slot in busy:  # abandoned episodes: these workers are replaced next map
                 self._local[slot].stop()
             self._local = [w for slot, w in enumerate(self._local) if slot not in busy]
+
+    def _ray_map(self, job: Job[R], seeds: Iterable[int]) -> Iterator[Done[R]]:
+        """Run the seeds on Ray actors (one per worker, each building the runner once)."""
+        ray = _ray(self.workers.ray or "auto")
+        count = self.workers.count or max(int(ray.cluster_resources().get("CPU", 1)), 1)
+        while len(self._actors) < count:
+            self._actors.append(_RayActor(ray))
+        for actor in self._actors:
+            actor.take(job)
+        pending = enumerate(seeds)
+        retry: deque[tuple[int, int]] = deque()
+        deaths: dict[int, int] = {}
+        running: dict[Any, tuple[_RayActor, int, int]] = {}  # ref -> (actor, index, seed)
+        idle = list(self._actors)
+        try:
+            while True:
+                while idle:
+                    following = retry.popleft() if retry else next(pending, None)
+                    if following is None:
+                        break
+                    actor = idle.pop()
+                    running[actor.run(following[1])] = (actor, *following)
+                if not running:
+                    return
+                (ref,), _ = ray.wait(list(running), num_returns=1)
+                actor, index, seed = running.pop(ref)
+                try:
+                    message = ray.get(ref)
+                except ray.exceptions.RayActorError:  # died: a fresh actor takes its place
+                    retry.append(_lost(deaths, index, seed))
+                    actor.stop()
+                    fresh = _RayActor(ray)
+                    fresh.take(job)
+                    self._actors[self._actors.index(actor)] = fresh
+                    idle.append(fresh)
+                    continue
+                idle.append(actor)
+                yield _result(message, index, seed)
+        finally:
+            busy = {id(actor) for actor, _, _ in running.values()}
+            for actor in self._actors:  # abandoned episodes: their actors go
+                if id(actor) in busy:
+                    actor.stop()
+            self._actors = [actor for actor in self._actors if id(actor) not in busy]
 
     def _replace(self, slot: int, job: Job) -> None:
         """Stop the worker in `slot` and start a fresh one on `job`."""
@@ -397,52 +446,39 @@ def _die_if_asked(seed: int, hook: str | None) -> None:
     os._exit(13)
 
 
-def _ray_map(job: Job[R], seeds: Iterable[int], workers: Workers) -> Iterator[Done[R]]:
-    """Run the seeds on Ray actors (one per worker, each building the runner once)."""
-    ray = _ray(workers.ray or "auto")
-    count = workers.count or max(int(ray.cluster_resources().get("CPU", 1)), 1)
-    actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorker)
-    actors = [actor_class.remote(job) for _ in range(count)]
-    pending = enumerate(seeds)
-    retry: deque[tuple[int, int]] = deque()
-    deaths: dict[int, int] = {}
-    running: dict[Any, tuple[Any, int, int]] = {}  # object ref -> (actor, index, seed)
-    idle = list(actors)
-    try:
-        while True:
-            while idle:
-                following = retry.popleft() if retry else next(pending, None)
-                if following is None:
-                    break
-                actor = idle.pop()
-                hook = os.environ.get(DIE_ON_SEED_ENV)
-                running[actor.run.remote(following[1], hook)] = (actor, *following)
-            if not running:
-                return
-            (ref,), _ = ray.wait(list(running), num_returns=1)
-            actor, index, seed = running.pop(ref)
-            try:
-                message = ray.get(ref)
-            except ray.exceptions.RayActorError:  # the actor died: a fresh one takes its place
-                retry.append(_lost(deaths, index, seed))
-                ray.kill(actor)
-                actors[actors.index(actor)] = actor = actor_class.remote(job)
-                idle.append(actor)
-                continue
-            idle.append(actor)
-            yield _result(message, index, seed)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
+class _RayActor:
+    """One Ray actor and the job it holds (the driver's side of a `_RayWorker`)."""
+
+    def __init__(self, ray: Any) -> None:
+        remote = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorker)
+        self.ray = ray
+        self.handle = remote.remote()
+        self.job: Job | None = None
+
+    def take(self, job: Job) -> None:
+        """Have the actor build `job`'s runner, unless it runs that very job already."""
+        if job is not self.job:
+            self.handle.take.remote(job)  # actor calls run in order: before the next seed
+            self.job = job
+
+    def run(self, seed: int) -> Any:
+        return self.handle.run.remote(seed, os.environ.get(DIE_ON_SEED_ENV))
+
+    def stop(self) -> None:
+        self.ray.kill(self.handle)
 
 
 class _RayWorker:
-    """A Ray actor that builds the job's runner once and runs seeds on it."""
+    """A Ray actor that builds each job's runner once and runs seeds on it."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self) -> None:
         os.environ.update(_ONE_THREAD)
         self.runner: Any = None
         self.build_error: Exception | None = None
+
+    def take(self, job: Job) -> None:
+        _close(self.runner)
+        self.runner, self.build_error = None, None
         try:
             self.runner = job()
         except Exception as error:
