@@ -16,7 +16,10 @@ and checks, frame by frame:
 - every mask feature equal: LeRobot returns a PNG image feature as float (1, H, W) in
   [0, 1], and `round(value * 255)` must give back the stored labels exactly;
 - every PNG colour camera equal the same way; a video camera's mean absolute error is
-  printed (video is lossy).
+  printed (video is lossy);
+- lerobot's own dataset tools work on it: `delete_episodes` drops the first episode,
+  and the statistics it aggregates from the per-episode ones in the episode table give
+  the remaining frames' action mean and count.
 
 It prints one line per check and `lerobot check: ok` at the end, or exits non-zero.
 """
@@ -24,10 +27,13 @@ It prints one line per check and `lerobot check: ok` at the end, or exits non-ze
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+from lerobot.datasets.dataset_tools import delete_episodes
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 
@@ -92,6 +98,19 @@ def main() -> int:
             else:
                 what = f"image, PNG): {stored.shape} {stored.dtype},"
             check(np.array_equal(back, stored), f"{key} ({what} round(x * 255) equal")
+    with tempfile.TemporaryDirectory() as tmp:
+        kept = delete_episodes(dataset, episode_indices=[0], output_dir=Path(tmp) / "kept")
+        stats = json.loads((Path(tmp) / "kept" / "meta" / "stats.json").read_text())
+        rest = reference["action"][int(lengths[0]) :]
+        action = stats.get("action", {})
+        check(
+            kept.meta.total_frames == len(rest)
+            and action.get("count") == [len(rest)]
+            and np.allclose(action.get("mean", np.nan), rest.mean(axis=0), atol=1e-6),
+            f"delete_episodes([0]): {kept.meta.total_frames} frames left, action statistics "
+            f"aggregated from the episode table: count {action.get('count')}, mean of "
+            f"the remaining frames",
+        )
     print("lerobot check: " + ("ok" if not failures else f"{len(failures)} FAILED"))
     return 1 if failures else 0
 

@@ -125,6 +125,28 @@ def test_the_export_is_lerobot_v3_layout(demos: Path, tmp_path: Path) -> None:
     actions = np.concatenate([e.frames["action"] for e in DemoDataset(demos)])
     assert np.allclose(stats["action"]["mean"], actions.mean(axis=0), atol=1e-6)
     assert np.array(stats["observation.images.wrist"]["std"]).shape == (3, 1, 1)
+    assert stats["index"]["min"] == [0] and stats["index"]["max"] == [sum(lengths) - 1]
+
+
+def test_each_episode_row_carries_its_own_statistics(demos: Path, tmp_path: Path) -> None:
+    export_lerobot(demos, tmp_path / "lr")
+    episodes = pq.read_table(
+        tmp_path / "lr" / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
+    ).to_pylist()
+    golden = pq.read_table(GOLDEN / "meta" / "episodes" / "chunk-000" / "file-000.parquet").schema
+    for episode, row in zip(DemoDataset(demos), episodes, strict=True):
+        actions = episode.frames["action"]
+        assert np.allclose(row["stats/action/mean"], actions.mean(axis=0), atol=1e-6)
+        assert np.allclose(row["stats/action/max"], actions.max(axis=0))
+        assert row["stats/action/count"] == [len(episode)]
+        assert row["stats/index/min"] == [row["dataset_from_index"]]  # integers stay integers
+        assert row["stats/index/max"] == [row["dataset_to_index"] - 1]
+        assert np.array(row["stats/observation.images.wrist/mean"]).shape == (3, 1, 1)
+    written = pq.read_table(
+        tmp_path / "lr" / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
+    ).schema
+    for key in ("stats/observation.state/mean", "stats/index/min", "stats/action/count"):
+        assert written.field(key).type == golden.field(key).type  # as lerobot writes them
 
 
 def test_video_export_keeps_masks_and_numbers_exact(demos: Path, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ The folder is what lerobot 0.4's `LeRobotDataset(repo_id, root=OUT)` reads::
     OUT/meta/info.json                               codebase_version v3.0, fps, features
     OUT/meta/stats.json                              min/max/mean/std/count/quantiles
     OUT/meta/tasks.parquet                           the task text, index 0
-    OUT/meta/episodes/chunk-000/file-000.parquet     one row per episode: its frame range
+    OUT/meta/episodes/chunk-000/file-000.parquet     one row per episode: frame range, stats
     OUT/data/chunk-000/file-000.parquet              one row per frame, one row group per episode
     OUT/videos/<key>/chunk-000/file-000.mp4          with --video: each camera's frames
 
@@ -321,8 +321,10 @@ def _write(
             length = len(episode)
             values = {column.key: column_values(column, episode) for column in columns}
             table = {}
+            own = StatsAccumulator()  # this episode's statistics, for its row
             for column in columns:
                 stats.add(column, values[column.key])
+                own.add(column, values[column.key])
                 if column.dtype == "video":
                     if column.key not in videos:
                         height, width = values[column.key].shape[1:3]
@@ -344,6 +346,7 @@ def _write(
             for key, array in index_values.items():
                 table[key] = pa.array(array)
                 stats.add_index(key, array)
+                own.add_index(key, array)
             writer.write_table(pa.table(table, schema=schema))
             row = {
                 "episode_index": position,
@@ -359,6 +362,7 @@ def _write(
                 row[f"videos/{key}/file_index"] = 0
                 row[f"videos/{key}/from_timestamp"] = start / fps
                 row[f"videos/{key}/to_timestamp"] = (start + length) / fps
+            row |= own.columns()
             row["meta/episodes/chunk_index"] = 0
             row["meta/episodes/file_index"] = 0
             rows.append(row)
