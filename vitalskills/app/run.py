@@ -182,14 +182,19 @@ def default_grounder(options: RunOptions) -> str | None:
             hint="they perturb the simulator's oracle; leave them out with --robot",
         )
     name = options.grounder or "noisy-oracle"
-    backend = grounder_options(name, load_config()).backend
-    if backend != "noisy-oracle":
-        raise UsageError(
-            f"`--grounding-error` and `--grounding-miss` perturb the simulator's oracle, "
-            f"but grounder `{name}` is a `{backend}` one",
-            hint="leave out --grounder, or name a grounder with `backend: noisy-oracle`",
-        )
+    _require_backend(
+        name, "noisy-oracle", "`--grounding-error` and `--grounding-miss` perturb the "
+        "simulator's oracle", "leave out --grounder, or name a grounder with `backend: "
+        "noisy-oracle`",
+    )  # fmt: skip
     return name
+
+
+def _require_backend(name: str, wanted: str, needs: str, hint: str) -> None:
+    """Raise a `UsageError` (`needs`, then what `name` is) unless its backend is `wanted`."""
+    backend = grounder_options(name, load_config()).backend
+    if backend != wanted:
+        raise UsageError(f"{needs}, but grounder `{name}` is a `{backend}` one", hint=hint)
 
 
 def check_track(options: RunOptions, default: str | None) -> None:
@@ -205,14 +210,11 @@ def check_track(options: RunOptions, default: str | None) -> None:
             f"--track {options.track}: no such folder",
             hint="give a SAM 2 / EdgeTAM video model folder (see docs/perception.md)",
         )
-    name = default or load_config().default_grounder
-    backend = grounder_options(name, load_config()).backend
-    if backend != "owlv2-sam":
-        raise UsageError(
-            f"--track follows objects found by an `owlv2-sam` grounder, but `{name}` is a "
-            f"`{backend}` one",
-            hint="name one with --grounder, e.g. --grounder fast --track ~/models/edgetam",
-        )
+    _require_backend(
+        default or load_config().default_grounder, "owlv2-sam",
+        "--track follows objects found by an `owlv2-sam` grounder",
+        "name one with --grounder, e.g. --grounder fast --track ~/models/edgetam",
+    )  # fmt: skip
 
 
 def _grounder(
