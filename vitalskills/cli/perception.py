@@ -122,7 +122,11 @@ def locate(
         ),
     ] = None,
     device: Annotated[
-        str | None, typer.Option(help="Torch device: cpu, cuda, ...", rich_help_panel=_MODEL)
+        str | None,
+        typer.Option(
+            help="Torch device: auto (CUDA when present, the default), cpu, cuda.",
+            rich_help_panel=_MODEL,
+        ),
     ] = None,
     dtype: Annotated[
         DtypeName | None,

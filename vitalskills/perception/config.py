@@ -31,6 +31,7 @@ MASKER_DESCRIPTION = (
 
 #: The precision a backend holds its models in: `auto` is float16 on CUDA, float32 on the CPU.
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+DEVICE_DESCRIPTION = "torch device: auto (CUDA when torch sees one), cpu, cuda or cuda:N"
 DTYPE_DESCRIPTION = (
     "model precision: auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16"
 )
@@ -76,7 +77,7 @@ class OwlSamOptions(_Options):
         description="the video model's object-presence probability below which a followed "
         "object counts as lost (the next locate asks the detector)",
     )  # fmt: skip
-    device: str = "cpu"
+    device: str = Field("auto", description=DEVICE_DESCRIPTION)
     dtype: Dtype = Field("auto", description=DTYPE_DESCRIPTION)
 
 
@@ -99,7 +100,7 @@ class VlmPointOptions(_Options):
     trust_remote_code: bool = Field(
         False, description="allow the model's own code (original Molmo)"
     )
-    device: str = "cpu"
+    device: str = Field("auto", description=DEVICE_DESCRIPTION)
     dtype: Dtype = Field("auto", description=DTYPE_DESCRIPTION)
 
 
@@ -110,7 +111,7 @@ class Sam3Options(_Options):
     model: str = Field("facebook/sam3", description="SAM 3 model folder or cached id")
     threshold: float = Field(0.3, ge=0.0, le=1.0, description="minimum instance score")
     mask_threshold: float = Field(0.5, ge=0.0, le=1.0, description="mask probability cut")
-    device: str = Field("auto", description="auto (CUDA when torch sees one), cpu or cuda")
+    device: str = Field("auto", description=DEVICE_DESCRIPTION)
     dtype: Dtype = Field("auto", description=DTYPE_DESCRIPTION)
 
 
