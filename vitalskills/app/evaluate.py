@@ -31,7 +31,7 @@ from vitalskills.skills.manifest import SkillManifest, load_manifest
 
 if TYPE_CHECKING:  # importing the simulator loads MuJoCo
     from vitalskills.sim.env import VitalEnv
-    from vitalskills.sim.rollouts import EpisodeOutcome, EvalResult, Rollouts
+    from vitalskills.sim.rollouts import EpisodeOutcome, EvalResult, Prepare, Rollouts
 
 #: Ends the policy name of an evaluation in which the skill's residual ran.
 RESIDUAL_SUFFIX = "+residual"
@@ -55,6 +55,8 @@ class SimEvalJob:
     wrist_jitter: float | None = None
     #: `noisy-oracle` parameters: each episode starts where a perturbed `locate` would.
     grounding: dict[str, float] = field(default_factory=dict)
+    #: Hold the object up to this far (m) off its grasp, along the pads and in height.
+    grasp_offset: float | None = None
 
     def __call__(self) -> Rollouts:
         from vitalskills.sim.rollouts import Rollouts
@@ -65,7 +67,7 @@ class SimEvalJob:
         return Rollouts(
             self.task, factory, self.condition, self.distractors, self.video_dir,
             wrist_jitter=self.wrist_jitter,
-            prepare=GroundingStart(self.grounding) if self.grounding else None,
+            prepare=start_changes(self.grounding, self.grasp_offset),
         )  # fmt: skip
 
 
@@ -112,7 +114,7 @@ def evaluate_in_workers(
     outcomes = run_episodes(job, seeds, workers, done)
     return summarize(
         job.task, policy_name, job.condition, outcomes, job.distractors, job.wrist_jitter,
-        job.grounding or None,
+        job.grounding or None, job.grasp_offset,
     )  # fmt: skip
 
 
@@ -129,14 +131,15 @@ def evaluate_policy(
     wrist_jitter: float | None = None,
     workers: Workers = Workers(),
     grounding: Mapping[str, float] | None = None,
+    grasp_offset: float | None = None,
 ) -> EvalResult:
     """Run a built-in simulator policy (`expert`, `random`) for seeded episodes on `workers`.
 
-    `grounding` as for `evaluate_skill`.
+    `grounding` and `grasp_offset` as for `evaluate_skill`.
     """
     job = SimEvalJob(
         task, condition, policy, distractors=distractors, video_dir=video_dir,
-        wrist_jitter=wrist_jitter, grounding=dict(grounding or {}),
+        wrist_jitter=wrist_jitter, grounding=dict(grounding or {}), grasp_offset=grasp_offset,
     )  # fmt: skip
     return evaluate_in_workers(
         job, policy, episodes=episodes, seed=seed, workers=workers, on_episode=on_episode
@@ -157,13 +160,15 @@ def evaluate_skill(
     wrist_jitter: float | None = None,
     workers: Workers = Workers(),
     grounding: Mapping[str, float] | None = None,
+    grasp_offset: float | None = None,
 ) -> EvalResult:
     """Run the skill's policy for `episodes` seeded simulator episodes; return the counts.
 
     With `residual` (the default) a skill's residual corrects its BC policy; without, or
     for a skill that has none, the BC policy runs alone. `wrist_jitter` (m) moves the
     wrist camera on its mount (a stress test). `grounding` (`noisy-oracle` parameters)
-    starts each episode where a perturbed `locate` would (see `GroundingStart`).
+    starts each episode where a perturbed `locate` would (see `GroundingStart`);
+    `grasp_offset` (m) holds the object off its grasp (see `GraspOffsetStart`).
     `workers` says where the episodes run (default: in this process); the result is the
     same wherever they ran.
     """
@@ -171,7 +176,7 @@ def evaluate_skill(
     job = SimEvalJob(
         task, condition, skill=manifest.root or Path.cwd(), residual=with_residual,
         distractors=distractors, video_dir=video_dir, wrist_jitter=wrist_jitter,
-        grounding=dict(grounding or {}),
+        grounding=dict(grounding or {}), grasp_offset=grasp_offset,
     )  # fmt: skip
     name = f"skill:{manifest.name}@{manifest.version}{RESIDUAL_SUFFIX if with_residual else ''}"
     return evaluate_in_workers(
@@ -209,20 +214,68 @@ class GroundingStart:
         return env.shift_start(located.point - oracle)
 
 
+@dataclass(frozen=True)
+class GraspOffsetStart:
+    """Start each episode with the object held off its grasp, as an off-centre grasp leaves it.
+
+    Along the pads and in height, each uniform within `offset` (m), drawn from the
+    episode's seed alone (so results do not depend on the workers). Plain data.
+    """
+
+    offset: float
+
+    def __call__(self, env: VitalEnv, seed: int) -> dict[str, np.ndarray]:
+        along, height = np.random.default_rng([_GRASP_STREAM, seed]).uniform(
+            -self.offset, self.offset, size=2
+        )
+        return env.hold_off_centre(float(along), float(height))
+
+
+#: Keeps the grasp offsets' draws apart from the simulator's, which use the same seed.
+_GRASP_STREAM = 0x6A5
+
+
+@dataclass(frozen=True)
+class StartChanges:
+    """Several start changes in order; a change that ends the episode ends it."""
+
+    changes: tuple[Prepare, ...]
+
+    def __call__(self, env: VitalEnv, seed: int) -> dict[str, np.ndarray] | None:
+        obs = None
+        for change in self.changes:
+            obs = change(env, seed)
+            if obs is None:
+                return None
+        return obs
+
+
+def start_changes(grounding: Mapping[str, float], grasp_offset: float | None) -> Prepare | None:
+    """What changes each episode's start: an off-centre grasp, then a perturbed `locate`."""
+    changes: list[Prepare] = []
+    if grasp_offset is not None:
+        changes.append(GraspOffsetStart(grasp_offset))
+    if grounding:
+        changes.append(GroundingStart(grounding))
+    return StartChanges(tuple(changes)) if changes else None
+
+
 def check_savable(
     distractors: int | None,
     wrist_jitter: float | None,
     grounding: Mapping[str, float] | None = None,
+    grasp_offset: float | None = None,
 ) -> None:
-    """Refuse to save a stress test: distractors, a moved wrist camera, grounding errors.
+    """Refuse to save a stress test: distractors, a moved wrist camera, grounding errors,
+    an off-centre grasp.
 
     A skill's recorded evaluation is its table (the plain conditions); stress tests are
     reported on their own.
     """
-    if wrist_jitter is not None or distractors is not None or grounding:
+    if wrist_jitter is not None or distractors is not None or grounding or grasp_offset:
         raise UsageError(
             "a stress-test evaluation (`--wrist-jitter`, `--distractors`, "
-            "`--grounding-error`, `--grounding-miss`) is not saved",
+            "`--grounding-error`, `--grounding-miss`, `--grasp-offset`) is not saved",
             hint="save the plain condition's evaluation, report stress tests on their own",
         )
 
@@ -236,7 +289,7 @@ def save_evaluation(manifest: SkillManifest, result: EvalResult, command: str) -
     Raises:
         UsageError: the result is a stress test (see `check_savable`).
     """
-    check_savable(result.distractors, result.wrist_jitter, result.grounding)
+    check_savable(result.distractors, result.wrist_jitter, result.grounding, result.grasp_offset)
     part = "vital" if result.policy.endswith(RESIDUAL_SUFFIX) else "bc"
     cell = {
         "episodes": result.episodes,

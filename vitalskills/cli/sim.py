@@ -118,6 +118,16 @@ WristJitterOption = Annotated[
         help="Move the wrist camera on its mount by up to this many mm per axis (stress test).",
     ),
 ]
+GraspOffsetOption = Annotated[
+    float | None,
+    typer.Option(
+        "--grasp-offset",
+        min=0.0,
+        metavar="MM",
+        help="Hold the object up to MM mm off its grasp, along the fingers' pads and in "
+        "height, as an off-centre grasp leaves it (stress test).",
+    ),
+]
 WorkersOption = Annotated[
     int | None,
     typer.Option(
@@ -182,6 +192,7 @@ def eval_command(
     wrist_jitter_mm: WristJitterOption = None,
     grounding_error: GroundingErrorOption = None,
     grounding_miss: GroundingMissOption = None,
+    grasp_offset_mm: GraspOffsetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     video: Annotated[
         Path | None, typer.Option("--video", help="Write one MP4 per episode into this folder.")
@@ -269,6 +280,7 @@ def eval_command(
                 "--wrist-jitter": wrist_jitter_mm, "--video": video,
                 "--workers": workers, "--ray": ray,
                 "--grounding-error": grounding_error, "--grounding-miss": grounding_miss,
+                "--grasp-offset": grasp_offset_mm,
             },
         )  # fmt: skip
         return
@@ -306,7 +318,7 @@ def eval_command(
                 raise UsageError(f"`{flag}` needs `--skill`", hint="name the skill to evaluate")
         grounding = grounding_parameters(grounding_error, grounding_miss)
         if save:
-            check_savable(distractors, wrist_jitter_mm, grounding)
+            check_savable(distractors, wrist_jitter_mm, grounding, grasp_offset_mm)
         where = workers_from(workers, ray)
         bar = progress.add_task(f"{task_name} {condition_name}: {label} ({where.describe()})",
                                 total=episodes, successes=0)  # fmt: skip
@@ -324,6 +336,7 @@ def eval_command(
             video_dir=video,
             on_episode=advance,
             wrist_jitter=None if wrist_jitter_mm is None else wrist_jitter_mm / 1000,
+            grasp_offset=None if grasp_offset_mm is None else grasp_offset_mm / 1000,
             workers=where,
         )
         if manifest is not None:

@@ -294,6 +294,7 @@ class VitalEnv(gym.Env):
         d.mocap_pos[self._mocap] = layout.start_pos
         d.mocap_quat[self._mocap] = quat
         d.eq_active[self._grasp] = 1
+        m.eq_data[self._station_grasps, 3:10] = self._grasp_relpose
         m.body_gravcomp[self._held] = 1.0
         if layout.station is not None:
             self._apply_station(layout.station)
@@ -312,7 +313,6 @@ class VitalEnv(gym.Env):
         d.qpos[qpos : qpos + 3] = station.rack_pos + np.array([0.0, 0.0, RACK_FLOOR + 0.0005])
         d.qpos[qpos + 3 : qpos + 7] = matrix_to_quat(yaw_matrix(station.rack_yaw))
         d.eq_active[self._station_grasps[1]] = 0
-        m.eq_data[self._station_grasps, 3:10] = self._grasp_relpose
         m.geom_contype[self._rack_geoms], m.geom_conaffinity[self._rack_geoms] = self._rack_collides
         # A rack holds its object as the table would: no weight to fall over with.
         m.body_gravcomp[held] = 1.0
@@ -452,6 +452,25 @@ class VitalEnv(gym.Env):
         if body < 0:
             raise SimError(f"the scene has no body `{name}`", hint="see VitalEnv.body_id")
         return body
+
+    def hold_off_centre(self, along: float, height: float) -> dict[str, np.ndarray]:
+        """Hold the object off its grasp: `along` the pads (m, their x) and `height` lower.
+
+        `height` (m) is how much lower the object hangs in the hand (negative: higher).
+
+        For a stress test, right after `reset`: the object sits in the hand where an
+        off-centre grasp leaves it (`_take` holds a racked object the same way), and
+        the episode starts from there. Returns the new observation.
+        """
+        m, d = self.model, self.data
+        station = self.stations.index(self.task)
+        relpos = self._grasp_relpose[station, :3] + np.array([along, 0.0, height])
+        m.eq_data[self._grasp, 3:6] = relpos
+        ee = self.ee_pose_matrix()
+        d.qpos[self._held_qpos : self._held_qpos + 3] = ee[:3, 3] + ee[:3, :3] @ relpos
+        d.qvel[self._held_dofs] = 0.0
+        mujoco.mj_forward(m, d)
+        return self._observe()
 
     def place_held(self, pose_in_target: np.ndarray) -> bool:
         """Put the held object at a 4x4 pose in the target frame; return whether that succeeds.

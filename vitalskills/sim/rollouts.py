@@ -36,6 +36,7 @@ class EvalResult:
     distractors: int | None = None
     wrist_jitter: float | None = None
     grounding: dict[str, float] | None = None
+    grasp_offset: float | None = None
     failed_seeds: list[int] = field(default_factory=list)
     mean_steps: float = 0.0
 
@@ -169,6 +170,7 @@ def summarize(
     distractors: int | None = None,
     wrist_jitter: float | None = None,
     grounding: dict[str, float] | None = None,
+    grasp_offset: float | None = None,
 ) -> EvalResult:
     """Count the outcomes (in seed order) of an evaluation into its `EvalResult`."""
     steps = [outcome.steps for outcome in outcomes]
@@ -184,6 +186,7 @@ def summarize(
         distractors=distractors,
         wrist_jitter=wrist_jitter,
         grounding=grounding,
+        grasp_offset=grasp_offset,
         failed_seeds=[outcome.seed for outcome in outcomes if not outcome.success],
         mean_steps=float(np.mean(steps)) if steps else 0.0,
     )
