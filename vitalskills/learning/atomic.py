@@ -1,13 +1,16 @@
 """Write files and whole folders so that a crash leaves the old version or the new one.
 
 Checkpoints (BC and residual) are folders written beside their destination and swapped
-in; manifests are single files replaced in one rename. Neither is ever seen half written.
+in; manifests are single files replaced in one rename; new folders (exported and
+imported datasets) appear whole or not at all. None is ever seen half written.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -36,3 +39,20 @@ def replace_folder(tmp: Path, folder: Path) -> None:
         folder.rename(old)
     tmp.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def new_folder(out: Path) -> Iterator[Path]:
+    """Yield a hidden sibling of `out` to write into; it becomes `out` when the block ends.
+
+    If the block fails (or is interrupted), the sibling is removed and `out` never
+    appears.
+    """
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vitalskills.learning.atomic import new_folder
 from vitalskills.learning.dataset import DemoDataset, Episode
 from vitalskills.learning.errors import DatasetError
 from vitalskills.learning.lerobot_io.mapping import Column, Plan, Unmapped, plan_export
@@ -246,9 +245,7 @@ def export_lerobot(
     plan.unmapped += _unmapped_metadata(dataset)
     fps = max(1, round(info.control_hz))
     task = task_text or info.task
-    tmp = out.with_name(f".tmp-{out.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with new_folder(out) as tmp:
         frames, metas = _write(dataset, tmp, plan.columns, fps, task, on_episode)
         features = {column.key: column.feature() for column in plan.columns}
         for column in plan.columns:
@@ -284,10 +281,6 @@ def export_lerobot(
             json.dumps(metas["stats"], indent=4), encoding="utf-8"
         )
         pq.write_table(_tasks_table(task), tmp / "meta" / "tasks.parquet")
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportResult(
         out=out,
         episodes=len(dataset),

@@ -11,8 +11,6 @@ vitalskills dataset is listed in the result and recorded in the new dataset's
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from vitalskills.learning.atomic import new_folder
 from vitalskills.learning.dataset import DatasetInfo, DatasetWriter, EpisodeMeta
 from vitalskills.learning.errors import DatasetError
 from vitalskills.learning.lerobot_io.mapping import (
@@ -354,12 +353,10 @@ def import_lerobot(
     restore = len(saved) == len(rows) and all(
         meta.get("length") == row["length"] for meta, row in zip(saved, rows, strict=True)
     )
-    tmp = out.with_name(f".tmp-{out.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
     frames = _Frames(folder)
     total = 0
     try:
-        with DatasetWriter(tmp, info) as writer:
+        with new_folder(out) as tmp, DatasetWriter(tmp, info) as writer:
             for position, row in enumerate(rows):
                 table = frames.rows(row)
                 arrays: dict[str, np.ndarray] = {}
@@ -381,10 +378,6 @@ def import_lerobot(
                 total += row["length"]
                 if on_episode is not None:
                     on_episode(position + 1, len(rows))
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     finally:
         frames.close()
     return ImportResult(
