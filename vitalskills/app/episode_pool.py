@@ -6,8 +6,9 @@ result as it completes; `in_seed_order` and `run_episodes` put them back in seed
 so the output does not depend on how many workers ran it.
 
 A job is a picklable callable that builds an episode runner (`runner(seed) -> result`,
-optionally `runner.close()`). Each worker builds it once per `map` (the policy is loaded
-once per worker, not per episode) and calls it for every seed it is given. Workers run
+optionally `runner.close()`). Each worker builds it once (the policy is loaded once per
+worker, not per episode), again only for another job, and calls it for every seed it is
+given. Workers run
 torch on one thread. A worker that dies (killed, out of memory, a crash in native code)
 loses the episode it held: that seed is run again on a fresh worker and never counted
 as a success or a failure. An exception raised by an episode stops the map and is
@@ -383,31 +384,18 @@ class _LocalWorker:
 def _worker_main(conn: Connection) -> None:
     """A worker's loop: build the runner for each job, run each seed, send the result."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    runner: Any = None
-    build_error: BaseException | None = None
+    worker = _WorkerSide()
     while True:
         try:
             message = conn.recv()
         except EOFError:
             break
         if message[0] == "job":
-            _close(runner)
-            runner, build_error = None, None
-            try:
-                runner = message[1]()
-            except Exception as error:
-                build_error = error
-            _one_torch_thread()
-            continue
-        _, _, seed, hook = message
-        _die_if_asked(seed, hook)
-        try:
-            if build_error is not None:
-                raise build_error
-            conn.send(("done", runner(seed)))
-        except Exception as error:
-            conn.send(("error", _sendable(error)))
-    _close(runner)
+            worker.take(message[1])
+        else:
+            _, _, seed, hook = message
+            conn.send(worker.run(seed, hook))
+    worker.close()
 
 
 def _one_torch_thread() -> None:
@@ -447,10 +435,10 @@ def _die_if_asked(seed: int, hook: str | None) -> None:
 
 
 class _RayActor:
-    """One Ray actor and the job it holds (the driver's side of a `_RayWorker`)."""
+    """One Ray actor and the job it holds (the driver's side of a `_WorkerSide`)."""
 
     def __init__(self, ray: Any) -> None:
-        remote = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_RayWorker)
+        remote = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_WorkerSide)
         self.ray = ray
         self.handle = remote.remote()
         self.job: Job | None = None
@@ -468,8 +456,10 @@ class _RayActor:
         self.ray.kill(self.handle)
 
 
-class _RayWorker:
-    """A Ray actor that builds each job's runner once and runs seeds on it."""
+class _WorkerSide:
+    """A worker's runner, in a local worker process or as a Ray actor: it builds each
+    job's runner once and runs seeds on it, replying `("done", result)` or
+    `("error", error)`."""
 
     def __init__(self) -> None:
         os.environ.update(_ONE_THREAD)
@@ -477,7 +467,7 @@ class _RayWorker:
         self.build_error: Exception | None = None
 
     def take(self, job: Job) -> None:
-        _close(self.runner)
+        self.close()
         self.runner, self.build_error = None, None
         try:
             self.runner = job()
@@ -493,6 +483,9 @@ class _RayWorker:
             return ("done", self.runner(seed))
         except Exception as error:
             return ("error", _sendable(error))
+
+    def close(self) -> None:
+        _close(self.runner)
 
 
 def _ray(address: str) -> Any:
