@@ -147,7 +147,6 @@ def test_residual_evaluations_on_workers_equal_the_in_process_evaluator(skill: P
     # rebuild BC + residual from the skill folder and those weights.
     from vitalskills.app.train import PoolEvaluator
     from vitalskills.learning.policies import load_bc_policy
-    from vitalskills.learning.residual import evaluate_in_sim
     from vitalskills.learning.residual.actor import ResidualActor, feature_dim
     from vitalskills.learning.residual.config import ResidualConfig
 
@@ -156,7 +155,9 @@ def test_residual_evaluations_on_workers_equal_the_in_process_evaluator(skill: P
     actor = ResidualActor(config)
     with EpisodePool(Workers(2)) as pool:
         pooled = PoolEvaluator(pool, skill, "plug_in_socket", "canonical")(bc, actor, 2)
-    assert pooled == evaluate_in_sim("plug_in_socket", "canonical", bc, actor, 2)
+    with EpisodePool(Workers(1)) as pool:  # in this process
+        here = PoolEvaluator(pool, skill, "plug_in_socket", "canonical")(bc, actor, 2)
+    assert pooled == here
 
 
 def test_ray_local_cluster_gives_the_same_results_and_reruns_a_dead_actor(

@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 
+from vitalskills.app.evaluate import evaluate_policy
 from vitalskills.sim import TASKS, make_env
 from vitalskills.sim.expert import expert_policy
-from vitalskills.sim.rollouts import evaluate, run_episode
+from vitalskills.sim.rollouts import run_episode
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_expert_succeeds_in_canonical_and_scene(name: str) -> None:
     for condition in ("canonical", "scene"):
-        result = evaluate(name, "expert", condition, episodes=3, seed=100)
+        result = evaluate_policy(name, "expert", condition, episodes=3, seed=100)
         assert result.successes == 3, (condition, result.failed_seeds)
 
 
@@ -41,7 +42,7 @@ def test_expert_feels_and_corrects() -> None:
 
 
 def test_random_policy_rarely_succeeds() -> None:
-    result = evaluate("key_in_lock", "random", episodes=3, seed=0)
+    result = evaluate_policy("key_in_lock", "random", episodes=3, seed=0)
     assert result.successes == 0 and result.seeds == [0, 1, 2]
 
 

@@ -192,42 +192,6 @@ def summarize(
     )
 
 
-def evaluate(
-    task: str,
-    policy: str | PolicyFactory = "expert",
-    condition: str = "canonical",
-    episodes: int = 20,
-    seed: int = 0,
-    distractors: int | None = None,
-    video_dir: Path | None = None,
-    on_episode: Callable[[int, bool], None] | None = None,
-    image_size: int = 128,
-    policy_name: str | None = None,
-    wrist_jitter: float | None = None,
-    prepare: Prepare | None = None,
-    grounding: dict[str, float] | None = None,
-) -> EvalResult:
-    """Evaluate a policy in this process on episodes seeded `seed`, `seed + 1`, ...
-
-    See `Rollouts` for the arguments; `on_episode` is called after each episode with its
-    index and success; `grounding` is reported with the result (the errors `prepare`
-    applies). `app.episode_pool` runs the same episodes on several workers.
-    """
-    rollouts = Rollouts(
-        task, policy, condition, distractors, video_dir, image_size, policy_name, wrist_jitter,
-        prepare,
-    )  # fmt: skip
-    outcomes = []
-    try:
-        for index in range(episodes):
-            outcomes.append(rollouts(seed + index))
-            if on_episode is not None:
-                on_episode(index, outcomes[-1].success)
-    finally:
-        rollouts.close()
-    return summarize(task, rollouts.name, condition, outcomes, distractors, wrist_jitter, grounding)
-
-
 def _write_video(frames: list[np.ndarray], path: Path) -> None:
     import imageio.v2 as imageio
 

@@ -34,7 +34,7 @@ _EXPORTS = {
         "goal_state",
     ),
     "vitalskills.learning.residual.training": (
-        "EVAL_SEEDS", "ResidualTrainer", "evaluate_in_sim", "make_agent",
+        "EVAL_SEEDS", "ResidualTrainer", "make_agent",
         "residual_policy_factory",
     ),
 }  # fmt: skip

@@ -51,19 +51,6 @@ if TYPE_CHECKING:
 EVAL_SEEDS = 20_000_000
 
 
-def evaluate_in_sim(
-    task: str, condition: str, bc: BCPolicy, actor: ResidualActor, episodes: int
-) -> int:
-    """Run the deterministic residual policy on the fixed evaluation seeds; the successes."""
-    from vitalskills.sim.rollouts import evaluate
-
-    result = evaluate(
-        task, residual_policy_factory(bc, actor), condition, episodes=episodes,
-        seed=EVAL_SEEDS, policy_name="residual",
-    )  # fmt: skip
-    return result.successes
-
-
 def residual_policy_factory(
     bc: BCPolicy, actor: ResidualActor
 ) -> Callable[[object, int], Callable[[dict], np.ndarray]]:
