@@ -413,12 +413,10 @@ class VitalEnv(gym.Env):
         object that leaned in its slot does not wrench the arm through the slot's walls.
         """
         offset, _ = self._grip_offset(station)
-        grasp = self._station_grasps[station]
-        relpos = self._grasp_relpose[station, :3] + np.array([offset[0], 0.0, offset[2]])
-        self.model.eq_data[grasp, 3:6] = relpos
+        self._grip_at(station, offset[0], offset[2])
         self.model.geom_contype[self._rack_geoms] = 0
         self.model.geom_conaffinity[self._rack_geoms] = 0
-        self.data.eq_active[grasp] = 1
+        self.data.eq_active[self._station_grasps[station]] = 1
         self._taken.add(station)
         self._activate(station)
         self._released = False
@@ -462,14 +460,27 @@ class VitalEnv(gym.Env):
         off-centre grasp leaves it (`_take` holds a racked object the same way), and
         the episode starts from there. Returns the new observation.
         """
-        m, d = self.model, self.data
-        station = self.stations.index(self.task)
-        relpos = self._grasp_relpose[station, :3] + np.array([along, 0.0, height])
-        m.eq_data[self._grasp, 3:6] = relpos
+        relpos = self._grip_at(self.stations.index(self.task), along, height)
         ee = self.ee_pose_matrix()
-        d.qpos[self._held_qpos : self._held_qpos + 3] = ee[:3, 3] + ee[:3, :3] @ relpos
-        d.qvel[self._held_dofs] = 0.0
-        mujoco.mj_forward(m, d)
+        self.data.qpos[self._held_qpos : self._held_qpos + 3] = ee[:3, 3] + ee[:3, :3] @ relpos
+        self.data.qvel[self._held_dofs] = 0.0
+        return self._restart()
+
+    def _grip_at(self, station: int, along: float, height: float) -> np.ndarray:
+        """Make `station`'s grasp hold its object `along` the pads and `height` lower.
+
+        Returns the object's tip in the end-effector frame that the grasp now keeps.
+        """
+        relpos = self._grasp_relpose[station, :3] + np.array([along, 0.0, height])
+        self.model.eq_data[self._station_grasps[station], 3:6] = relpos
+        return relpos
+
+    def _restart(self) -> dict[str, np.ndarray]:
+        """After a change to the start: recompute the state and the reward's potential
+        from there (so the first step's reward is not the change); the observation."""
+        mujoco.mj_forward(self.model, self.data)
+        info = self._info()
+        self._potential = potential(info["goal_distance"], info["goal_angle"])
         return self._observe()
 
     def place_held(self, pose_in_target: np.ndarray) -> bool:
@@ -504,10 +515,7 @@ class VitalEnv(gym.Env):
         d.qpos[self._gripper_qpos : self._gripper_qpos + 3] += shift
         d.qpos[self._held_qpos : self._held_qpos + 3] += shift
         d.mocap_pos[self._mocap] += shift
-        mujoco.mj_forward(self.model, d)
-        info = self._info()
-        self._potential = potential(info["goal_distance"], info["goal_angle"])
-        return self._observe()
+        return self._restart()
 
     def hold(self) -> None:
         """Freeze the motion target where the gripper is now (a protective stop)."""

@@ -132,8 +132,7 @@ def rack_lean(spec: TaskSpec) -> float:
     side; a finger closing on it leans it about the tip until the tip jams across the
     slot, which moves the grip point by `grip_height` times the sine of that angle.
     """
-    tip_hy = max(abs(i.cy) + i.hy for i in spec.inserts)
-    lean = np.arctan2(2.0 * (rack_slot(spec)[1] - tip_hy), RACK_DEPTH)
+    lean = np.arctan2(2.0 * RACK_PLAY, RACK_DEPTH)
     return float(spec.grip_height * np.sin(lean))
 
 
