@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from vitalskills.perception.geometry import footprint_heading, top_face
+from vitalskills.perception.geometry import footprint_heading, object_point, top_face
 
 if TYPE_CHECKING:  # runtime imports this module: a run-time import would be circular
     from vitalskills.robot import SceneFrame
@@ -97,6 +97,23 @@ def set_heading(result: LocateResult, frame: SceneFrame) -> None:
     )
     if heading is not None:
         result.yaw, result.yaw_period = heading
+
+
+def point_from_mask(result: LocateResult, frame: SceneFrame, method: str, erode_px: int) -> bool:
+    """Give `result` its mask's 3D point (`object_point`) and heading; the tail every
+    mask-making grounder shares. False, the result left not found, when the mask has
+    no valid depth readings."""
+    assert result.mask is not None
+    with stage(result.timings, "geometry"):
+        point = object_point(
+            method, result.mask, frame.depth, frame.intrinsics, frame.extrinsics,
+            erode_px=erode_px,
+        )  # fmt: skip
+    if point is None:
+        return False
+    result.found, result.point = True, point
+    set_heading(result, frame)
+    return True
 
 
 def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:

@@ -56,6 +56,23 @@ def load_pretrained(name: str, what: str, loader: Any, **kwargs: object) -> Any:
         ) from None
 
 
+def load_model_config(source: str, what: str, hint: str) -> Any:
+    """Load the `config.json` of a model folder or cached id (local files only).
+
+    A folder without one is refused first, naming it: it is not a saved transformers
+    model (a `.pth` in the wrong place, a half-finished download).
+    """
+    from transformers import AutoConfig
+
+    path = Path(source).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise WeightsNotFound(
+            f"{what} folder `{path}` has no config.json: it is not a saved transformers model",
+            hint=hint,
+        )
+    return load_pretrained(source, what, AutoConfig)
+
+
 def require_packages(packages: tuple[str, ...], what: str, instead: str) -> None:
     """Raise a `PerceptionError` naming the packages `what` needs that are not installed."""
     missing = [name for name in packages if importlib.util.find_spec(name) is None]

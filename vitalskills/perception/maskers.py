@@ -19,9 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vitalskills.perception.errors import PerceptionError, WeightsNotFound
+from vitalskills.perception.errors import PerceptionError
 from vitalskills.perception.grounder import image_key
 from vitalskills.perception.hub import (
+    load_model_config,
     load_pretrained,
     require_packages,
     resolve_device,
@@ -155,16 +156,9 @@ def load_transformers_masker(
         WeightsNotFound: the folder, its config.json or its weights are missing.
         PerceptionError: not a masker model, or a package it needs is missing.
     """
-    from transformers import AutoConfig, AutoModelForMaskGeneration, AutoProcessor
+    from transformers import AutoModelForMaskGeneration, AutoProcessor
 
-    path = Path(source).expanduser()
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise WeightsNotFound(
-            f"masker folder `{path}` has no config.json: it is not a saved transformers model",
-            hint=MASKER_HINT,
-        )
-    config = load_pretrained(source, "masker", AutoConfig)
-    model_type = config.model_type
+    model_type = load_model_config(source, "masker", MASKER_HINT).model_type
     if model_type not in MASKER_TYPES:
         raise PerceptionError(
             f"masker `{source}` is a `{model_type}` model, not a SAM-family masker",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from vitalskills.perception.detector import ZeroShotDetector
-from vitalskills.perception.geometry import check_camera, check_frame, object_point
-from vitalskills.perception.grounder import LocateResult, mask_box, set_heading, stage
+from vitalskills.perception.geometry import check_camera, check_frame
+from vitalskills.perception.grounder import LocateResult, mask_box, point_from_mask, stage
 from vitalskills.perception.maskers import Masker
 from vitalskills.perception.tracking import ObjectTracker
 from vitalskills.robot import SceneFrame
@@ -75,21 +75,10 @@ class OwlSamGrounder:
             return result
         with stage(timings, "sam"):
             mask, _ = self.sam.mask(frame.rgb, detection.box)
-        with stage(timings, "geometry"):
-            result.mask = clip_to_box(mask, detection.box)
-            point = object_point(
-                self.point,
-                result.mask,
-                frame.depth,
-                frame.intrinsics,
-                frame.extrinsics,
-                erode_px=self.erode_px,
-            )
-        if point is None:
+        result.mask = clip_to_box(mask, detection.box)
+        if not point_from_mask(result, frame, self.point, self.erode_px):
             result.detail = "the object's mask has no valid depth readings"
             return result
-        result.found, result.point = True, point
-        set_heading(result, frame)
         result.detail = (
             f"box scored {detection.score:.3f}; point from {int(result.mask.sum())} mask pixels"
         )
@@ -106,17 +95,12 @@ class OwlSamGrounder:
         if followed is None:
             return False
         mask, presence = followed
-        with stage(result.timings, "geometry"):
-            point = object_point(
-                self.point, mask, frame.depth, frame.intrinsics, frame.extrinsics,
-                erode_px=self.erode_px,
-            )  # fmt: skip
-        if point is None:
+        result.mask = mask
+        if not point_from_mask(result, frame, self.point, self.erode_px):
+            result.mask = None  # the detector's answer, if any, replaces it
             self.tracker.forget(query)
             return False
-        result.found, result.point, result.mask = True, point, mask
         result.score, result.box = presence, mask_box(mask)
-        set_heading(result, frame)
         result.detail = (
             f"followed from the previous locate by video propagation (presence "
             f"{presence:.3f}); point from {int(mask.sum())} mask pixels"

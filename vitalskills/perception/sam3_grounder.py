@@ -9,16 +9,20 @@ bool. The scene image is encoded once for several queries on the same frame.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vitalskills.perception.config import Sam3Options
-from vitalskills.perception.errors import PerceptionError, WeightsNotFound
-from vitalskills.perception.geometry import check_camera, check_frame, object_point
-from vitalskills.perception.grounder import LocateResult, image_key, set_heading, stage
-from vitalskills.perception.hub import load_pretrained, resolve_device, resolve_dtype
+from vitalskills.perception.errors import PerceptionError
+from vitalskills.perception.geometry import check_camera, check_frame
+from vitalskills.perception.grounder import LocateResult, image_key, point_from_mask, stage
+from vitalskills.perception.hub import (
+    load_model_config,
+    load_pretrained,
+    resolve_device,
+    resolve_dtype,
+)
 from vitalskills.robot import SceneFrame
 
 SAM3_HINT = (
@@ -121,17 +125,10 @@ class Sam3Grounder:
         if result.score < self.threshold:
             result.detail = f"best instance scores {result.score:.3f}, below {self.threshold}"
             return result
-        with stage(timings, "geometry"):
-            result.mask = instances["masks"][best].cpu().numpy().astype(bool)
-            point = object_point(
-                self.point, result.mask, frame.depth, frame.intrinsics, frame.extrinsics,
-                erode_px=self.erode_px,
-            )  # fmt: skip
-        if point is None:
+        result.mask = instances["masks"][best].cpu().numpy().astype(bool)
+        if not point_from_mask(result, frame, self.point, self.erode_px):
             result.detail = "the instance's mask has no valid depth readings"
             return result
-        result.found, result.point = True, point
-        set_heading(result, frame)
         result.detail = (
             f"instance scored {result.score:.3f} of {scores.size}; "
             f"point from {int(result.mask.sum())} mask pixels"
@@ -149,15 +146,9 @@ def load_sam3(source: str, dtype: Any = None) -> tuple[Any, Any]:
         PerceptionError: the folder holds another kind of model.
     """
     import torch
-    from transformers import AutoConfig, Sam3Model, Sam3Processor
+    from transformers import Sam3Model, Sam3Processor
 
-    path = Path(source).expanduser()
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise WeightsNotFound(
-            f"SAM 3 folder `{path}` has no config.json: it is not a saved transformers model",
-            hint=SAM3_HINT,
-        )
-    config = load_pretrained(source, "SAM 3 model", AutoConfig)
+    config = load_model_config(source, "SAM 3 model", SAM3_HINT)
     if config.model_type != "sam3":
         raise PerceptionError(
             f"`{source}` is a `{config.model_type}` model, not SAM 3 (model_type `sam3`)",
