@@ -272,7 +272,7 @@ def check_savable(
     A skill's recorded evaluation is its table (the plain conditions); stress tests are
     reported on their own.
     """
-    if wrist_jitter is not None or distractors is not None or grounding or grasp_offset:
+    if wrist_jitter is not None or distractors is not None or grounding or grasp_offset is not None:
         raise UsageError(
             "a stress-test evaluation (`--wrist-jitter`, `--distractors`, "
             "`--grounding-error`, `--grounding-miss`, `--grasp-offset`) is not saved",
