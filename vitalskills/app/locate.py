@@ -23,14 +23,19 @@ class Located:
     frame: SceneFrame
     truth: np.ndarray | None = None
 
+    @property
+    def error_m(self) -> float | None:
+        """The distance (m) from the found point to the true target, when both are known."""
+        if self.truth is None or self.result.point is None:
+            return None
+        return float(np.linalg.norm(self.result.point - self.truth))
+
     def to_json(self) -> dict[str, Any]:
         """Return the result's JSON, plus the true point and the error when known."""
         data = self.result.to_json()
         if self.truth is not None:
             data["true_point"] = self.truth.tolist()
-            found = self.result.point is not None
-            error = float(np.linalg.norm(self.result.point - self.truth)) if found else None
-            data["error_m"] = error
+            data["error_m"] = self.error_m
         return data
 
 

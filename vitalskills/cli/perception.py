@@ -328,11 +328,10 @@ def _print_once(located: Located, as_json: bool, out: Path | None) -> None:
         console.print_json(json.dumps(located.to_json()))
         return
     console.print(_sentence(located))
-    result = located.result
-    if located.truth is not None and result.point is not None:
+    if located.truth is not None and located.error_m is not None:
         console.print(
             f"true target at {located.truth.round(4).tolist()}, "
-            f"error {located.to_json()['error_m'] * 1000:.1f} mm"
+            f"error {located.error_m * 1000:.1f} mm"
         )
     if out is not None:
         console.print(f"overlay written to {out}")
@@ -358,7 +357,7 @@ def _print_answer(answer: Answer, as_json: bool, prefix: str = "") -> None:
         return
     how = "tracked" if answer.tracked else "text query"
     extra = f"; {how}, {answer.latency_s * 1000:.0f} ms"
-    error = answer.located.to_json().get("error_m")
+    error = answer.located.error_m
     if error is not None:
         extra += f", error {error * 1000:.1f} mm"
     console.print(prefix + _sentence(answer.located) + extra)
