@@ -316,7 +316,6 @@ def _write(
             table = {}
             own = StatsAccumulator()  # this episode's statistics, for its row
             for column in columns:
-                stats.add(column, values[column.key])
                 own.add(column, values[column.key])
                 if column.dtype == "video":
                     if column.key not in videos:
@@ -338,7 +337,6 @@ def _write(
             }
             for key, array in index_values.items():
                 table[key] = pa.array(array)
-                stats.add_index(key, array)
                 own.add_index(key, array)
             writer.write_table(pa.table(table, schema=schema))
             row = {
@@ -356,6 +354,7 @@ def _write(
                 row[f"videos/{key}/from_timestamp"] = start / fps
                 row[f"videos/{key}/to_timestamp"] = (start + length) / fps
             row |= own.columns()
+            stats.merge(own)
             row["meta/episodes/chunk_index"] = 0
             row["meta/episodes/file_index"] = 0
             rows.append(row)

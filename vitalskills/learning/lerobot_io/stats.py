@@ -46,6 +46,17 @@ class _Moments:
         self.high = high if self.high is None else np.maximum(self.high, high)
         self.samples.append(sample)
 
+    def merge(self, other: _Moments) -> None:
+        """Add `other`'s values, as if they had been added here after these."""
+        self.kind = other.kind
+        self.count += other.count
+        self.total = self.total + other.total
+        self.squares = self.squares + other.squares
+        for name, pick in (("low", np.minimum), ("high", np.maximum)):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, theirs if mine is None else pick(mine, theirs))
+        self.samples.extend(other.samples)
+
     def result(self, image: bool, frames: int) -> dict[str, Any]:
         mean = np.asarray(self.total) / self.count
         std = np.sqrt(np.maximum(np.asarray(self.squares) / self.count - mean**2, 0.0))
@@ -95,6 +106,13 @@ class StatsAccumulator:
         """Add one episode's values of an index column (`timestamp`, `frame_index`, ...)."""
         rows = values.reshape(-1, 1)
         self._add(key, rows, rows, len(values))
+
+    def merge(self, other: StatsAccumulator) -> None:
+        """Add `other`'s values (an episode's) to these, as if added here."""
+        self._images |= other._images
+        for key, moments in other._moments.items():
+            self._moments.setdefault(key, _Moments()).merge(moments)
+            self._frames[key] = self._frames.get(key, 0) + other._frames[key]
 
     def result(self) -> dict[str, dict[str, Any]]:
         """Every feature's statistics, as LeRobot's `stats.json` holds them."""
